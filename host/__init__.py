@@ -1,0 +1,30 @@
+"""bss-twin host library: drive a BrainScaleS chip (or its twin) over the wire.
+
+    import host
+    with host.connect("twin:dls?serial=3") as conn:
+        prog = conn.program()
+        t = prog.read(host.ChipOnly(), host.ChipId)
+        conn.run(prog)
+        print(t.value)
+"""
+from . import protocol_twin as _protocol_twin  # registers twin:// with pyserial
+from .connection import Connection, RunResult, connect
+from .containers import (CapMemCell, CapMemGlobalCell, ChipId, CrossbarConfig, GeneratorConfig,
+                         MADCConfig, NeuronConfig, NeuronLabel, PPUControl, PPUMemoryWord, PPUStatus,
+                         SpikeCounter, SpikeCounterReset, SynapseDriverConfig, SynapseQuad, SynapseRow,
+                         synapse_values, synapse_words)
+from .coords import (CapMemCellOnChip, CapMemGlobalCellOnChip, ChipOnly, GeneratorOnChip, NeuronOnChip,
+                     PPUMemoryWordOnChip, PPUOnChip, SynapseDriverOnChip, SynapseQuadOnChip, SynapseRowOnChip)
+from .errors import BssError, ChipError, CoordinateError, LinkError, LinkTimeout, RejectedWord
+from .program import Program, Ticket
+from . import units
+
+__all__ = [
+    "connect", "Connection", "RunResult", "Program", "Ticket", "units",
+    "BssError", "ChipError", "CoordinateError", "LinkError", "LinkTimeout", "RejectedWord",
+    "CapMemCell", "CapMemGlobalCell", "ChipId", "CrossbarConfig", "GeneratorConfig", "MADCConfig",
+    "NeuronConfig", "NeuronLabel", "PPUControl", "PPUMemoryWord", "PPUStatus", "SpikeCounter",
+    "SpikeCounterReset", "SynapseDriverConfig", "SynapseQuad", "SynapseRow", "synapse_values", "synapse_words",
+    "CapMemCellOnChip", "CapMemGlobalCellOnChip", "ChipOnly", "GeneratorOnChip", "NeuronOnChip",
+    "PPUMemoryWordOnChip", "PPUOnChip", "SynapseDriverOnChip", "SynapseQuadOnChip", "SynapseRowOnChip",
+]

@@ -1,0 +1,208 @@
+"""Connections: open a chip by URL, run programs, collect their results."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from isa import frame, wire
+from isa.profiles import PROFILE_BY_CODE, Profile
+from isa.regmap import register_map
+from isa.regmap._blocks import CHIP_ID_BASE
+from isa.wire import ErrorReason, H, TimeoutReason
+
+from .errors import ChipError, LinkError, LinkTimeout, RejectedWord
+from .program import Program
+from .transport import Transport, open_transport
+
+DEFAULT_URL = "twin:dls"
+ENV_URL = "BSS_CONNECTION"
+
+SPIKE_DTYPE = np.dtype([("time", np.int64), ("label", np.uint16)])
+MADC_DTYPE = np.dtype([("time", np.int64), ("value", np.uint16)])
+
+
+@dataclass
+class RunResult:
+    """What a program brought back.  Times are FPGA ticks since the last timer reset."""
+
+    spikes: np.ndarray = field(default_factory=lambda: np.zeros(0, SPIKE_DTYPE))
+    madc: np.ndarray = field(default_factory=lambda: np.zeros(0, MADC_DTYPE))
+    notices: list[str] = field(default_factory=list)   # link-level notices not tied to this program
+    words_sent: int = 0
+    words_received: int = 0
+    wall_seconds: float = 0.0
+
+
+class Connection:
+    """A chip behind a transport.  Identifies the chip on open."""
+
+    def __init__(self, transport: Transport, timeout: float = 30.0):
+        self.transport = transport
+        self.url = transport.url
+        self.timeout = timeout
+        self._decoder = frame.FrameDecoder(expect_to_host=True)
+        self._tx_seq = 0
+        self._first_frame = True
+        self._tag = 0
+        self._rx_words: list[np.ndarray] = []
+        self.notices: list[str] = []
+        self._identify()
+
+    # ------------------------------------------------------------------ identity
+    def _identify(self) -> None:
+        # chip_id sits at the same address on every generation.
+        self.profile, self.regmap = None, None
+        words = np.array([wire.encode("omnibus_address", is_read=1, byte_enables=0xF, address=CHIP_ID_BASE + i)
+                          for i in range(2)] + [wire.encode("loopback", halt=1, tag=0xFFFF)], dtype=np.uint64)
+        resp = self._exchange(words, tag=0xFFFF, frame_seqs=None)
+        data = resp[(resp >> np.uint64(56)) == H["read_data"]]
+        if len(data) != 2:
+            raise LinkError(f"{self.url}: the peer did not identify itself (chip_id unreadable)")
+        ident, serial = (int(x) for x in wire.field_bulk("read_data", "data", data))
+        code, version = ident & 0xFF, (ident >> 8) & 0xFF
+        if code not in PROFILE_BY_CODE:
+            raise LinkError(f"{self.url}: unknown chip profile code {code}")
+        self.profile: Profile = PROFILE_BY_CODE[code]
+        self.regmap = register_map(self.profile.name)
+        self.serial = serial
+        self.version = version
+
+    # ------------------------------------------------------------------ programs
+    def program(self) -> Program:
+        return Program(self.profile, self.regmap)
+
+    def run(self, prog: Program) -> RunResult:
+        """Send the program, wait for its halt echo, fill tickets, return events.
+
+        Raises ChipError (after filling the tickets that succeeded) when the chip
+        rejected words, LinkError / LinkTimeout when the link failed."""
+        t0 = time.perf_counter()
+        if not prog.is_done:
+            self._tag = (self._tag + 1) % 0xFFFF
+            prog.done(tag=self._tag)
+        words = prog.words()
+        tag = int(wire.field_bulk("loopback", "tag", words[-1:])[0])
+        resp = self._exchange(words, tag, frame_seqs=True)
+        result = self._interpret(prog, resp)
+        result.words_sent, result.words_received = len(words), len(resp)
+        result.wall_seconds = time.perf_counter() - t0
+        return result
+
+    def _exchange(self, words: np.ndarray, tag: int, frame_seqs) -> np.ndarray:
+        flags = frame.FLAG_END | (frame.FLAG_START if self._first_frame else 0)
+        first = self._tx_seq
+        data, self._tx_seq = frame.encode_frames(words, self._tx_seq, flags)
+        mine = {(first + i) & 0xFFFFFFFF for i in range((self._tx_seq - first) & 0xFFFFFFFF)}
+        self._first_frame = False
+        self.transport.write(data)
+        deadline = time.monotonic() + self.timeout
+        chunks: list[np.ndarray] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LinkTimeout(f"{self.url}: no halt echo within {self.timeout:.1f} s "
+                                  f"({sum(map(len, chunks))} response words so far); is the chip "
+                                  "running, and did the program fit its time limit?")
+            raw = self.transport.read(min(remaining, 0.5))
+            if not raw:
+                continue
+            frames, faults = self._decoder.feed(raw)
+            for f in faults:
+                self.notices.append(f"response link: {f}")
+            if faults and not frames:
+                continue
+            for fr in frames:
+                chunks.append(fr.words)
+                done = self._scan(fr.words, tag, mine)
+                if done:
+                    return np.concatenate(chunks)
+
+    def _scan(self, words: np.ndarray, tag: int, mine: set[int]) -> bool:
+        """Check a response frame for the halt echo and for link failures of our frames."""
+        h = words >> np.uint64(56)
+        for w in words[(h == H["error"]) | (h == H["timeout"])]:
+            msg, f = wire.decode(int(w))
+            if msg.name == "error" and f["reason"] >= ErrorReason.FRAME_CRC:
+                reason = ErrorReason(f["reason"])
+                if f["index"] in mine or reason is ErrorReason.PROGRAM_OVERSIZED:
+                    raise LinkError(f"{self.url}: the chip dropped frame {f['index']} of this program: "
+                                    f"{reason.text} ({reason.name}); the program did not run")
+                self.notices.append(f"chip side: frame {f['index']}: {reason.text}")
+            elif msg.name == "timeout":
+                reason = TimeoutReason(f["reason"])
+                self.notices.append(f"chip side: timeout {reason.name} at {f['index']}")
+        echo = words[h == H["loopback_echo"]]
+        if len(echo):
+            tags = wire.field_bulk("loopback_echo", "tag", echo)
+            halts = wire.field_bulk("loopback_echo", "halt", echo)
+            return bool(((tags == tag) & (halts == 1)).any())
+        return False
+
+    def _interpret(self, prog: Program, resp: np.ndarray) -> RunResult:
+        h = resp >> np.uint64(56)
+        result = RunResult(notices=list(self.notices))
+        self.notices.clear()
+        # Word-level rejections of this program.
+        err = resp[h == H["error"]]
+        rejected: list[RejectedWord] = []
+        failed_words = np.zeros(0, dtype=np.int64)
+        if len(err):
+            f = wire.fields_bulk("error", err)
+            word_level = f["reason"] < ErrorReason.FRAME_CRC
+            failed_words = f["index"][word_level].astype(np.int64)
+            for idx, reason in zip(failed_words.tolist(), f["reason"][word_level].tolist()):
+                rejected.append(RejectedWord(idx, ErrorReason(reason), prog.describe_word(idx)))
+        error = ChipError(rejected, result) if rejected else None
+        # Read data, in the order of the reads that were not rejected.
+        data = wire.field_bulk("read_data", "data", resp[h == H["read_data"]])
+        pos = 0
+        failed = set(failed_words.tolist())
+        for _, indices, ticket in prog.reads:
+            if failed and failed.intersection(indices.tolist()):
+                ok = ~np.isin(indices, failed_words)
+                n = int(ok.sum())
+                vals = np.zeros(len(indices), np.uint32)
+                vals[ok] = data[pos:pos + n]
+                pos += n
+                ticket._fill(None, error)
+            else:
+                ticket._fill(data[pos:pos + len(indices)].astype(np.uint32), None)
+                pos += len(indices)
+        if pos != len(data):
+            raise LinkError(f"{self.url}: {len(data)} read answers for {pos} accepted reads; "
+                            "responses are out of step with the program")
+        spk = resp[h == H["spike"]]
+        if len(spk):
+            f = wire.fields_bulk("spike", spk)
+            result.spikes = np.empty(len(spk), SPIKE_DTYPE)
+            result.spikes["time"], result.spikes["label"] = f["time"], f["label"]
+        mad = resp[h == H["madc_sample"]]
+        if len(mad):
+            f = wire.fields_bulk("madc_sample", mad)
+            result.madc = np.empty(len(mad), MADC_DTYPE)
+            result.madc["time"], result.madc["value"] = f["time"], f["value"]
+        if error is not None:
+            raise error
+        return result
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.url} {self.profile.name} serial={self.serial}>"
+
+
+def connect(url: str | None = None, timeout: float = 30.0) -> Connection:
+    """Open a chip.  Without a URL: $BSS_CONNECTION, else the in-process twin `twin:dls`."""
+    url = url or os.environ.get(ENV_URL) or DEFAULT_URL
+    return Connection(open_transport(url), timeout=timeout)

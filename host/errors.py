@@ -1,0 +1,48 @@
+"""Typed exceptions of the host library."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from isa.wire import ErrorReason
+
+
+class BssError(Exception):
+    """Base of every error the host library raises."""
+
+
+class LinkError(BssError):
+    """The byte link failed: corrupted or lost frames, a closed connection."""
+
+
+class LinkTimeout(LinkError):
+    """No complete answer arrived in time."""
+
+
+class CoordinateError(BssError, IndexError):
+    """A coordinate outside the chip's range."""
+
+
+@dataclass(frozen=True)
+class RejectedWord:
+    """One program word the chip rejected."""
+
+    index: int                 # position of the word in the program
+    reason: ErrorReason
+    what: str                  # the host's description of the word (operation, address, register)
+
+    def __str__(self) -> str:
+        return f"word {self.index}: {self.what}: {self.reason.text} ({self.reason.name})"
+
+
+class ChipError(BssError):
+    """The chip rejected words of a program; nothing they asked for was done.
+
+    `rejected` lists each word with its reason.  Tickets of reads that succeeded
+    are still filled."""
+
+    def __init__(self, rejected: list[RejectedWord], result=None):
+        self.rejected = rejected
+        self.result = result
+        head = "; ".join(str(r) for r in rejected[:5])
+        more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+        super().__init__(f"chip rejected {len(rejected)} word(s): {head}{more}")

@@ -1,0 +1,167 @@
+"""Byte transports to a chip.  All of them carry the same framed bytes.
+
+URL forms understood by `open_transport`:
+
+    twin:PROFILE?serial=N&seed=S    in-process twin (default twin:dls)
+    tcp://HOST:PORT                 a twin server or a board bridge speaking the protocol
+    twin://PROFILE?serial=N         in-process twin through pyserial's serial_for_url
+    serial:///dev/ttyUSB0?baud=B    a serial line (any pyserial URL: socket://, loop://, ...)
+    /dev/pts/N, /dev/ttyUSB0        a device path (serial line or the twin server's pty)
+"""
+from __future__ import annotations
+
+import abc
+import socket
+import time
+from urllib.parse import parse_qs, urlparse
+
+from .errors import LinkError
+
+
+class Transport(abc.ABC):
+    url: str
+
+    @abc.abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def read(self, timeout: float) -> bytes:
+        """Bytes available within `timeout` seconds (b"" when none came)."""
+
+    def close(self) -> None:
+        pass
+
+
+def _twin_params(url: str, spec: str) -> tuple[str, int, int]:
+    parsed = urlparse(spec)
+    profile = (parsed.path or parsed.netloc or "dls").strip("/") or "dls"
+    q = parse_qs(parsed.query)
+    unknown = set(q) - {"serial", "seed"}
+    if unknown:
+        raise ValueError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}; "
+                         "a twin URL takes serial=N and seed=S")
+    try:
+        serial = int(q.get("serial", ["0"])[0], 0)
+        seed = int(q.get("seed", ["0"])[0], 0)
+    except ValueError:
+        raise ValueError(f"{url}: serial and seed must be integers") from None
+    return profile, serial, seed
+
+
+class InProcessTransport(Transport):
+    """A private twin in this process (imported lazily: host never needs twin otherwise)."""
+
+    def __init__(self, url: str):
+        from twin.link import LocalLink  # the only place host reaches the twin: a byte pipe
+
+        self.url = url
+        profile, serial, seed = _twin_params(url, url.split(":", 1)[1] if ":" in url else "")
+        self._link = LocalLink(profile, serial, seed)
+
+    def write(self, data: bytes) -> None:
+        self._link.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        return self._link.read()
+
+    def close(self) -> None:
+        self._link.close()
+
+
+class TcpTransport(Transport):
+    def __init__(self, url: str, connect_timeout: float = 5.0):
+        self.url = url
+        parsed = urlparse(url)
+        if not parsed.hostname or not parsed.port:
+            raise ValueError(f"{url}: expected tcp://HOST:PORT")
+        try:
+            self._sock = socket.create_connection((parsed.hostname, parsed.port), timeout=connect_timeout)
+        except OSError as exc:
+            raise LinkError(f"cannot connect to {url}: {exc}; is `bss-twin serve --tcp` "
+                            "(or the board bridge) running?") from exc
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._sock.sendall(data)
+        except OSError as exc:
+            raise LinkError(f"{self.url}: connection lost while sending: {exc}") from exc
+
+    def read(self, timeout: float) -> bytes:
+        self._sock.settimeout(timeout)
+        try:
+            data = self._sock.recv(1 << 20)
+        except socket.timeout:
+            return b""
+        except OSError as exc:
+            raise LinkError(f"{self.url}: connection lost while receiving: {exc}") from exc
+        if not data:
+            raise LinkError(f"{self.url}: the peer closed the connection")
+        return data
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class SerialTransport(Transport):
+    """Any pyserial URL or device path, including the `twin://` scheme."""
+
+    def __init__(self, url: str):
+        import serial
+
+        from . import protocol_twin  # noqa: F401  (registers twin:// with pyserial)
+
+        self.url = url
+        target, kwargs = url, {}
+        if url.startswith("serial://"):
+            parsed = urlparse(url)
+            target = parsed.path
+            q = parse_qs(parsed.query)
+            if "baud" in q:
+                kwargs["baudrate"] = int(q["baud"][0])
+        try:
+            self._port = serial.serial_for_url(target, timeout=0.05, **kwargs)
+        except (serial.SerialException, ValueError) as exc:
+            raise LinkError(f"cannot open {url}: {exc}") from exc
+
+    def write(self, data: bytes) -> None:
+        import serial
+
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except serial.SerialException as exc:
+            raise LinkError(f"{self.url}: write failed: {exc}") from exc
+
+    def read(self, timeout: float) -> bytes:
+        import serial
+
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                n = self._port.in_waiting
+                if n:
+                    return self._port.read(n)
+                self._port.timeout = max(0.0, min(0.05, deadline - time.monotonic()))
+                data = self._port.read(1)
+                if data:
+                    return data + self._port.read(self._port.in_waiting)
+                if time.monotonic() >= deadline:
+                    return b""
+        except serial.SerialException as exc:
+            raise LinkError(f"{self.url}: read failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._port.close()
+
+
+def open_transport(url: str) -> Transport:
+    if url.startswith("twin:") and not url.startswith("twin://"):
+        return InProcessTransport(url)
+    if url.startswith("tcp://"):
+        return TcpTransport(url)
+    if url.startswith(("twin://", "serial://", "socket://", "loop://", "rfc2217://", "spy://",
+                       "hwgrep://", "alt://", "/")):
+        return SerialTransport(url)
+    raise ValueError(f"unknown connection URL {url!r}; use twin:PROFILE?serial=N, tcp://HOST:PORT, "
+                     "twin://PROFILE, serial:///dev/ttyUSB0?baud=B, socket://HOST:PORT or a device path")

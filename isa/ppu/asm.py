@@ -1,0 +1,893 @@
+"""Two-pass assembler for the PPU, compatible with GNU as for PowerPC as far as
+the firmware uses it (see docs/ppu.md for the supported subset).
+
+Pass 1 lays out every section (instruction and data sizes never depend on
+symbol values defined later); sections are then placed like GNU ld with
+-Ttext/-Tdata; pass 2 runs the same statements again with final addresses
+and is the only pass that reports diagnostics, so each is reported once.
+The output is a linked program: no relocations remain.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from ._expr import ExprError, Result, Token, Undefined, evaluate
+from .codec import EncodingError, alias_fields, encode_instruction
+from .instructions import CR_BIT_NAMES, Instruction, Operand, lookup
+
+__all__ = ["Diagnostic", "AsmError", "Section", "Program", "assemble", "assemble_file"]
+
+NOP = 0x60000000
+
+
+# --------------------------------------------------------------------------
+# Diagnostics
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    file: str
+    line: int           # 1-based
+    col: int            # 1-based
+    length: int
+    message: str
+    source: str         # the source line the span points into
+    severity: str = "error"
+    notes: tuple[str, ...] = ()
+
+    def format(self) -> str:
+        caret_pad = "".join("\t" if c == "\t" else " " for c in self.source[:self.col - 1])
+        out = [f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}",
+               self.source, caret_pad + "^" * max(1, self.length)]
+        return "\n".join(out + list(self.notes))
+
+
+class AsmError(Exception):
+    """Assembly failed; `diagnostics` holds every error found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        return "\n".join(d.format() for d in self.diagnostics) + "\n"
+
+
+class _StmtError(Exception):
+    def __init__(self, message: str, col: int, length: int = 1):
+        super().__init__(message)
+        self.col, self.length = col, length
+
+
+# --------------------------------------------------------------------------
+# Output
+
+
+@dataclass
+class Section:
+    name: str
+    data: bytearray = field(default_factory=bytearray)
+    align: int = 4
+    code: bool = False
+    nobits: bool = False       # .bss: occupies memory, no file contents
+    address: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class Program:
+    sections: dict[str, Section]
+    symbols: dict[str, int]            # name -> absolute address/value
+    globals: set[str]
+    symbol_sections: dict[str, str]    # label -> section name (absent for absolute symbols)
+    entry: int = 0
+
+    def image(self) -> bytes:
+        """Flat memory image from address 0 covering every placed section."""
+        placed = [s for s in self.sections.values() if s.size]
+        end = max((s.address + s.size for s in placed), default=0)
+        buf = bytearray(end)
+        for s in placed:
+            if not s.nobits:
+                buf[s.address:s.address + s.size] = s.data
+        return bytes(buf)
+
+    def to_elf(self) -> bytes:
+        from .elf import write_elf
+        return write_elf(self)
+
+
+# --------------------------------------------------------------------------
+# Source handling
+
+
+@dataclass(frozen=True)
+class _Line:
+    file: str
+    lineno: int
+    text: str
+    note: str | None = None       # "in expansion of macro ..." context
+
+
+@dataclass
+class _Macro:
+    name: str
+    params: list[tuple[str, str | None, bool]]   # name, default, required
+    body: list[_Line]
+
+
+def _strip_comment(text: str) -> str:
+    """Drop '#' comments and C comments, keeping columns (comments become spaces)."""
+    out = []
+    i, in_str = 0, None
+    while i < len(text):
+        c = text[i]
+        if in_str:
+            out.append(c)
+            if c == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 1
+            elif c == in_str:
+                in_str = None
+        elif c in "\"'":
+            if c == "'" and i + 1 < len(text):   # character constant: 'c
+                out.append(text[i:i + 2])
+                i += 2
+                if i < len(text) and text[i] == "'":
+                    out.append("'")
+                    i += 1
+                continue
+            in_str = c
+            out.append(c)
+        elif c == "#":
+            break
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = len(text) if j < 0 else j + 2
+            out.append(" " * (j - i))
+            i = j
+            continue
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _split_top(text: str, sep: str, base: int) -> list[tuple[str, int]]:
+    """Split at `sep` outside parentheses and strings -> [(piece, col)] (stripped)."""
+    pieces, depth, start, in_str = [], 0, 0, False
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if in_str:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == sep and depth == 0:
+            pieces.append((start, i))
+            start = i + 1
+        i += 1
+    pieces.append((start, len(text)))
+    out = []
+    for a, b in pieces:
+        seg = text[a:b]
+        lead = len(seg) - len(seg.lstrip())
+        out.append((seg.strip(), base + a + lead))
+    return out
+
+
+_LABEL = re.compile(r"\s*([A-Za-z_.$][\w.$]*|\d+)\s*:(?!=)")
+_REG = re.compile(r"%?(r|cr|v)(\d+)$", re.I)
+_REG_ALIASES = {"sp": 1, "rtoc": 2}
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "a": "\a",
+            "\\": "\\", '"': '"', "'": "'"}
+
+
+def _parse_string(s: str, col: int) -> bytes:
+    if len(s) < 2 or s[0] != '"' or s[-1] != '"':
+        raise _StmtError("expected a string in double quotes", col, max(1, len(s)))
+    out = bytearray()
+    i, body = 0, s[1:-1]
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            n = body[i + 1]
+            if n in "01234567":
+                m = re.match(r"[0-7]{1,3}", body[i + 1:])
+                out.append(int(m.group(), 8) & 0xFF)
+                i += 1 + len(m.group())
+                continue
+            if n in "xX":
+                m = re.match(r"[0-9a-fA-F]+", body[i + 2:])
+                if m:
+                    out.append(int(m.group(), 16) & 0xFF)
+                    i += 2 + len(m.group())
+                    continue
+            out += _ESCAPES.get(n, n).encode("latin-1")
+            i += 2
+            continue
+        out += c.encode("latin-1", errors="replace")
+        i += 1
+    return bytes(out)
+
+
+# Section ordering for placement: like GNU ld's default script.
+def _section_rank(name: str) -> int:
+    for rank, prefixes in enumerate(((".text", ".init", ".fini"), (".rodata",),
+                                     (".data", ".sdata"), (".bss", ".sbss"))):
+        if any(name == p or name.startswith(p + ".") for p in prefixes):
+            return rank
+    return 2
+
+
+# --------------------------------------------------------------------------
+# The assembler
+
+
+class _Assembler:
+    def __init__(self, include_dirs: Sequence[str], defsyms: Mapping[str, int],
+                 text_addr: int, data_addr: int | None, reader):
+        self.include_dirs = list(include_dirs)
+        self.defsyms = dict(defsyms)
+        self.text_addr, self.data_addr = text_addr, data_addr
+        self.read = reader
+        self.bases: dict[str, int] = {}
+        self.layout: dict[str, int] = {}
+        self.labels: dict[str, tuple[str, int]] = {}    # pass 1 result: name -> (section, offset)
+
+    # ---- per pass state --------------------------------------------------
+    def _reset(self, final: bool) -> None:
+        self.final = final
+        self.diags: list[Diagnostic] = []
+        self.sections: dict[str, Section] = {}
+        self.section_stack: list[str] = []
+        self.cur: Section = self._section(".text")
+        self.prev: Section = self.cur
+        self.values: dict[str, int] = dict(self.defsyms)     # .set symbols
+        self.defined: set[str] = set(self.defsyms)           # defined so far in this pass
+        self.pass_labels: dict[str, tuple[str, int]] = {}
+        self.globals: set[str] = set()
+        self.macros: dict[str, _Macro] = {}
+        self.local_counts: dict[str, int] = {}
+        self.macro_counter = 0
+        self.ended = False
+
+    def _section(self, name: str) -> Section:
+        s = self.sections.get(name)
+        if s is None:
+            s = Section(name, code=_section_rank(name) == 0 and not name.startswith(".rodata"),
+                        nobits=_section_rank(name) == 3)
+            self.sections[name] = s
+        return s
+
+    def error(self, line: _Line, col: int, length: int, message: str) -> None:
+        if self.final:
+            notes = (line.note,) if line.note else ()
+            self.diags.append(Diagnostic(line.file, line.lineno, col + 1, length, message,
+                                         line.text, notes=notes))
+
+    # ---- symbols ---------------------------------------------------------
+    def _symbol_value(self, tok: Token, strict: bool) -> int:
+        name = tok.text
+        if tok.kind == "local":
+            n, d = name[:-1], name[-1]
+            k = self.local_counts.get(n, 0) - (1 if d == "b" else 0)
+            if k < 0:
+                raise Undefined(name, tok.col, len(name))
+            name = f"{n}\x02{k}"
+        if name == ".":
+            return self._here()
+        if name in self.values and (name in self.defined or not strict):
+            return self.values[name]
+        lab = self.pass_labels.get(name) if strict else (self.pass_labels.get(name) or self.labels.get(name))
+        if lab is not None:
+            sec, off = lab
+            return self.bases.get(sec, 0) + off
+        bare = name.lstrip("%").lower()
+        m = _REG.match(bare)
+        if m:
+            return int(m.group(2))
+        if bare in CR_BIT_NAMES:
+            return CR_BIT_NAMES[bare]
+        if bare in _REG_ALIASES:
+            return _REG_ALIASES[bare]
+        raise Undefined(tok.text, tok.col, len(tok.text))
+
+    def _here(self) -> int:
+        return self.bases.get(self.cur.name, 0) + self.cur.size
+
+    def eval(self, text: str, col: int, strict: bool = False) -> Result:
+        """Evaluate an expression. Pass 1 treats unknown symbols as 0 unless `strict`
+        (sizes must not depend on symbols defined later)."""
+        try:
+            return evaluate(text, col, lambda t: self._symbol_value(t, strict))
+        except Undefined as e:
+            if not self.final and not strict:
+                return Result(0)
+            raise _StmtError(str(e) if not strict else
+                             f"{e} (value must be known at this point)", e.col, e.length)
+        except ExprError as e:
+            raise _StmtError(str(e), e.col, e.length)
+
+    def eval_abs(self, text: str, col: int) -> int:
+        return self.eval(text, col, strict=True).value
+
+    # ---- output helpers --------------------------------------------------
+    def emit(self, data: bytes) -> None:
+        self.cur.data += data
+
+    def align_to(self, boundary: int, fill: int | None) -> None:
+        self.cur.align = max(self.cur.align, boundary)
+        pad = (-self.cur.size) % boundary
+        if fill is None and self.cur.code:
+            # Like GNU as: zero bytes up to a word boundary, then nops.
+            z = (-self.cur.size) % 4 if pad else 0
+            z = min(z, pad)
+            self.emit(bytes(z))
+            self.emit(NOP.to_bytes(4, "big") * ((pad - z) // 4))
+            self.emit(bytes((pad - z) % 4))
+        else:
+            self.emit(bytes([(fill or 0) & 0xFF]) * pad)
+
+    def define_label(self, line: _Line, name: str, col: int) -> None:
+        if name.isdigit():
+            k = self.local_counts.get(name, 0)
+            self.local_counts[name] = k + 1
+            name = f"{name}\x02{k}"
+        elif name in self.pass_labels or name in self.values:
+            self.error(line, col, len(name), f"symbol '{name}' is already defined")
+            return
+        self.pass_labels[name] = (self.cur.name, self.cur.size)
+        self.defined.add(name)
+
+    # ---- driver ----------------------------------------------------------
+    def run(self, files: Sequence[tuple[str, str]]) -> None:
+        for final in (False, True):
+            self._reset(final)
+            for name, text in files:
+                self._lines(self._file_lines(name, text), depth=0)
+                if self.ended:
+                    break
+            if not final:
+                self.labels = dict(self.pass_labels)
+                self._place()
+        for sec in self.sections.values():   # sizes must agree between passes
+            if self.layout.get(sec.name) != sec.size:
+                last = files[-1][0]
+                self.diags.append(Diagnostic(last, 1, 1, 1, f"size of section '{sec.name}' "
+                                             "changed between passes (a size depends on an "
+                                             "address)", ""))
+
+    def _file_lines(self, name: str, text: str) -> list[_Line]:
+        return [_Line(name, i + 1, t) for i, t in enumerate(text.splitlines())]
+
+    def _place(self) -> None:
+        """Addresses of sections after pass 1, like GNU ld with -Ttext/-Tdata."""
+        self.layout = {n: s.size for n, s in self.sections.items()}
+        order = sorted(self.sections.values(), key=lambda s: _section_rank(s.name))
+        addr = self.text_addr
+        for s in order:
+            rank = _section_rank(s.name)
+            if rank == 2 and self.data_addr is not None and s.name == ".data":
+                addr = self.data_addr
+            addr = -(-addr // s.align) * s.align
+            self.bases[s.name] = addr
+            addr += s.size
+
+    # ---- statements ------------------------------------------------------
+    def _lines(self, lines: list[_Line], depth: int) -> None:
+        i = 0
+        cond: list[tuple[bool, bool, bool]] = []   # (active, some branch taken, past .else)
+        while i < len(lines) and not self.ended:
+            line = lines[i]
+            i += 1
+            text = _strip_comment(line.text)
+            for stmt, col in _split_top(text, ";", 0):
+                if not stmt:
+                    continue
+                word = stmt.split(None, 1)[0].lower()
+                # Conditional assembly is tracked even in skipped regions.
+                if word in (".if", ".ifdef", ".ifndef", ".ifnotdef", ".ifeq", ".ifne", ".else",
+                            ".elseif", ".endif"):
+                    self._conditional(line, stmt, col, word, cond)
+                    continue
+                if cond and not cond[-1][0]:
+                    continue
+                if word == ".macro":
+                    i = self._define_macro(lines, i, line, stmt, col)
+                    break
+                if word in (".rept", ".irp"):
+                    i = self._repeat(lines, i, line, stmt, col, word, depth)
+                    break
+                try:
+                    self._statement(line, stmt, col, depth)
+                except _StmtError as e:
+                    self.error(line, e.col, e.length, str(e))
+                if self.ended:
+                    break
+        if cond:
+            last = lines[-1] if lines else _Line("<input>", 1, "")
+            self.error(last, 0, len(last.text) or 1, "missing .endif")
+
+    def _conditional(self, line, stmt, col, word, cond) -> None:
+        rest = stmt[len(word):].strip()
+        rcol = col + len(stmt) - len(stmt[len(word):].lstrip()) if rest else col
+        outer = all(c[0] for c in cond)
+        try:
+            if word in (".if", ".ifeq", ".ifne", ".ifdef", ".ifndef", ".ifnotdef"):
+                if not outer:
+                    cond.append((False, True, False))
+                    return
+                if word in (".ifdef", ".ifndef", ".ifnotdef"):
+                    known = rest in self.defined or rest in self.labels or rest in self.values
+                    v = known if word == ".ifdef" else not known
+                else:
+                    x = self.eval_abs(rest, rcol)
+                    v = (x == 0) if word == ".ifeq" else (x != 0)
+                cond.append((bool(v), bool(v), False))
+            elif word in (".else", ".elseif"):
+                if not cond:
+                    raise _StmtError(f"'{word}' without '.if'", col, len(word))
+                if cond[-1][2]:
+                    raise _StmtError(f"'{word}' after '.else'", col, len(word))
+                _, taken, _ = cond.pop()
+                parent = all(c[0] for c in cond)
+                if word == ".else":
+                    cond.append((parent and not taken, True, True))
+                else:
+                    v = parent and not taken and self.eval_abs(rest, rcol) != 0
+                    cond.append((v, taken or v, False))
+            else:
+                if not cond:
+                    raise _StmtError("'.endif' without '.if'", col, len(word))
+                cond.pop()
+        except _StmtError as e:
+            if word.startswith(".if"):
+                cond.append((False, True, False))   # skip the block after a bad condition
+            self.error(line, e.col, e.length, str(e))
+
+    def _collect_block(self, lines, i, start_words, end_word, line, col, what):
+        body, depth = [], 1
+        while i < len(lines):
+            t = _strip_comment(lines[i].text).strip().lower()
+            w = t.split(None, 1)[0] if t else ""
+            if w in start_words:
+                depth += 1
+            elif w == end_word:
+                depth -= 1
+                if depth == 0:
+                    return body, i + 1
+            body.append(lines[i])
+            i += 1
+        self.error(line, col, len(what), f"'{what}' without '{end_word}'")
+        return body, i
+
+    def _define_macro(self, lines, i, line, stmt, col) -> int:
+        body, nxt = self._collect_block(lines, i, (".macro",), ".endm", line, col, ".macro")
+        rest = stmt[len(".macro"):].strip()
+        if not rest:
+            self.error(line, col, len(".macro"), "macro name expected")
+            return nxt
+        parts = re.split(r"[\s,]+", rest.strip())
+        name, params = parts[0].lower(), []
+        for p in filter(None, parts[1:]):
+            req = p.endswith(":req")
+            p = p[:-4] if req else p
+            pname, _, default = p.partition("=")
+            params.append((pname, default if _ else None, req))
+        self.macros[name] = _Macro(name, params, body)
+        return nxt
+
+    def _repeat(self, lines, i, line, stmt, col, word, depth) -> int:
+        body, nxt = self._collect_block(lines, i, (".rept", ".irp"), ".endr", line, col, word)
+        rest = stmt[len(word):].strip()
+        rcol = col + stmt.find(rest) if rest else col
+        try:
+            if word == ".rept":
+                n = self.eval_abs(rest, rcol)
+                for _ in range(max(0, n)):
+                    self._lines(body, depth + 1)
+            else:
+                var, _, vals = rest.partition(",")
+                for v, _c in _split_top(vals, ",", 0):
+                    sub = [_Line(b.file, b.lineno, b.text.replace("\\" + var.strip(), v), b.note)
+                           for b in body]
+                    self._lines(sub, depth + 1)
+        except _StmtError as e:
+            self.error(line, e.col, e.length, str(e))
+        return nxt
+
+    def _statement(self, line: _Line, stmt: str, col: int, depth: int) -> None:
+        self._cur_line = line     # for secondary operand errors
+        # Labels (possibly several) at the start.
+        while True:
+            m = _LABEL.match(stmt)
+            if not m:
+                break
+            self.define_label(line, m.group(1), col + m.start(1))
+            col += m.end()
+            rest = stmt[m.end():]
+            col += len(rest) - len(rest.lstrip())
+            stmt = rest.strip()
+        if not stmt:
+            return
+        # name = expr
+        m = re.match(r"([A-Za-z_.$][\w.$]*)\s*=(?!=)\s*(.*)$", stmt)
+        if m:
+            self._set(line, m.group(1), col, m.group(2), col + m.start(2))
+            return
+        head = stmt.split(None, 1)[0]
+        rest = stmt[len(head):]
+        rcol = col + len(head) + len(rest) - len(rest.lstrip())
+        rest = rest.strip()
+        lname = head.lower()
+        if lname.startswith("."):
+            self._directive(line, lname, col, rest, rcol, depth)
+        elif lname in self.macros:
+            self._expand(line, self.macros[lname], rest, rcol, col, depth)
+        else:
+            self._instruction(line, head, col, rest, rcol)
+
+    def _set(self, line, name, ncol, expr, ecol) -> None:
+        if name in self.pass_labels:
+            raise _StmtError(f"symbol '{name}' is already defined", ncol, len(name))
+        self.values[name] = self.eval(expr, ecol).value
+        self.defined.add(name)
+
+    # ---- macros ----------------------------------------------------------
+    def _expand(self, line, macro: _Macro, rest, rcol, col, depth) -> None:
+        if depth > 100:
+            raise _StmtError(f"macro '{macro.name}' nested too deeply", col, len(macro.name))
+        args = [a for a, _ in _split_top(rest, ",", rcol)] if rest else []
+        if len(args) == 1 and len(macro.params) > 1 and " " in args[0]:
+            args = args[0].split()
+        values: dict[str, str] = {}
+        pos = 0
+        for a in args:
+            k, eq, v = a.partition("=")
+            if eq and any(p[0] == k.strip() for p in macro.params):
+                values[k.strip()] = v.strip()
+            else:
+                if pos >= len(macro.params):
+                    raise _StmtError(f"too many arguments to macro '{macro.name}'", rcol,
+                                     max(1, len(rest)))
+                values[macro.params[pos][0]] = a
+                pos += 1
+        for pname, default, req in macro.params:
+            if pname not in values:
+                if req:
+                    raise _StmtError(f"missing required argument '{pname}' to macro "
+                                     f"'{macro.name}'", col, len(macro.name))
+                values[pname] = default or ""
+        self.macro_counter += 1
+        counter = str(self.macro_counter - 1)
+        names = sorted(values, key=len, reverse=True)
+        pat = re.compile(r"\\(\(\)|@|" + "|".join(map(re.escape, names)) + r")" if names
+                         else r"\\(\(\)|@)")
+
+        def sub(m: re.Match) -> str:
+            g = m.group(1)
+            return "" if g == "()" else counter if g == "@" else values[g]
+
+        note = f"{line.file}:{line.lineno}: note: in expansion of macro '{macro.name}'"
+        body = [_Line(b.file, b.lineno, pat.sub(sub, b.text), note) for b in macro.body]
+        # .exitm stops the expansion.
+        for k, b in enumerate(body):
+            if _strip_comment(b.text).strip().lower() == ".exitm":
+                body = body[:k]
+                break
+        self._lines(body, depth + 1)
+
+    # ---- directives ------------------------------------------------------
+    def _directive(self, line: _Line, name: str, col: int, rest: str, rcol: int, depth: int) -> None:
+        args = _split_top(rest, ",", rcol) if rest else []
+        handler = _DIRECTIVES.get(name)
+        if handler is None:
+            raise _StmtError(f"unknown directive '{name}'", col, len(name))
+        handler(self, line, name, col, rest, rcol, args, depth)
+
+    def _d_ignore(self, *a) -> None:
+        pass
+
+    def _d_section(self, line, name, col, rest, rcol, args, depth) -> None:
+        if name == ".section":
+            if not args or not args[0][0]:
+                raise _StmtError("section name expected", col, len(name))
+            secname = args[0][0].strip('"')
+            flags = args[1][0].strip('"') if len(args) > 1 else ""
+        elif name == ".previous":
+            self.cur, self.prev = self.prev, self.cur
+            return
+        elif name == ".popsection":
+            if not self.section_stack:
+                raise _StmtError(".popsection without .pushsection", col, len(name))
+            self.prev, self.cur = self.cur, self._section(self.section_stack.pop())
+            return
+        else:
+            secname = name if name != ".pushsection" else args[0][0]
+            flags = ""
+        if name == ".pushsection":
+            self.section_stack.append(self.cur.name)
+        self.prev, self.cur = self.cur, self._section(secname)
+        if "x" in flags:
+            self.cur.code = True
+
+    def _d_globl(self, line, name, col, rest, rcol, args, depth) -> None:
+        for a, _c in args:
+            self.globals.add(a)
+
+    def _d_data(self, line, name, col, rest, rcol, args, depth) -> None:
+        size = _DATA_SIZES[name]
+        if not args:
+            return
+        for a, c in args:
+            if not a:
+                raise _StmtError("expected an expression", c, 1)
+            try:
+                v = self.eval(a, c).value
+            except _StmtError as e:
+                self.error(line, e.col, e.length, str(e))
+                v = 0
+            lo, hi = -(1 << (8 * size - 1)), (1 << (8 * size)) - 1
+            if not lo <= v <= hi and self.final and size < 8:
+                self.error(line, c, len(a), f"value {v} does not fit in {size} byte"
+                           + ("s" if size > 1 else ""))
+            self.emit((v & ((1 << (8 * size)) - 1)).to_bytes(size, "big"))
+
+    def _d_string(self, line, name, col, rest, rcol, args, depth) -> None:
+        zero = name in (".asciz", ".string")
+        for a, c in args:
+            self.emit(_parse_string(a, c) + (b"\0" if zero else b""))
+
+    def _d_align(self, line, name, col, rest, rcol, args, depth) -> None:
+        if not args:
+            raise _StmtError(f"'{name}' needs an alignment", col, len(name))
+        n = self.eval_abs(*args[0])
+        fill = self.eval_abs(*args[1]) if len(args) > 1 and args[1][0] else None
+        # .align on PowerPC ELF takes a power of two, like .p2align.
+        boundary = n if name == ".balign" else (1 << n)
+        if boundary <= 0 or boundary & (boundary - 1) or (name != ".balign" and n > 16):
+            raise _StmtError(f"alignment {n} is not a power of 2" if name == ".balign"
+                             else f"alignment too large: {n}", args[0][1], len(args[0][0]))
+        self.align_to(boundary, fill)
+
+    def _d_space(self, line, name, col, rest, rcol, args, depth) -> None:
+        if not args:
+            raise _StmtError(f"'{name}' needs a size", col, len(name))
+        n = self.eval_abs(*args[0])
+        fill = self.eval(*args[1]).value if len(args) > 1 else 0
+        if n < 0:
+            raise _StmtError(f"negative size {n}", args[0][1], len(args[0][0]))
+        self.emit(bytes([fill & 0xFF]) * n)
+
+    def _d_zero(self, line, name, col, rest, rcol, args, depth) -> None:
+        self._d_space(line, name, col, rest, rcol, args[:1], depth)
+
+    def _d_fill(self, line, name, col, rest, rcol, args, depth) -> None:
+        if not args:
+            raise _StmtError("'.fill' needs a repeat count", col, len(name))
+        rep = self.eval_abs(*args[0])
+        size = self.eval_abs(*args[1]) if len(args) > 1 else 1
+        value = self.eval(*args[2]).value if len(args) > 2 else 0
+        if rep < 0 or not 0 <= size <= 8:
+            raise _StmtError("bad .fill repeat count or size", args[0][1], len(rest))
+        # GNU as: value is at most 4 bytes, placed big-endian in the low bytes.
+        unit = (value & 0xFFFFFFFF).to_bytes(4, "big")
+        unit = (bytes(max(0, size - 4)) + unit)[-size:] if size else b""
+        self.emit(unit * rep)
+
+    def _d_org(self, line, name, col, rest, rcol, args, depth) -> None:
+        if not args:
+            raise _StmtError("'.org' needs an address", col, len(name))
+        target = self.eval_abs(*args[0])
+        fill = self.eval_abs(*args[1]) if len(args) > 1 else 0
+        # Section-relative, as in GNU as.
+        if target < self.cur.size:
+            raise _StmtError(f"attempt to move .org backwards ({target:#x} < {self.cur.size:#x})",
+                             args[0][1], len(args[0][0]))
+        self.emit(bytes([fill & 0xFF]) * (target - self.cur.size))
+
+    def _d_set(self, line, name, col, rest, rcol, args, depth) -> None:
+        if len(args) != 2 or not args[0][0]:
+            raise _StmtError(f"'{name}' expects: symbol, expression", col, len(name))
+        self._set(line, args[0][0], args[0][1], *args[1])
+
+    def _d_include(self, line, name, col, rest, rcol, args, depth) -> None:
+        fname = rest.strip().strip('"')
+        cands = [os.path.join(os.path.dirname(line.file), fname)] + \
+                [os.path.join(d, fname) for d in self.include_dirs]
+        for path in cands:
+            if os.path.isfile(path):
+                if depth > 50:
+                    raise _StmtError(".include nested too deeply", rcol, len(rest))
+                self._lines(self._file_lines(path, self.read(path)), depth + 1)
+                return
+        raise _StmtError(f"cannot find include file '{fname}'", rcol, len(rest))
+
+    def _d_error(self, line, name, col, rest, rcol, args, depth) -> None:
+        msg = _parse_string(rest, rcol).decode("latin-1") if rest else ".err encountered"
+        raise _StmtError(msg, col, len(name))
+
+    def _d_end(self, *a) -> None:
+        self.ended = True
+
+    # ---- instructions ----------------------------------------------------
+    def _instruction(self, line: _Line, head: str, col: int, rest: str, rcol: int) -> None:
+        here = self._here()
+        if self.cur.size % 4:
+            self.error(line, col, len(head), "instruction address is not a multiple of 4")
+        entry = lookup(head)
+        word = 0
+        try:
+            if entry is None:
+                raise _StmtError(f"unrecognized opcode '{head}'", col, len(head))
+            word = self._encode(entry, rest, rcol, here, col, len(head))
+        except _StmtError as e:
+            self.error(line, e.col, e.length, str(e))
+        self.emit(word.to_bytes(4, "big"))
+
+    def _operand_texts(self, ops: Sequence[Operand], paren: int | None, rest: str, rcol: int):
+        pieces = _split_top(rest, ",", rcol) if rest else []
+        if paren is None:
+            return pieces
+        out: list[tuple[str, int]] = []
+        for k, (p, c) in enumerate(pieces):
+            # The memory operand is the last written piece: D(RA).
+            if k == len(pieces) - 1 and p.endswith(")") and "(" in p:
+                depth, j = 0, len(p) - 1
+                while j >= 0:
+                    depth += {")": 1, "(": -1}.get(p[j], 0)
+                    if depth == 0:
+                        break
+                    j -= 1
+                d, r = p[:j].strip(), p[j + 1:-1].strip()
+                out.append((d or "0", c))
+                out.append((r, c + j + 1 + (len(p[j + 1:-1]) - len(p[j + 1:-1].lstrip()))))
+            else:
+                out.append((p, c))
+        return out
+
+    def _operand_value(self, op: Operand, text: str, c: int) -> int:
+        if not text:
+            raise _StmtError("missing operand", c, 1)
+        bare = text.lstrip("%").lower()
+        m = _REG.match(bare)
+        if m and text not in self.values and text not in self.pass_labels:
+            cls, num = m.group(1).lower(), int(m.group(2))
+            want = op.kind.regclass
+            if want is None or cls != want:
+                what = {"r": "a general purpose register", "cr": "a condition register field",
+                        "v": "a vector register"}.get(want, "a number")
+                raise _StmtError(f"expected {what}, not '{text}'", c, len(text))
+            if num > 31 or (cls == "cr" and num > 7):
+                raise _StmtError(f"invalid register '{text}'", c, len(text))
+            return num
+        res = self.eval(text, c)
+        v = res.value
+        if res.suffix and op.kind.signed and op.field.width == 16 and v & 0x8000:
+            v -= 0x10000    # GNU as sign-extends @l/@h/@ha into signed fields
+        return v
+
+    def _encode(self, entry, rest: str, rcol: int, pc: int, col: int, hlen: int) -> int:
+        ops = entry.operands
+        texts = self._operand_texts(ops, entry.paren, rest, rcol)
+        required = sum(not o.optional for o in ops)
+        if len(texts) not in (len(ops), required):
+            want = str(len(ops)) if required == len(ops) else f"{required} or {len(ops)}"
+            span = (rcol, len(rest)) if rest else (col, hlen)
+            raise _StmtError(f"'{entry.mnemonic}' takes {want} operands, got {len(texts)}", *span)
+        # Which operands were written (GNU as: optional ones only all-or-none).
+        written = list(ops) if len(texts) == len(ops) else [o for o in ops if not o.optional]
+        values, spans = {}, {}
+        errors = []
+        for op, (t, c) in zip(written, texts):
+            try:
+                values[op.name] = self._operand_value(op, t, c)
+            except _StmtError as e:
+                errors.append(e)
+                values[op.name] = 0
+            spans[op.name] = (c, max(1, len(t)))
+        if errors:
+            for e in errors[1:]:
+                self.error(self._cur_line, e.col, e.length, str(e))
+            raise errors[0]
+        full = [values.get(o.name, o.default) for o in ops]
+        all_span = (rcol, max(1, len(rest))) if rest else (col, hlen)
+        try:
+            if isinstance(entry, Instruction):
+                return encode_instruction(entry, full, pc)
+            fields = alias_fields(entry, full)
+            base = entry.instruction
+            vals = []
+            for bop in base.operands:
+                v = fields[bop.field.name]
+                if not bop.kind.signed and bop.kind.scale == 1 and not bop.kind.spr \
+                        and bop.kind.name != "suimm":
+                    v &= (1 << bop.field.width) - 1
+                vals.append(v)
+            try:
+                return encode_instruction(base, vals, pc)
+            except EncodingError as e:
+                # Point at the alias operand that feeds the offending base field.
+                if e.operand is not None:
+                    src = dict(entry.fields).get(base.operands[e.operand].field.name, "")
+                    if src in spans:
+                        raise _StmtError(str(e), *spans[src])
+                raise _StmtError(str(e), *all_span)
+        except EncodingError as e:
+            if e.operand is not None and ops[e.operand].name in spans:
+                raise _StmtError(str(e), *spans[ops[e.operand].name])
+            raise _StmtError(str(e), *all_span)
+
+
+_DATA_SIZES = {".byte": 1, ".hword": 2, ".short": 2, ".2byte": 2, ".word": 2, ".long": 4,
+               ".int": 4, ".4byte": 4, ".quad": 8, ".8byte": 8}
+
+_DIRECTIVES = {
+    **{n: _Assembler._d_section for n in (".text", ".data", ".bss", ".rodata", ".section",
+                                           ".previous", ".pushsection", ".popsection")},
+    **{n: _Assembler._d_data for n in _DATA_SIZES},
+    **{n: _Assembler._d_string for n in (".ascii", ".asciz", ".string")},
+    **{n: _Assembler._d_align for n in (".align", ".p2align", ".balign")},
+    **{n: _Assembler._d_space for n in (".space", ".skip")},
+    **{n: _Assembler._d_globl for n in (".globl", ".global")},
+    **{n: _Assembler._d_set for n in (".set", ".equ", ".equiv")},
+    **{n: _Assembler._d_ignore for n in (".type", ".size", ".file", ".ident", ".gnu_attribute",
+                                          ".local", ".weak", ".machine", ".abiversion",
+                                          ".cfi_startproc", ".cfi_endproc", ".loc", ".hidden",
+                                          ".protected")},
+    ".zero": _Assembler._d_zero,
+    ".fill": _Assembler._d_fill, ".org": _Assembler._d_org, ".include": _Assembler._d_include,
+    ".err": _Assembler._d_error, ".error": _Assembler._d_error, ".end": _Assembler._d_end,
+}
+# --------------------------------------------------------------------------
+# Public API
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def assemble(source: str | Sequence[tuple[str, str]], filename: str = "<input>", *,
+             include_dirs: Iterable[str] = (), defsyms: Mapping[str, int] | None = None,
+             text_addr: int = 0, data_addr: int | None = None) -> Program:
+    """Assemble source text (or [(filename, text), ...]) into a linked Program.
+
+    Raises AsmError carrying every diagnostic when anything is wrong."""
+    files = [(filename, source)] if isinstance(source, str) else list(source)
+    a = _Assembler(list(include_dirs), defsyms or {}, text_addr, data_addr, _read)
+    a.run(files)
+    if a.diags:
+        raise AsmError(a.diags)
+    symbols = {n: a.bases[s] + off for n, (s, off) in a.pass_labels.items() if "\x02" not in n}
+    sym_sections = {n: s for n, (s, _) in a.pass_labels.items() if "\x02" not in n}
+    for n, v in a.values.items():
+        if n not in a.defsyms or n in a.globals:
+            symbols.setdefault(n, v)
+    for s in a.sections.values():
+        s.address = a.bases.get(s.name, 0)
+    sections = {n: s for n, s in a.sections.items() if s.size or n == ".text"}
+    entry = symbols.get("_start", sections[".text"].address if ".text" in sections else 0)
+    return Program(sections, symbols, set(a.globals), sym_sections, entry)
+
+
+def assemble_file(paths: str | Sequence[str], **kw) -> Program:
+    """Assemble one or more files (concatenated, like `as a.s b.s`)."""
+    if isinstance(paths, str):
+        paths = [paths]
+    return assemble([(p, _read(p)) for p in paths], **kw)

@@ -1,0 +1,198 @@
+"""Block descriptions shared by the chip generations.
+
+Each function returns one Block for a profile, placed at `base`.  The profile
+modules (dls.py, hicann.py, hx.py) choose which blocks a chip has and where.
+Layouts that the public BrainScaleS sources leave open (neuron configuration,
+correlation, routing, ADC) are this project's definitions, kept the same across
+generations.
+"""
+from __future__ import annotations
+
+from isa.profiles import Profile
+
+from ._model import Block, Field, Register, field_table as F
+
+
+#: chip_id and link sit at the same address on every generation, so a host can
+#: identify an unknown chip before it knows which register map applies.
+CHIP_ID_BASE = 0x000F_0000
+LINK_BASE = 0x000F_0100
+
+
+def chip_id(p: Profile, base: int) -> Block:
+    return Block("chip_id", base, (
+        Register("id", 0, F(("profile", 0, 8, "chip profile code (1 dls, 2 hicann, 3 hx)", p.code),
+                            ("version", 8, 8, "twin model version", p.version)),
+                 "Chip identification.", access="ro"),
+        Register("serial", 1, F(("serial", 0, 32, "chip serial number (seeds the fixed-pattern noise)")),
+                 "Serial number of this chip instance.", access="ro"),
+    ), "Identification of the chip instance.")
+
+
+LINK_COUNTERS = (
+    ("frames", "frames received intact"),
+    ("crc_errors", "frames dropped for a header or payload CRC mismatch"),
+    ("truncated", "frames dropped because their bytes stopped arriving"),
+    ("oversized", "frames dropped for a length field above the maximum"),
+    ("bad_version", "frames dropped for an unknown format version"),
+    ("wrong_direction", "frames dropped for direction flags of the other side"),
+    ("sequence_gaps", "sequence-number gaps seen (frames lost upstream)"),
+    ("bytes_discarded", "bytes discarded while searching for a frame start"),
+    ("word_errors", "program words rejected with an error notification"),
+    ("programs", "programs executed"),
+)
+
+
+def link(p: Profile, base: int) -> Block:
+    regs = tuple(Register(name, i, F(("count", 0, 32, doc)), doc.capitalize() + ".", access="ro")
+                 for i, (name, doc) in enumerate(LINK_COUNTERS))
+    return Block("link", base, regs,
+                 "Statistics of the host link as seen by the chip side; never reset except by a chip reset.")
+
+
+def synapse_array(p: Profile, base: int) -> Block:
+    """Weights and address labels, four synapses per word, one byte each."""
+    shape = (p.synapse_arrays, p.rows, p.quads_per_row)
+    cal = 8 - p.weight_bits
+    wfields, lfields = [], []
+    for k in range(4):
+        wfields.append(Field(f"weight{k}", 8 * k, p.weight_bits, f"weight of synapse {k} of the quad"))
+        lfields.append(Field(f"label{k}", 8 * k, p.label_bits, f"address label of synapse {k} of the quad"))
+        if cal:
+            wfields.append(Field(f"calib_amp{k}", 8 * k + p.weight_bits, cal,
+                                 f"amplitude calibration bits of synapse {k}"))
+            lfields.append(Field(f"calib_time{k}", 8 * k + p.label_bits, 8 - p.label_bits,
+                                 f"time-constant calibration bits of synapse {k}"))
+    quads = p.synapse_arrays * p.rows * p.quads_per_row
+    return Block("synapse", base, (
+        Register("weights", 0, tuple(wfields),
+                 "Synapse weights; index (array, row, quad), synapse k of a quad is column 4*quad+k.",
+                 shape=shape),
+        Register("labels", quads, tuple(lfields),
+                 "Synapse address labels: a synapse fires when the event label's low bits match.",
+                 shape=shape),
+    ), "The synapse array(s).")
+
+
+def synapse_driver(p: Profile, base: int) -> Block:
+    return Block("synapse_driver", base, (
+        Register("config", 0, F(("enable", 0, 1, "row receives events"),
+                                ("inhibitory", 1, 1, "row drives the inhibitory input (else excitatory)"),
+                                ("gain", 2, 4, "row amplitude gain step (0..15)", 8),
+                                ("source", 6, 2, "event source: 0 external, 1 background, 2 recurrent, 3 any", 3)),
+                 "Per-row synapse driver; index (array, row).", shape=(p.synapse_arrays, p.rows)),
+    ), "Synapse drivers: one per row, decoding incoming events.")
+
+
+def neuron(p: Profile, base: int) -> Block:
+    n = p.neurons
+    return Block("neuron", base, (
+        Register("config", 0, F(("enable", 0, 1, "neuron circuit active"),
+                                ("exc_enable", 1, 1, "excitatory synaptic input connected", 1),
+                                ("inh_enable", 2, 1, "inhibitory synaptic input connected", 1),
+                                ("exp_enable", 3, 1, "exponential term of AdEx on"),
+                                ("adapt_enable", 4, 1, "adaptation current on"),
+                                ("spike_out", 5, 1, "spikes leave the neuron to the event router", 1),
+                                ("readout", 6, 1, "membrane connected to the analog readout"),
+                                ("refractory", 8, 8, "refractory period in refractory-clock ticks", 20),
+                                ("refractory_clock", 16, 4, "refractory counter tick = 2**value FPGA ticks of 8 ns", 4)),
+                 "Neuron configuration; index neuron.", shape=(n,)),
+        Register("spike_counter", n, F(("count", 0, 24, "spikes emitted since the last reset"),
+                                       ("overflow", 24, 1, "count saturated")),
+                 "Per-neuron spike counter.", access="ro", shape=(n,)),
+        Register("spike_counter_reset", 2 * n, F(("reset", 0, 1, "write 1 to clear the counter")),
+                 "Per-neuron spike counter reset.", access="wo", shape=(n,)),
+    ), "Neuron circuits.")
+
+
+def param_memory(p: Profile, base: int) -> Block:
+    """Capacitive memory (dls, hx) or floating gates (hicann)."""
+    name = "capmem" if p.param_memory == "capmem" else "floating_gate"
+    limit = (1 << p.param_bits) - 1
+    refresh_note = " 1023 disables refresh (the cell then decays)." if p.param_memory == "capmem" else ""
+    cells = len(p.neuron_cells)
+    value = lambda doc: F(("value", 0, p.param_bits, doc, 0, limit))
+    return Block(name, base, (
+        Register("neuron", 0, value("cell value 0..1022." + refresh_note),
+                 "Per-neuron parameter cells; index (neuron, cell); cell names in the profile.",
+                 shape=(p.neurons, cells)),
+        Register("global", p.neurons * cells, value("cell value." + refresh_note),
+                 "Chip-wide parameter cells; index cell.", shape=(len(p.global_cells),)),
+        Register("config", p.neurons * cells + len(p.global_cells),
+                 F(("enable", 0, 1, "cells driven (else outputs float at zero)", 1),
+                   ("settle", 1, 4, "settling-time selector after a write (2**value us)", 2)),
+                 "Memory controller configuration."),
+    ), "Analog parameter storage: " + ("10-bit capacitive memory cells." if name == "capmem"
+                                       else "floating gates (BrainScaleS-1)."))
+
+
+def correlation(p: Profile, base: int) -> Block:
+    shape = (p.synapse_arrays, p.rows, p.quads_per_row)
+    quads = p.synapse_arrays * p.rows * p.quads_per_row
+    trace = lambda kind: tuple(Field(f"{kind}{k}", 8 * k, 8, f"ADC value of synapse {k}: baseline minus trace")
+                               for k in range(4))
+    return Block("correlation", base, (
+        Register("config", 0, F(("enable", 0, 1, "sensors accumulate spike pairs", 1),
+                                ("adc_offset", 1, 8, "column ADC baseline offset", 0)),
+                 "Correlation sensor configuration."),
+        Register("reset_row", 1, F(("row", 0, 9, "row to reset"), ("array", 9, 1, "array of the row"),
+                                   ("all", 10, 1, "reset every sensor of the chip")),
+                 "Write to reset the causal and acausal traces of one row (or all).", access="wo"),
+        Register("causal", 16, trace("causal"),
+                 "Causal traces through the column ADC, 8 bit; reading converts. Index (array, row, quad).",
+                 access="ro", shape=shape),
+        Register("acausal", 16 + quads, trace("acausal"),
+                 "Acausal traces through the column ADC, 8 bit; reading converts. Index (array, row, quad).",
+                 access="ro", shape=shape),
+    ), "Per-synapse correlation sensors and their column-ADC readout.")
+
+
+def madc(p: Profile, base: int) -> Block:
+    return Block("madc", base, (
+        Register("config", 0, F(("enable", 0, 1, "sampling runs and sample packs go to the host"),
+                                ("source", 1, 2, "0 selected neuron's membrane, 1 analog readout mux, 2 test ramp"),
+                                ("neuron", 3, 10, "neuron sampled when source=0", 0, p.neurons - 1),
+                                ("period", 13, 16, "sample period in FPGA ticks (8 ns); 0 = 1", 125)),
+                 "Membrane ADC: samples one signal as a stream of sample packs."),
+        Register("readout_mux", 1, F(("source", 0, 2, "0 off, 1 neuron membrane, 2 synaptic input, 3 capmem cell"),
+                                     ("neuron", 2, 10, "neuron whose signal is routed", 0, p.neurons - 1)),
+                 "Analog readout multiplexer driving the readout pad (oscilloscope)."),
+    ), "Analog readout and the membrane ADC.")
+
+
+def routing(p: Profile, base: int) -> Block:
+    g = p.background_generators
+    return Block("routing", base, (
+        Register("crossbar", 0, F(("loopback", 0, 1, "route external input events straight to the host output"),
+                                  ("recurrent", 1, 1, "route neuron spikes through the routing table to the drivers"),
+                                  ("record", 2, 1, "send neuron spikes to the host", 1)),
+                 "Event crossbar switches."),
+        Register("fifo_status", 1, F(("dropped", 0, 24, "events dropped because the output FIFO was full"),
+                                     ("level", 24, 8, "FIFO fill level / depth * 255")),
+                 "Output event FIFO status; drops are also reported to the host.", access="ro"),
+        Register("neuron_label", 16, F(("label", 0, 16, "event label emitted when the neuron spikes"),
+                                       ("enable", 16, 1, "neuron emits events", 1)),
+                 "Per-neuron output label; index neuron.", shape=(p.neurons,)),
+        Register("generator", 16 + p.neurons, F(("enable", 0, 1, "generator running"),
+                                                ("poisson", 1, 1, "Poisson process (else regular)"),
+                                                ("label", 2, 16, "event label"),
+                                                ("period", 18, 14, "mean interval in 1/8 us units (0 = off)")),
+                 "Background spike generators; index generator.", shape=(g,)),
+        Register("generator_seed", 16 + p.neurons + g, F(("seed", 0, 32, "random seed of the Poisson generators", 1)),
+                 "Seed shared by the background generators."),
+    ), "Event routing: crossbar, neuron labels, background generators.")
+
+
+def ppu(p: Profile, name: str, base: int, control_offset: int) -> Block:
+    words = p.ppu_memory_words
+    return Block(name, base, (
+        Register("memory", 0, F(("data", 0, 32, "memory word (big-endian bytes)")),
+                 "PPU SRAM, one register per 32-bit word; index word.", shape=(words,)),
+        Register("control", control_offset, F(("inhibit_reset", 0, 1, "1 releases reset: the core runs"),
+                                              ("force_clock_on", 1, 1, "force the core clock on"),
+                                              ("force_clock_off", 2, 1, "force the core clock off")),
+                 "PPU control."),
+        Register("status", control_offset + 1, F(("sleeping", 0, 1, "the core executes `wait`"),
+                                                 ("fault", 1, 1, "the core stopped on an unhandled interrupt")),
+                 "PPU status.", access="ro"),
+    ), "Plasticity processing unit: memory, control and status.")

@@ -1,0 +1,325 @@
+"""The host <-> chip wire instruction set: one table, every codec derived from it.
+
+A message is one 64-bit word: an 8-bit header (the message's index in the
+dictionary below) and a payload right-aligned in the low 56 bits.  Fields are
+listed most significant first; the last field sits at bit 0.  Payload bits above
+the fields are reserved and must be zero.
+
+Two codecs are derived from ``MESSAGES``:
+
+* the single-message path (``encode`` / ``decode``), built on compiled
+  bitstruct formats, for readability and as the reference;
+* the bulk path (``encode_bulk`` / ``fields_bulk``), NumPy shifts and masks over
+  whole arrays of words, for register dumps and long spike trains.
+
+Tests check the two against each other on random inputs.
+"""
+from __future__ import annotations
+
+import enum
+import operator
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import bitstruct
+import numpy as np
+
+WORD_BITS = 64
+HEADER_BITS = 8
+PAYLOAD_BITS = WORD_BITS - HEADER_BITS
+PAYLOAD_MASK = (1 << PAYLOAD_BITS) - 1
+
+#: One FPGA clock tick in seconds of hardware time (125 MHz).
+FPGA_TICK_S = 8e-9
+FPGA_CLOCK_HZ = 125_000_000
+
+
+class Direction(enum.Enum):
+    TO_CHIP = "to_chip"
+    TO_HOST = "to_host"
+
+
+class ErrorReason(enum.IntEnum):
+    """Reason codes carried by the ``error`` notification (chip -> host)."""
+
+    UNKNOWN_MESSAGE = 1      # header not in the to-chip dictionary
+    RESERVED_PAYLOAD = 2     # payload bits above the message's fields are set
+    ORPHAN_DATA = 3          # register-bus data word without a preceding write address
+    MISSING_DATA = 4         # register-bus write address not followed by its data word
+    UNKNOWN_ADDRESS = 5      # no register at this register-bus address
+    READ_ONLY = 6            # write to a read-only register
+    WRITE_ONLY = 7           # read of a write-only register
+    FIELD_RANGE = 8          # a field value above the field's legal maximum
+    RESERVED_BITS = 9        # bits set outside every field of the register
+    BYTE_ENABLES = 10        # read with byte enables other than 0b1111
+    FRAME_CRC = 16           # frame header or payload CRC mismatch (index = frame sequence)
+    FRAME_TRUNCATED = 17     # frame ended before its announced length
+    FRAME_OVERSIZED = 18     # frame length field above the maximum
+    FRAME_VERSION = 19       # unknown frame-format version
+    FRAME_SEQUENCE = 20      # frame sequence number skipped (frames lost)
+    FRAME_DIRECTION = 21     # frame flagged as travelling the wrong way
+    PROGRAM_OVERSIZED = 22   # a program exceeded the twin's buffer before its end
+    BUSY = 23                # a block refused the access in its current state
+
+    @property
+    def text(self) -> str:
+        return _REASON_TEXT[self]
+
+
+_REASON_TEXT = {
+    ErrorReason.UNKNOWN_MESSAGE: "unknown message header",
+    ErrorReason.RESERVED_PAYLOAD: "reserved payload bits set",
+    ErrorReason.ORPHAN_DATA: "register-bus data word without a write address before it",
+    ErrorReason.MISSING_DATA: "register-bus write address without its data word",
+    ErrorReason.UNKNOWN_ADDRESS: "no register at this address",
+    ErrorReason.READ_ONLY: "write to a read-only register",
+    ErrorReason.WRITE_ONLY: "read of a write-only register",
+    ErrorReason.FIELD_RANGE: "field value above its legal maximum",
+    ErrorReason.RESERVED_BITS: "bits set outside every field of the register",
+    ErrorReason.BYTE_ENABLES: "reads must enable all four bytes",
+    ErrorReason.FRAME_CRC: "frame CRC mismatch",
+    ErrorReason.FRAME_TRUNCATED: "frame truncated",
+    ErrorReason.FRAME_OVERSIZED: "frame length above the maximum",
+    ErrorReason.FRAME_VERSION: "unknown frame version",
+    ErrorReason.FRAME_SEQUENCE: "frame sequence gap (frames lost)",
+    ErrorReason.FRAME_DIRECTION: "frame travelling the wrong direction",
+    ErrorReason.PROGRAM_OVERSIZED: "program too large for the playback buffer",
+    ErrorReason.BUSY: "block busy, access refused",
+}
+
+
+class TimeoutReason(enum.IntEnum):
+    """Reason codes carried by the ``timeout`` notification."""
+
+    FRAME_RECEIVE = 1        # a frame started but its remaining bytes never arrived
+    PROGRAM_END = 2          # a program's frames stopped arriving before its last frame
+
+
+@dataclass(frozen=True)
+class Message:
+    """One entry of the wire dictionary."""
+
+    name: str
+    direction: Direction
+    header: int
+    fields: tuple[tuple[str, int], ...]
+    doc: str
+    # Derived in __post_init__:
+    width: int = field(init=False)
+    shifts: Mapping[str, int] = field(init=False)
+    _format: bitstruct.CompiledFormat = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        width = sum(w for _, w in self.fields)
+        if width > PAYLOAD_BITS:
+            raise ValueError(f"{self.name}: payload {width} bits > {PAYLOAD_BITS}")
+        if not 0 <= self.header < 256:
+            raise ValueError(f"{self.name}: header {self.header} does not fit 8 bits")
+        shifts, pos = {}, width
+        for fname, w in self.fields:
+            pos -= w
+            shifts[fname] = pos
+        fmt = f">u{HEADER_BITS}p{PAYLOAD_BITS - width}" + "".join(f"u{w}" for _, w in self.fields)
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "shifts", shifts)
+        object.__setattr__(self, "_format", bitstruct.compile(fmt))
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.fields)
+
+    @property
+    def reserved_mask(self) -> int:
+        """Payload bits that must be zero."""
+        return PAYLOAD_MASK & ~((1 << self.width) - 1)
+
+
+_TC, _TH = Direction.TO_CHIP, Direction.TO_HOST
+
+#: The wire dictionary.  Headers are unique across both directions so that a
+#: word sent the wrong way is recognised as such.
+MESSAGES: tuple[Message, ...] = (
+    # host -> chip
+    Message("reset", _TC, 0x01, (("active", 1),),
+            "Chip reset: active=1 returns every register and the analog state to reset values."),
+    Message("timer_reset", _TC, 0x02, (),
+            "Set the playback timer to zero; wait-until and event times count from here."),
+    Message("wait_until", _TC, 0x03, (("time", 32),),
+            "Hold the playback until the timer reaches `time` (FPGA ticks of 8 ns); the chip runs meanwhile."),
+    Message("system_time_init", _TC, 0x04, (("enable", 1),),
+            "Initialise the chip's system time counter from the FPGA timer."),
+    Message("barrier", _TC, 0x05, (("mask", 3),),
+            "Wait until outstanding register-bus (bit 0), JTAG (bit 1) and system-time (bit 2) operations completed."),
+    Message("loopback", _TC, 0x06, (("halt", 1), ("tag", 16)),
+            "Echoed back as `loopback_echo`; halt=1 ends the program."),
+    Message("omnibus_address", _TC, 0x07, (("is_read", 1), ("byte_enables", 4), ("address", 32)),
+            "Register-bus access: word address; a read yields one `read_data`, a write takes the next `omnibus_data`."),
+    Message("omnibus_data", _TC, 0x08, (("data", 32),),
+            "Data word of the preceding register-bus write."),
+    Message("spike_pack_1", _TC, 0x09, (("label0", 16),),
+            "One spike event injected at the current timer value."),
+    Message("spike_pack_2", _TC, 0x0A, (("label1", 16), ("label0", 16)),
+            "Two spike events injected at the current timer value."),
+    Message("spike_pack_3", _TC, 0x0B, (("label2", 16), ("label1", 16), ("label0", 16)),
+            "Three spike events injected at the current timer value."),
+    # chip -> host
+    Message("read_data", _TH, 0x81, (("data", 32),),
+            "Answer to one register-bus read, in the order the reads were issued."),
+    Message("loopback_echo", _TH, 0x82, (("halt", 1), ("tag", 16)),
+            "Echo of a `loopback`; with halt=1 the program is complete."),
+    Message("spike", _TH, 0x83, (("label", 16), ("time", 32)),
+            "Recorded spike: 16-bit label and timestamp in FPGA ticks since the last timer reset."),
+    Message("madc_sample", _TH, 0x84, (("value", 10), ("time", 32)),
+            "Membrane-ADC sample: 10-bit value taken at `time` (FPGA ticks since the last timer reset)."),
+    Message("timeout", _TH, 0x85, (("reason", 8), ("index", 32)),
+            "An operation did not complete in time (see TimeoutReason); index: frame sequence or word index."),
+    Message("error", _TH, 0x86, (("reason", 8), ("header", 8), ("index", 32)),
+            "The word at `index` of the program (or frame with that sequence number) was rejected; state untouched."),
+)
+
+BY_NAME: dict[str, Message] = {m.name: m for m in MESSAGES}
+BY_HEADER: dict[int, Message] = {m.header: m for m in MESSAGES}
+if len(BY_NAME) != len(MESSAGES) or len(BY_HEADER) != len(MESSAGES):
+    raise RuntimeError("wire dictionary: duplicate name or header")
+
+#: Header value of every message, by name (handy as constants: H["omnibus_data"]).
+H: dict[str, int] = {m.name: m.header for m in MESSAGES}
+
+
+class WireError(ValueError):
+    """A word that is not a valid message of the dictionary."""
+
+
+def message(name: str) -> Message:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise WireError(f"unknown message {name!r}; known: {', '.join(BY_NAME)}") from None
+
+
+# --------------------------------------------------------------------------- single path
+def encode(name: str, **values: int) -> int:
+    """Encode one message to its 64-bit word."""
+    msg = message(name)
+    missing = set(msg.field_names) - values.keys()
+    extra = values.keys() - set(msg.field_names)
+    if missing or extra:
+        raise WireError(f"{name}: expected fields {msg.field_names}, "
+                        f"missing {sorted(missing)}, unexpected {sorted(extra)}")
+    for fname, width in msg.fields:
+        v = values[fname]
+        if not 0 <= v < (1 << width):
+            raise WireError(f"{name}.{fname}={v} does not fit {width} bits")
+    raw = msg._format.pack(msg.header, *(values[f] for f in msg.field_names))
+    return int.from_bytes(raw, "big")
+
+
+def decode(word: int, direction: Direction | None = None) -> tuple[Message, dict[str, int]]:
+    """Decode one 64-bit word; raises WireError for unknown headers or reserved bits."""
+    word = operator.index(word)  # also numpy integers, e.g. words from the frame layer
+    if not 0 <= word < (1 << WORD_BITS):
+        raise WireError(f"word {word:#x} does not fit 64 bits")
+    header = word >> PAYLOAD_BITS
+    msg = BY_HEADER.get(header)
+    if msg is None:
+        raise WireError(f"word {word:#018x}: unknown header {header:#04x}")
+    if direction is not None and msg.direction is not direction:
+        raise WireError(f"word {word:#018x}: {msg.name} travels {msg.direction.value}, not {direction.value}")
+    if word & msg.reserved_mask:
+        raise WireError(f"word {word:#018x}: {msg.name} has reserved payload bits set")
+    unpacked = msg._format.unpack(word.to_bytes(8, "big"))
+    return msg, dict(zip(msg.field_names, unpacked[1:]))
+
+
+# --------------------------------------------------------------------------- bulk path
+def encode_bulk(name: str, **arrays: Iterable[int] | np.ndarray | int) -> np.ndarray:
+    """Encode many messages of one kind; scalars broadcast. Returns uint64 words."""
+    msg = message(name)
+    missing = set(msg.field_names) - arrays.keys()
+    extra = arrays.keys() - set(msg.field_names)
+    if missing or extra:
+        raise WireError(f"{name}: expected fields {msg.field_names}, "
+                        f"missing {sorted(missing)}, unexpected {sorted(extra)}")
+    cols = {k: np.asarray(v) for k, v in arrays.items()}
+    shape = np.broadcast_shapes(*(c.shape for c in cols.values())) if cols else (1,)
+    out = np.full(shape, np.uint64(msg.header) << np.uint64(PAYLOAD_BITS), dtype=np.uint64)
+    for fname, width in msg.fields:
+        col = cols[fname]
+        if col.size and (col.min() < 0 or col.max() >= (1 << width)):
+            bad = col[(col < 0) | (col >= (1 << width))].flat[0]
+            raise WireError(f"{name}.{fname}={bad} does not fit {width} bits")
+        out |= col.astype(np.uint64) << np.uint64(msg.shifts[fname])
+    return out
+
+
+def headers_bulk(words: np.ndarray) -> np.ndarray:
+    return (np.asarray(words, dtype=np.uint64) >> np.uint64(PAYLOAD_BITS)).astype(np.uint8)
+
+
+def fields_bulk(name: str, words: np.ndarray) -> dict[str, np.ndarray]:
+    """Extract every field of message `name` from words known to be of that kind."""
+    msg = message(name)
+    w = np.asarray(words, dtype=np.uint64)
+    return {fname: ((w >> np.uint64(msg.shifts[fname])) & np.uint64((1 << width) - 1)).astype(
+                np.uint32 if width <= 32 else np.uint64)
+            for fname, width in msg.fields}
+
+
+def field_bulk(name: str, fname: str, words: np.ndarray) -> np.ndarray:
+    """Extract one field of message `name` from words known to be of that kind."""
+    msg = message(name)
+    width = dict(msg.fields)[fname]
+    w = np.asarray(words, dtype=np.uint64)
+    return ((w >> np.uint64(msg.shifts[fname])) & np.uint64((1 << width) - 1)).astype(
+        np.uint32 if width <= 32 else np.uint64)
+
+
+def _lookup_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    known = np.zeros(256, dtype=bool)
+    to_chip = np.zeros(256, dtype=bool)
+    reserved = np.zeros(256, dtype=np.uint64)
+    for m in MESSAGES:
+        known[m.header] = True
+        to_chip[m.header] = m.direction is Direction.TO_CHIP
+        reserved[m.header] = m.reserved_mask
+    return known, to_chip, reserved
+
+
+#: Per-header lookup tables for vectorised validation.
+KNOWN_HEADER, TO_CHIP_HEADER, RESERVED_MASK_BY_HEADER = _lookup_tables()
+
+
+def invalid_bulk(words: np.ndarray, direction: Direction) -> np.ndarray:
+    """Boolean mask of words that are not valid messages travelling `direction`."""
+    w = np.asarray(words, dtype=np.uint64)
+    h = (w >> np.uint64(PAYLOAD_BITS)).astype(np.intp)
+    ok = KNOWN_HEADER[h] & (TO_CHIP_HEADER[h] == (direction is Direction.TO_CHIP))
+    ok &= (w & RESERVED_MASK_BY_HEADER[h]) == 0
+    return ~ok
+
+
+def decode_bulk(words: np.ndarray) -> list[tuple[Message, dict[str, int]]]:
+    """Decode an array of words of mixed kinds via the bulk path (used to check
+    it against the single path; hot paths use fields_bulk per kind)."""
+    w = np.asarray(words, dtype=np.uint64)
+    h = headers_bulk(w)
+    out: list = [None] * len(w)
+    for header in np.unique(h):
+        msg = BY_HEADER.get(int(header))
+        if msg is None:
+            raise WireError(f"unknown header {int(header):#04x} at word {int(np.flatnonzero(h == header)[0])}")
+        idx = np.flatnonzero(h == header)
+        cols = fields_bulk(msg.name, w[idx])
+        for j, i in enumerate(idx):
+            out[i] = (msg, {k: int(v[j]) for k, v in cols.items()})
+    return out
+
+
+def describe(word: int) -> str:
+    """Human-readable rendering of one word, never raising."""
+    try:
+        msg, vals = decode(int(word))
+    except WireError as exc:
+        return f"<invalid {int(word):#018x}: {exc}>"
+    args = ", ".join(f"{k}={v:#x}" if k in ("address", "data") else f"{k}={v}" for k, v in vals.items())
+    return f"{msg.name}({args})"

@@ -1,0 +1,7 @@
+	.if 1
+	nop
+	.else
+	.else
+	.endif
+	.endif
+	.error "stop here"

@@ -1,0 +1,3 @@
+start:	nop
+start:	nop
+	bne 1b

@@ -1,0 +1,66 @@
+"""A chip instance: register bus, clock and the blocks behind the registers.
+
+A chip is created from (profile, serial).  The serial is stored in the
+chip_id block and seeds every fixed-pattern property of the instance, so the
+same serial is the same chip forever.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from isa.profiles import Profile, profile as lookup_profile
+from isa.regmap import register_map
+from isa.regmap._blocks import LINK_COUNTERS
+
+from .core import EventCore
+from .regbus import RegisterBus
+
+
+@dataclass
+class Activity:
+    """What the chip produced while advancing: times are absolute hardware
+    ticks (8 ns) of the chip's clock."""
+
+    spike_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    spike_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
+    madc_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    madc_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
+
+
+class Chip:
+    def __init__(self, profile: str | Profile, serial: int = 0, seed: int = 0):
+        self.profile = profile if isinstance(profile, Profile) else lookup_profile(profile)
+        if not 0 <= serial < 1 << 32:
+            raise ValueError(f"serial {serial} outside 0..2**32-1")
+        self.serial = serial
+        self.seed = seed
+        self.regmap = register_map(self.profile.name)
+        self.bus = RegisterBus(self.regmap, {("chip_id", "serial"): serial})
+        #: Hardware clock in FPGA ticks since the chip was created; never goes back.
+        self.now = 0
+        #: Link statistics shown in the `link` block (sessions add to them).
+        self.link_counters = {name: 0 for name, _ in LINK_COUNTERS}
+        for name, _ in LINK_COUNTERS:
+            self.bus.on_read("link", name, self._link_reader(name))
+        self.core = EventCore(self)
+
+    def _link_reader(self, name: str):
+        def read(idx: np.ndarray) -> np.ndarray:
+            return np.full(len(idx), min(self.link_counters[name], 0xFFFFFFFF), dtype=np.uint32)
+        return read
+
+    def reset(self) -> None:
+        """Chip reset: registers and analog state to reset values; the clock runs on."""
+        self.bus.reset()
+        self.core.reset()
+
+    def advance(self, until: int, in_times: np.ndarray, in_labels: np.ndarray) -> Activity:
+        """Run the chip up to absolute tick `until`, injecting input events
+        (absolute ticks, sorted, all <= until)."""
+        if until < self.now:
+            raise ValueError(f"cannot run the chip backwards ({until} < {self.now})")
+        act = self.core.advance(self.now, until, in_times, in_labels)
+        self.now = until
+        return act

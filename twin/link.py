@@ -1,0 +1,38 @@
+"""In-process link: a twin behind a byte pipe.
+
+The host's in-process transport and the pyserial `twin://` handler both use
+this; they see only bytes, exactly what a TCP or serial peer would send."""
+from __future__ import annotations
+
+from .chip import Chip
+from .session import ChipHost, Session
+
+
+class LocalLink:
+    """A private twin chip reachable through write(bytes) / read() -> bytes."""
+
+    def __init__(self, profile: str = "dls", serial: int = 0, seed: int = 0):
+        self.session = Session(ChipHost(Chip(profile, serial, seed)))
+        self._rx = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._rx += self.session.receive(bytes(data))
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        """Bytes the twin has answered so far (never blocks: the twin answers
+        synchronously).  A read while a frame is incomplete runs the receive
+        timeout, like a board whose line went quiet."""
+        if not self._rx and self.session.decoder.pending:
+            self._rx += self.session.receive_timeout()
+        n = len(self._rx) if size < 0 else min(size, len(self._rx))
+        out = bytes(self._rx[:n])
+        del self._rx[:n]
+        return out
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self._rx)
+
+    def close(self) -> None:
+        self.session.close()
