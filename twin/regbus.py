@@ -95,12 +95,7 @@ class RegisterBus:
         data = np.asarray(data, dtype=np.uint32)
         be = np.asarray(byte_enables, dtype=np.uint8)
         t = self.table
-        k, slot = t.resolve(addresses)
-        reason = np.zeros(len(addresses), dtype=np.uint8)
-        mapped = k >= 0
-        reason[~mapped] = ErrorReason.UNKNOWN_ADDRESS
-        kk = np.where(mapped, k, 0)
-        reason[mapped & (t.access[kk] == RO)] = ErrorReason.READ_ONLY
+        slot, kk, reason = self._resolve(addresses, RO, ErrorReason.READ_ONLY)
         bmask = BYTE_MASKS[be]
         reason[(reason == 0) & ((data & bmask & ~t.defined[kk]) != 0)] = ErrorReason.RESERVED_BITS
         ok = reason == 0
@@ -135,12 +130,7 @@ class RegisterBus:
     def read(self, addresses: np.ndarray, byte_enables: np.ndarray | None = None) -> AccessResult:
         addresses = np.asarray(addresses, dtype=np.uint64)
         t = self.table
-        k, slot = t.resolve(addresses)
-        reason = np.zeros(len(addresses), dtype=np.uint8)
-        mapped = k >= 0
-        reason[~mapped] = ErrorReason.UNKNOWN_ADDRESS
-        kk = np.where(mapped, k, 0)
-        reason[mapped & (t.access[kk] == WO)] = ErrorReason.WRITE_ONLY
+        slot, kk, reason = self._resolve(addresses, WO, ErrorReason.WRITE_ONLY)
         if byte_enables is not None:
             reason[(reason == 0) & (np.asarray(byte_enables) != 0xF)] = ErrorReason.BYTE_ENABLES
         ok = reason == 0
@@ -153,6 +143,16 @@ class RegisterBus:
         return AccessResult(reason, values)
 
     # ------------------------------------------------------------------ internals
+    def _resolve(self, addresses: np.ndarray, forbidden_access: int, forbidden_reason: ErrorReason):
+        """Storage slot, range number (0 where unmapped) and rejection reason per access."""
+        k, slot = self.table.resolve(addresses)
+        reason = np.zeros(len(addresses), dtype=np.uint8)
+        mapped = k >= 0
+        reason[~mapped] = ErrorReason.UNKNOWN_ADDRESS
+        kk = np.where(mapped, k, 0)
+        reason[mapped & (self.table.access[kk] == forbidden_access)] = forbidden_reason
+        return slot, kk, reason
+
     def _merge_sequential(self, slots: np.ndarray, data: np.ndarray, masks: np.ndarray,
                           ranges: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Resolve partial and repeated writes in order: each write sees the

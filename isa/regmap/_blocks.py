@@ -47,7 +47,8 @@ def link(p: Profile, base: int) -> Block:
     regs = tuple(Register(name, i, F(("count", 0, 32, doc)), doc.capitalize() + ".", access="ro")
                  for i, (name, doc) in enumerate(LINK_COUNTERS))
     return Block("link", base, regs,
-                 "Statistics of the host link as seen by the chip side; never reset except by a chip reset.")
+                 "Statistics of the host link as seen by the chip side, counted since the twin started; "
+                 "a chip reset does not clear them (they describe the link, which outlives chip resets).")
 
 
 def synapse_array(p: Profile, base: int) -> Block:
