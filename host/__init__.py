@@ -9,9 +9,11 @@
 """
 from . import protocol_twin as _protocol_twin  # registers twin:// with pyserial
 from .connection import Connection, RunResult, connect
-from .containers import (CapMemCell, CapMemGlobalCell, ChipId, CrossbarConfig, GeneratorConfig,
-                         MADCConfig, NeuronConfig, NeuronLabel, PPUControl, PPUMemoryWord, PPUStatus,
-                         SpikeCounter, SpikeCounterReset, SynapseDriverConfig, SynapseQuad, SynapseRow,
+from .containers import (CapMemCell, CapMemConfig, CapMemGlobalCell, ChipId, CorrelationConfig,
+                         CorrelationQuad, CorrelationResetQuad, CorrelationResetRow, CrossbarConfig, FifoStatus,
+                         GeneratorConfig, GeneratorSeed, MADCConfig, MembraneCADC, NeuronConfig, NeuronLabel,
+                         PPUControl, PPUMemoryWord, PPUStatus, ReadoutMuxConfig, SpikeCounter, SpikeCounterReset,
+                         SpikeLossCount, SynapseDriverConfig, SynapseLossCount, SynapseQuad, SynapseRow,
                          synapse_values, synapse_words)
 from .coords import (CapMemCellOnChip, CapMemGlobalCellOnChip, ChipOnly, GeneratorOnChip, NeuronOnChip,
                      PPUMemoryWordOnChip, PPUOnChip, SynapseDriverOnChip, SynapseQuadOnChip, SynapseRowOnChip)
@@ -22,9 +24,11 @@ from . import units
 __all__ = [
     "connect", "Connection", "RunResult", "Program", "Ticket", "units",
     "BssError", "ChipError", "CoordinateError", "LinkError", "LinkTimeout", "RejectedWord",
-    "CapMemCell", "CapMemGlobalCell", "ChipId", "CrossbarConfig", "GeneratorConfig", "MADCConfig",
-    "NeuronConfig", "NeuronLabel", "PPUControl", "PPUMemoryWord", "PPUStatus", "SpikeCounter",
-    "SpikeCounterReset", "SynapseDriverConfig", "SynapseQuad", "SynapseRow", "synapse_values", "synapse_words",
+    "CapMemCell", "CapMemConfig", "CapMemGlobalCell", "ChipId", "CorrelationConfig", "CorrelationQuad",
+    "CorrelationResetQuad", "CorrelationResetRow", "CrossbarConfig", "FifoStatus", "GeneratorConfig",
+    "GeneratorSeed", "MADCConfig", "MembraneCADC", "NeuronConfig", "NeuronLabel", "PPUControl", "PPUMemoryWord",
+    "PPUStatus", "ReadoutMuxConfig", "SpikeCounter", "SpikeCounterReset", "SpikeLossCount",
+    "SynapseDriverConfig", "SynapseLossCount", "SynapseQuad", "SynapseRow", "synapse_values", "synapse_words",
     "CapMemCellOnChip", "CapMemGlobalCellOnChip", "ChipOnly", "GeneratorOnChip", "NeuronOnChip",
     "PPUMemoryWordOnChip", "PPUOnChip", "SynapseDriverOnChip", "SynapseQuadOnChip", "SynapseRowOnChip",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class RunResult:
     spikes: np.ndarray = field(default_factory=lambda: np.zeros(0, SPIKE_DTYPE))
     madc: np.ndarray = field(default_factory=lambda: np.zeros(0, MADC_DTYPE))
     notices: list[str] = field(default_factory=list)   # link-level notices not tied to this program
+    events_dropped: int = 0    # output events the chip's event FIFO dropped during this program
     words_sent: int = 0
     words_received: int = 0
     wall_seconds: float = 0.0
@@ -44,7 +46,9 @@ class Connection:
         self.url = transport.url
         self.timeout = timeout
         self._decoder = frame.FrameDecoder(expect_to_host=True)
-        self._tx_seq = 0
+        # A random origin (announced by the START flag) keeps notices about another
+        # client's frames from matching this client's sequence numbers.
+        self._tx_seq = random.getrandbits(32)
         self._first_frame = True
         self._tag = 0
         self._rx_words: list[np.ndarray] = []
@@ -116,23 +120,30 @@ class Connection:
                 continue
             for fr in frames:
                 chunks.append(fr.words)
-                done = self._scan(fr.words, tag, mine)
+                done = self._scan(fr.words, tag, first, mine)
                 if done:
                     return np.concatenate(chunks)
 
-    def _scan(self, words: np.ndarray, tag: int, mine: set[int]) -> bool:
-        """Check a response frame for the halt echo and for link failures of our frames."""
+    def _scan(self, words: np.ndarray, tag: int, first: int, mine: set[int]) -> bool:
+        """Check a response frame for the halt echo and for link failures of our frames.
+
+        A sequence gap reported at this program's first frame (which has no CONT
+        flag) only tells of frames lost before it: the program itself runs."""
         h = words >> np.uint64(56)
         for w in words[(h == H["error"]) | (h == H["timeout"])]:
             msg, f = wire.decode(int(w))
             if msg.name == "error" and f["reason"] >= ErrorReason.FRAME_CRC:
                 reason = ErrorReason(f["reason"])
-                if f["index"] in mine or reason is ErrorReason.PROGRAM_OVERSIZED:
+                gap_before_us = reason is ErrorReason.FRAME_SEQUENCE and f["index"] == first
+                if f["index"] in mine and not gap_before_us:
                     raise LinkError(f"{self.url}: the chip dropped frame {f['index']} of this program: "
                                     f"{reason.text} ({reason.name}); the program did not run")
                 self.notices.append(f"chip side: frame {f['index']}: {reason.text}")
             elif msg.name == "timeout":
                 reason = TimeoutReason(f["reason"])
+                if reason is TimeoutReason.PROGRAM_END and f["index"] in mine:
+                    raise LinkError(f"{self.url}: the chip dropped this program: its last frame never "
+                                    "arrived; the program did not run")
                 self.notices.append(f"chip side: timeout {reason.name} at {f['index']}")
         echo = words[h == H["loopback_echo"]]
         if len(echo):
@@ -162,11 +173,7 @@ class Connection:
         failed = set(failed_words.tolist())
         for _, indices, ticket in prog.reads:
             if failed and failed.intersection(indices.tolist()):
-                ok = ~np.isin(indices, failed_words)
-                n = int(ok.sum())
-                vals = np.zeros(len(indices), np.uint32)
-                vals[ok] = data[pos:pos + n]
-                pos += n
+                pos += int((~np.isin(indices, failed_words)).sum())   # answers of its reads that succeeded
                 ticket._fill(None, error)
             else:
                 ticket._fill(data[pos:pos + len(indices)].astype(np.uint32), None)
@@ -184,6 +191,12 @@ class Connection:
             f = wire.fields_bulk("madc_sample", mad)
             result.madc = np.empty(len(mad), MADC_DTYPE)
             result.madc["time"], result.madc["value"] = f["time"], f["value"]
+        loss = resp[h == H["event_loss"]]
+        if len(loss):
+            f = wire.fields_bulk("event_loss", loss)
+            result.events_dropped = int(f["dropped"].sum())
+            result.notices.append(f"chip side: the event FIFO dropped {result.events_dropped} output event(s) "
+                                  f"(last at tick {int(f['time'][-1])}); see routing.fifo_status")
         if error is not None:
             raise error
         return result

@@ -161,6 +161,107 @@ class MADCConfig(RegisterContainer):
     period: int | None = None
 
 
+@_register_container("madc", "readout_mux")
+class ReadoutMuxConfig(RegisterContainer):
+    """Analog readout multiplexer: the signal on the readout pad (oscilloscope)."""
+
+    source: int | None = None
+    neuron: int | None = None
+    cell: int | None = None
+
+
+@_register_container("routing", "generator_seed")
+class GeneratorSeed(RegisterContainer):
+    seed: int | None = None
+
+
+@_register_container("routing", "fifo_status")
+class FifoStatus(RegisterContainer):
+    dropped: int | None = None
+    level: int | None = None
+
+
+@_register_container("routing", "spike_loss")
+class SpikeLossCount(RegisterContainer):
+    count: int | None = None
+
+
+@_register_container("routing", "synapse_loss")
+class SynapseLossCount(RegisterContainer):
+    count: int | None = None
+
+
+@_register_container("correlation", "config")
+class CorrelationConfig(RegisterContainer):
+    enable: int | None = None
+    adc_offset: int | None = None
+
+
+@_register_container("correlation", "reset_row")
+class CorrelationResetRow(RegisterContainer):
+    """Write at ChipOnly(): resets the traces of one row (or all, all=1)."""
+
+    row: int | None = None
+    array: int | None = None
+    all: int | None = None
+
+
+@_register_container("correlation", "reset_quad")
+class CorrelationResetQuad(RegisterContainer):
+    """Write at ChipOnly(): resets the traces of the synapses of one quad picked by `mask`."""
+
+    row: int | None = None
+    array: int | None = None
+    quad: int | None = None
+    mask: int | None = None
+
+
+@_register_container("correlation", "membrane")
+class MembraneCADC(RegisterContainer):
+    """A neuron's membrane voltage through its column ADC (read at NeuronOnChip)."""
+
+    value: int | None = None
+
+
+@dataclass
+class CorrelationQuad(Container):
+    """Causal and acausal column-ADC readings (baseline minus trace) of the four
+    synapses of a quad (read at SynapseQuadOnChip)."""
+
+    causal: tuple[int, int, int, int] = (0, 0, 0, 0)
+    acausal: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @classmethod
+    def registers(cls, regmap):
+        return [("correlation", "causal"), ("correlation", "acausal")]
+
+    @classmethod
+    def decode(cls, regmap, words):
+        c = regmap.register("correlation", "causal").decode(int(words[0]))
+        a = regmap.register("correlation", "acausal").decode(int(words[1]))
+        return cls(tuple(c[f"causal{k}"] for k in range(4)), tuple(a[f"acausal{k}"] for k in range(4)))
+
+
+@dataclass
+class CapMemConfig(Container):
+    """Parameter-memory controller configuration (capmem or floating gates)."""
+
+    enable: int | None = None
+    settle: int | None = None
+
+    @classmethod
+    def registers(cls, regmap):
+        return [(_param_block(regmap), "config")]
+
+    def encode(self, regmap):
+        reg = regmap.register(_param_block(regmap), "config")
+        return [reg.encode(**{k: v for k, v in dataclasses.asdict(self).items() if v is not None})]
+
+    @classmethod
+    def decode(cls, regmap, words):
+        return cls(**regmap.register(_param_block(regmap), "config").decode(int(words[0])))
+
+
 @_register_container("chip_id", "id")
 class ChipId(RegisterContainer):
     profile: int | None = None

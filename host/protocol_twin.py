@@ -22,8 +22,8 @@ class Serial(SerialBase):
         from .transport import _twin_params
 
         try:
-            profile, serial_no, seed = _twin_params(self._port, self._port.split("://", 1)[1])
-            self._link = LocalLink(profile, serial_no, seed)
+            profile, serial_no, seed, options = _twin_params(self._port, self._port.split("://", 1)[1])
+            self._link = LocalLink(profile, serial_no, seed, **options)
         except ValueError as exc:
             raise SerialException(str(exc)) from exc
         self.is_open = True

@@ -2,7 +2,8 @@
 
 URL forms understood by `open_transport`:
 
-    twin:PROFILE?serial=N&seed=S    in-process twin (default twin:dls)
+    twin:PROFILE?serial=N&seed=S    in-process twin (default twin:dls); also mismatch=0 (an ideal
+                                    chip), spike_loss=P, synapse_loss=F (BrainScaleS-1 distortions)
     tcp://HOST:PORT                 a twin server or a board bridge speaking the protocol
     twin://PROFILE?serial=N         in-process twin through pyserial's serial_for_url
     serial:///dev/ttyUSB0?baud=B    a serial line (any pyserial URL: socket://, loop://, ...)
@@ -32,20 +33,31 @@ class Transport(abc.ABC):
         pass
 
 
-def _twin_params(url: str, spec: str) -> tuple[str, int, int]:
+def _twin_params(url: str, spec: str) -> tuple[str, int, int, dict]:
+    """Profile, serial, seed and chip options (mismatch=0|1, spike_loss=P,
+    synapse_loss=F) of a twin URL."""
     parsed = urlparse(spec)
     profile = (parsed.path or parsed.netloc or "dls").strip("/") or "dls"
     q = parse_qs(parsed.query)
-    unknown = set(q) - {"serial", "seed"}
+    unknown = set(q) - {"serial", "seed", "mismatch", "spike_loss", "synapse_loss"}
     if unknown:
         raise ValueError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}; "
-                         "a twin URL takes serial=N and seed=S")
+                         "a twin URL takes serial=N, seed=S, mismatch=0|1, spike_loss=P and synapse_loss=F")
     try:
         serial = int(q.get("serial", ["0"])[0], 0)
         seed = int(q.get("seed", ["0"])[0], 0)
     except ValueError:
         raise ValueError(f"{url}: serial and seed must be integers") from None
-    return profile, serial, seed
+    options: dict = {}
+    try:
+        if "mismatch" in q:
+            options["mismatch"] = bool(int(q["mismatch"][0]))
+        for name in ("spike_loss", "synapse_loss"):
+            if name in q:
+                options[name] = float(q[name][0])
+    except ValueError:
+        raise ValueError(f"{url}: mismatch must be 0 or 1, spike_loss and synapse_loss numbers") from None
+    return profile, serial, seed, options
 
 
 class InProcessTransport(Transport):
@@ -55,8 +67,8 @@ class InProcessTransport(Transport):
         from twin.link import LocalLink  # the only place host reaches the twin: a byte pipe
 
         self.url = url
-        profile, serial, seed = _twin_params(url, url.split(":", 1)[1] if ":" in url else "")
-        self._link = LocalLink(profile, serial, seed)
+        profile, serial, seed, options = _twin_params(url, url.split(":", 1)[1] if ":" in url else "")
+        self._link = LocalLink(profile, serial, seed, **options)
 
     def write(self, data: bytes) -> None:
         self._link.write(data)

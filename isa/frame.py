@@ -8,7 +8,10 @@ A frame carries a block of 64-bit wire words::
     3      1     flags: bit 0 END (last frame of a program / response),
                         bit 1 TO_HOST (set on chip -> host frames),
                         bit 2 START (first frame of a connection: the
-                        receiver takes its sequence number as the new origin)
+                        receiver takes its sequence number as the new origin),
+                        bit 3 CONT (continues a program or response begun in
+                        an earlier frame; a receiver that lost the beginning
+                        discards CONT frames until the next frame without it)
     4      4     sequence number (per direction and connection, +1 per frame)
     8      4     payload length in 64-bit words (<= MAX_FRAME_WORDS)
     12     4     CRC-32 of bytes 0..11
@@ -40,7 +43,8 @@ MAX_FRAME_WORDS = 1 << 16
 FLAG_END = 0x01
 FLAG_TO_HOST = 0x02
 FLAG_START = 0x04
-KNOWN_FLAGS = FLAG_END | FLAG_TO_HOST | FLAG_START
+FLAG_CONT = 0x08
+KNOWN_FLAGS = FLAG_END | FLAG_TO_HOST | FLAG_START | FLAG_CONT
 
 
 def encode_frame(words: np.ndarray, seq: int, flags: int = 0) -> bytes:
@@ -57,7 +61,8 @@ def encode_frame(words: np.ndarray, seq: int, flags: int = 0) -> bytes:
 def encode_frames(words: np.ndarray, first_seq: int, flags: int = 0) -> tuple[bytes, int]:
     """Split `words` into as many frames as needed; END (if asked) marks the last.
 
-    END (if asked) marks the last frame only, START (if asked) the first only.
+    END (if asked) marks the last frame only, START (if asked) the first only;
+    every frame after the first carries CONT.
     Returns the bytes and the next free sequence number."""
     words = np.asarray(words, dtype=np.uint64)
     chunks = [words[i:i + MAX_FRAME_WORDS] for i in range(0, len(words), MAX_FRAME_WORDS)] or [words]
@@ -67,7 +72,7 @@ def encode_frames(words: np.ndarray, first_seq: int, flags: int = 0) -> tuple[by
         if i != len(chunks) - 1:
             f &= ~FLAG_END
         if i != 0:
-            f &= ~FLAG_START
+            f = (f & ~FLAG_START) | FLAG_CONT
         out.append(encode_frame(chunk, seq, f))
         seq = (seq + 1) & 0xFFFFFFFF
     return b"".join(out), seq
@@ -87,10 +92,19 @@ class Frame:
     seq: int
     flags: int
     words: np.ndarray
+    offset: int = -1         # stream offset of the frame's first byte (orders frames among faults)
 
     @property
     def end(self) -> bool:
         return bool(self.flags & FLAG_END)
+
+    @property
+    def cont(self) -> bool:
+        return bool(self.flags & FLAG_CONT)
+
+    @property
+    def start(self) -> bool:
+        return bool(self.flags & FLAG_START)
 
 
 @dataclass(frozen=True)
@@ -214,7 +228,7 @@ class FrameDecoder:
                 self.stats.sequence_gaps += 1
             self._next_seq = (seq + 1) & 0xFFFFFFFF
             words = np.frombuffer(payload, dtype=">u8").astype(np.uint64)
-            frames.append(Frame(seq, flags, words))
+            frames.append(Frame(seq, flags, words, self._consumed + pos))
             self.stats.frames += 1
             self.stats.words += nwords
             pos += total

@@ -173,6 +173,9 @@ MESSAGES: tuple[Message, ...] = (
             "Membrane-ADC sample: 10-bit value taken at `time` (FPGA ticks since the last timer reset)."),
     Message("timeout", _TH, 0x85, (("reason", 8), ("index", 32)),
             "An operation did not complete in time (see TimeoutReason); index: frame sequence or word index."),
+    Message("event_loss", _TH, 0x87, (("dropped", 20), ("time", 32)),
+            "Output events were dropped because the chip's event FIFO was full: `dropped` events (saturating) "
+            "up to `time` (FPGA ticks since the last timer reset); also counted in routing.fifo_status."),
     Message("error", _TH, 0x86, (("reason", 8), ("header", 8), ("index", 32)),
             "The word at `index` of the program (or frame with that sequence number) was rejected; state untouched."),
 )

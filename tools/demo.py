@@ -1,12 +1,18 @@
-"""`bss-twin demo`: a first experiment on a chip, by default the in-process twin.
+"""`bss-twin demo`: a first neuron experiment on a chip, by default the
+in-process `dls` twin (serial 3).
 
-What it does, all through the wire protocol:
+All through the wire protocol:
   1. identifies the chip (profile, serial, model version);
-  2. writes a random synapse matrix and neuron configuration with containers,
-     reads everything back and checks it;
-  3. plays a Poisson spike train into the chip with the event crossbar in
-     loopback, records the events coming back and a membrane-ADC stream;
-  4. prints a summary and writes a PNG (input/output raster + ADC trace).
+  2. configures the neurons (parameter cells: leak 0.4 V, threshold 0.6 V,
+     reset 0.35 V, tau_mem 10 us, tau_syn 5 us hardware), a synapse matrix
+     (random weights from SOURCES input rows, a quarter of them inhibitory) and
+     the synapse drivers with containers, reads the configuration back and
+     checks it;
+  3. plays Poisson spike trains (RATE Hz biological per source) into the
+     rows, records the neurons' output spikes with chip timestamps and the
+     membrane of one neuron with the membrane ADC, and reads the spike
+     counters;
+  4. prints a summary and writes a PNG: input/output raster and the membrane.
 """
 from __future__ import annotations
 
@@ -22,11 +28,24 @@ HELP = __doc__
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("url", nargs="?", default=None,
                     help="chip to use (default: $BSS_CONNECTION, else the in-process twin twin:dls?serial=3)")
-    ap.add_argument("--rate", type=float, default=20.0, help="input rate per source in Hz, biological (default 20)")
-    ap.add_argument("--duration", type=float, default=1.0, help="biological seconds to play (default 1)")
-    ap.add_argument("--sources", type=int, default=16, help="number of input spike sources (default 16)")
-    ap.add_argument("--seed", type=int, default=1, help="seed of the random input and weights")
+    ap.add_argument("--rate", type=float, default=40.0, help="input rate per source in Hz, biological (default 40)")
+    ap.add_argument("--duration", type=float, default=0.5, help="biological seconds to play (default 0.5)")
+    ap.add_argument("--sources", type=int, default=16, help="input rows, each a Poisson source (default 16)")
+    ap.add_argument("--neuron", type=int, default=0, help="neuron whose membrane the ADC records (default 0)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the random input and weights (default 1)")
     ap.add_argument("--png", default="demo.png", help="where to write the plot (default demo.png; '' to skip)")
+
+
+def _cells(p) -> dict[str, int]:
+    """Cell values (LSB) for the demo's neuron parameters, through the
+    transfer functions of docs/model.md (no calibration: mismatch stays)."""
+    a = p.analog
+    volts = lambda v: int(round(v / a.v_max * 1022))
+    tau = lambda t: int(round(a.tau_full_scale / t * 1022))
+    return {p.cell_for("e_l"): volts(0.40), p.cell_for("v_th"): volts(0.60), p.cell_for("v_reset"): volts(0.35),
+            p.cell_for("i_leak"): tau(10e-6 * 1000 / p.speedup), p.cell_for("i_tau_exc"): tau(5e-6 * 1000 / p.speedup),
+            p.cell_for("i_tau_inh"): tau(5e-6 * 1000 / p.speedup), p.cell_for("i_gm_exc"): 60,
+            p.cell_for("i_gm_inh"): 60}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,76 +60,108 @@ def run(args: argparse.Namespace) -> int:
     conn = host.connect(url)
     p = conn.profile
     print(f"chip: {p.chip} (profile {p.name}), serial {conn.serial}, model version {conn.version}, via {conn.url}")
+    if not 0 <= args.neuron < p.neurons:
+        print(f"--neuron must lie in 0..{p.neurons - 1}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
-
-    # -- configuration: synapse matrix and neurons, then read back
-    rows = p.synapse_arrays * p.rows
+    rows_total = p.synapse_arrays * p.rows
+    sources = min(args.sources, p.rows)
+    n_inh = sources // 4
+    # ---------------------------------------------------------------- configuration over the wire
     wmax = conn.regmap.register("synapse", "weights").field("weight0").limit
-    lmax = conn.regmap.register("synapse", "labels").field("label0").limit
-    weights = rng.integers(0, wmax + 1, (rows, p.columns))
-    labels = rng.integers(0, lmax + 1, (rows, p.columns))
-    words = host.synapse_words(conn.regmap, weights, labels)           # (2, rows, quads)
+    weights = np.zeros((rows_total, p.columns), np.int64)
+    for a in range(p.synapse_arrays):
+        block = rng.integers(0, wmax + 1, (sources, p.columns))
+        block[rng.random(block.shape) < 0.4] = 0
+        weights[a * p.rows:a * p.rows + sources] = block
+    labels = np.zeros_like(weights)
+    words = host.synapse_words(conn.regmap, weights, labels)
+    cells = _cells(p)
     prog = conn.program()
+    prog.write(host.ChipOnly(), host.CapMemConfig(enable=1))
     prog.write_words(conn.regmap.addresses("synapse", "weights"), words[0].ravel())
     prog.write_words(conn.regmap.addresses("synapse", "labels"), words[1].ravel())
+    for a in range(p.synapse_arrays):
+        for r in range(sources):
+            prog.write(host.SynapseDriverOnChip(r, a),
+                       host.SynapseDriverConfig(enable=1, inhibitory=int(r >= sources - n_inh), gain=8, source=0))
     for n in range(p.neurons):
-        prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=10))
+        for name, value in cells.items():
+            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(value))
+        prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=40, refractory_clock=4,
+                                                           readout=int(n == args.neuron)))
+        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=0xFC00 | n, enable=1))   # row 1008+: no driver
+        prog.write(host.NeuronOnChip(n), host.SpikeCounterReset())
+    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=0, record=1))
     tw = prog.read_words(conn.regmap.addresses("synapse", "weights"))
     tl = prog.read_words(conn.regmap.addresses("synapse", "labels"))
-    tn = prog.read(host.NeuronOnChip(p.neurons - 1), host.NeuronConfig)
+    tn = prog.read(host.NeuronOnChip(args.neuron), host.NeuronConfig)
+    tc = prog.read(host.CapMemCellOnChip(args.neuron, p.cell_for("e_l")), host.CapMemCell)
     res = conn.run(prog)
-    w_back, l_back = host.synapse_values(conn.regmap, tw.values.reshape(rows, -1), tl.values.reshape(rows, -1))
-    ok = np.array_equal(w_back, weights) and np.array_equal(l_back, labels) and tn.value.enable == 1
-    print(f"configured {p.synapses} synapses and {p.neurons} neurons in {res.words_sent} words "
-          f"({res.wall_seconds * 1e3:.1f} ms); read-back {'matches' if ok else 'DIFFERS'}")
+    w_back, l_back = host.synapse_values(conn.regmap, tw.values.reshape(rows_total, -1),
+                                         tl.values.reshape(rows_total, -1))
+    ok = (np.array_equal(w_back, weights) and np.array_equal(l_back, labels) and tn.value.enable == 1
+          and tc.value.value == cells[p.cell_for("e_l")])
+    print(f"configured {p.neurons} neurons, {int((weights > 0).sum())} synapses from {sources} input rows "
+          f"per array ({n_inh} inhibitory) in {res.words_sent} words ({res.wall_seconds * 1e3:.1f} ms); "
+          f"read-back {'matches' if ok else 'DIFFERS'}")
     if not ok:
         return 1
-
-    # -- experiment: Poisson input through the crossbar, ADC stream
+    # ---------------------------------------------------------------- the experiment
     hw_duration = p.bio_to_hw(args.duration)
-    n_spikes = rng.poisson(args.rate * args.duration, args.sources)
-    times = np.concatenate([np.sort(rng.uniform(0, hw_duration, k)) for k in n_spikes])
-    sources = np.repeat(np.arange(args.sources), n_spikes)
-    ticks = np.round(times * 125e6).astype(np.int64) + 1000
+    settle = units.us(50 * 1000 / p.speedup).ticks()          # membranes settle at rest first
+    dur_ticks = units.seconds_to_ticks(hw_duration)
+    n_spikes = rng.poisson(args.rate * args.duration, sources * p.synapse_arrays)
+    in_ticks = np.concatenate([np.sort(rng.integers(0, dur_ticks, k)) for k in n_spikes]) + settle
+    src = np.repeat(np.arange(sources * p.synapse_arrays), n_spikes)
+    in_rows = (src // sources) * p.rows + src % sources
+    period = max(1, dur_ticks // 4000)
     prog = conn.program()
-    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=1))
-    period = max(1, units.seconds_to_ticks(hw_duration / 500))
-    prog.write(host.ChipOnly(), host.MADCConfig(enable=1, source=2, period=period))
     prog.timer_reset()
-    prog.spikes(sources, ticks)
-    end = int(ticks.max(initial=0)) + units.us(10).ticks()
-    prog.wait_until(end)
+    prog.write(host.ChipOnly(), host.MADCConfig(enable=1, source=0, neuron=args.neuron, period=period))
+    prog.spikes(in_rows << 6, in_ticks)
+    prog.wait_until(settle + dur_ticks)
     prog.write(host.ChipOnly(), host.MADCConfig(enable=0))
+    counters = [prog.read(host.NeuronOnChip(n), host.SpikeCounter) for n in range(p.neurons)]
     res = conn.run(prog)
-    out = res.spikes
-    lat = (np.sort(out["time"]) - np.sort(ticks)) if len(out) == len(ticks) else None
-    print(f"played {len(ticks)} input spikes from {args.sources} sources over {args.duration:g} s biological "
-          f"({hw_duration * 1e3:.2f} ms hardware); {len(out)} events came back"
-          + (f", crossbar latency {int(lat.min())}..{int(lat.max())} ticks" if lat is not None and len(lat) else ""))
-    print(f"membrane ADC: {len(res.madc)} samples (test-ramp source), every {period} ticks")
+    out = res.spikes[res.spikes["time"] >= settle]
+    neuron_of = out["label"].astype(np.int64) & 0x3FF
+    counted = sum(c.value.count for c in counters)
+    rates = np.bincount(neuron_of, minlength=p.neurons) / args.duration
+    madc = res.madc[res.madc["time"] >= settle]
+    mv = madc["value"].astype(float) * p.analog.adc_v_max / (1 << p.analog.madc_bits) * 1e3
+    print(f"played {len(in_ticks)} input spikes over {args.duration:g} s biological "
+          f"({hw_duration * 1e3:.2f} ms hardware)")
+    print(f"output: {len(out)} spikes from {int((rates > 0).sum())} of {p.neurons} neurons, "
+          f"rate {rates.mean():.1f} Hz mean, {rates.max():.1f} Hz max (biological); "
+          f"spike counters {counted}" + (f"; {res.events_dropped} events dropped by the FIFO"
+                                         if res.events_dropped else ""))
+    if len(mv):
+        print(f"membrane of neuron {args.neuron}: {len(mv)} ADC samples every {period} ticks, "
+              f"{mv.min():.0f}..{mv.max():.0f} mV, mean {mv.mean():.0f} mV")
     if args.png:
-        _plot(args.png, ticks, sources, out, res.madc, p)
+        _plot(args.png, in_ticks - settle, in_rows, out, madc, mv, settle, p, args.neuron)
         print(f"wrote {args.png}")
     print(f"done in {time.perf_counter() - t0:.2f} s wall")
     conn.close()
-    return 0 if len(out) == len(ticks) else 1
+    return 0 if counted == len(res.spikes) + res.events_dropped else 1
 
 
-def _plot(path, ticks, sources, out, madc, profile) -> None:
+def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     to_ms = lambda t: np.asarray(t) * 8e-9 * profile.speedup * 1e3     # ticks -> biological ms
-    fig, (a, b) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
-    a.scatter(to_ms(ticks), sources, s=6, marker="|", label="sent")
-    a.scatter(to_ms(out["time"]), out["label"] + 0.3, s=6, marker="|", color="C3", label="returned")
-    a.set_ylabel("label")
-    a.legend(loc="upper right", fontsize=8)
-    a.set_title(f"{profile.chip}: crossbar loopback")
-    b.plot(to_ms(madc["time"]), madc["value"], lw=0.8)
-    b.set_ylabel("MADC (test ramp)")
-    b.set_xlabel("biological time (ms)")
+    fig, (a, b, c) = plt.subplots(3, 1, figsize=(9, 7), sharex=True, gridspec_kw=dict(height_ratios=[1, 2, 2]))
+    a.scatter(to_ms(in_ticks), in_rows, s=4, marker="|", color="C0")
+    a.set_ylabel("input row")
+    a.set_title(f"{profile.chip} twin: Poisson input, output spikes, membrane")
+    b.scatter(to_ms(out["time"] - settle), out["label"].astype(int) & 0x3FF, s=6, marker="|", color="C3")
+    b.set_ylabel("neuron")
+    c.plot(to_ms(madc["time"] - settle), mv, lw=0.7)
+    c.set_ylabel(f"membrane {neuron} (mV)")
+    c.set_xlabel("biological time (ms)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

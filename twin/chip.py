@@ -27,10 +27,17 @@ class Activity:
     spike_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
     madc_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     madc_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
+    events_dropped: int = 0          # output events lost to a full FIFO during this advance
+    drop_time: int = 0               # tick of the last dropped event
 
 
 class Chip:
-    def __init__(self, profile: str | Profile, serial: int = 0, seed: int = 0):
+    def __init__(self, profile: str | Profile, serial: int = 0, seed: int = 0, *, mismatch: bool = True,
+                 spike_loss: float | None = None, synapse_loss: float | None = None):
+        """`mismatch=False` gives an ideal chip (no fixed-pattern or temporal
+        noise); `spike_loss` (probability per event into the drivers) and
+        `synapse_loss` (fraction of synapses) switch on the BrainScaleS-1
+        distortions (defaults: the profile's Mismatch record)."""
         self.profile = profile if isinstance(profile, Profile) else lookup_profile(profile)
         if not 0 <= serial < 1 << 32:
             raise ValueError(f"serial {serial} outside 0..2**32-1")
@@ -44,7 +51,7 @@ class Chip:
         self.link_counters = {name: 0 for name, _ in LINK_COUNTERS}
         for name, _ in LINK_COUNTERS:
             self.bus.on_read("link", name, self._link_reader(name))
-        self.core = EventCore(self)
+        self.core = EventCore(self, mismatch=mismatch, spike_loss=spike_loss, synapse_loss=synapse_loss)
 
     def _link_reader(self, name: str):
         def read(idx: np.ndarray) -> np.ndarray:

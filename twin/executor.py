@@ -168,6 +168,11 @@ class Executor:
             at = idx[np.minimum(np.searchsorted(word_time, act.madc_times, side="left"), len(idx) - 1)]
             out.add(at, wire.encode_bulk("madc_sample", value=act.madc_values,
                                          time=(act.madc_times - base) & _TIMER_MASK))
+        if act.events_dropped:      # the output FIFO overflowed: never silent
+            at = idx[min(int(np.searchsorted(word_time, act.drop_time, side="left")), len(idx) - 1)]
+            word = wire.encode("event_loss", dropped=min(act.events_dropped, (1 << 20) - 1),
+                               time=(act.drop_time - base) & _TIMER_MASK)
+            out.add(np.array([at]), np.array([word], dtype=np.uint64))
 
     # ------------------------------------------------------------------ control
     def _control(self, word: int, index: int, out: "_Responses") -> None:

@@ -11,8 +11,8 @@ from .session import ChipHost, Session
 class LocalLink:
     """A private twin chip reachable through write(bytes) / read() -> bytes."""
 
-    def __init__(self, profile: str = "dls", serial: int = 0, seed: int = 0):
-        self.session = Session(ChipHost(Chip(profile, serial, seed)))
+    def __init__(self, profile: str = "dls", serial: int = 0, seed: int = 0, **options):
+        self.session = Session(ChipHost(Chip(profile, serial, seed, **options)))
         self._rx = bytearray()
 
     def write(self, data: bytes) -> int:

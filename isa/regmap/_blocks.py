@@ -18,6 +18,14 @@ from ._model import Block, Field, Register, field_table as F
 CHIP_ID_BASE = 0x000F_0000
 LINK_BASE = 0x000F_0100
 
+#: Event label convention (every generation): bits [15:6] of a 16-bit event
+#: label select the synapse-driver row (array * rows + row); the low
+#: `label_bits` bits (6, or 4 on hicann) are matched against the synapses'
+#: address labels.  Labels naming a row beyond the chip's rows reach no driver.
+LABEL_ROW_SHIFT = 6
+LABEL_CONVENTION = ("event label bits [15:6] select the driver row (array * rows + row); "
+                    "the low label bits are matched against the synapse address labels")
+
 
 def chip_id(p: Profile, base: int) -> Block:
     return Block("chip_id", base, (
@@ -70,7 +78,8 @@ def synapse_array(p: Profile, base: int) -> Block:
                  "Synapse weights; index (array, row, quad), synapse k of a quad is column 4*quad+k.",
                  shape=shape),
         Register("labels", quads, tuple(lfields),
-                 "Synapse address labels: a synapse fires when the event label's low bits match.",
+                 "Synapse address labels: a synapse fires when the event label's low bits match "
+                 f"(convention: {LABEL_CONVENTION}).",
                  shape=shape),
     ), "The synapse array(s).")
 
@@ -79,10 +88,11 @@ def synapse_driver(p: Profile, base: int) -> Block:
     return Block("synapse_driver", base, (
         Register("config", 0, F(("enable", 0, 1, "row receives events"),
                                 ("inhibitory", 1, 1, "row drives the inhibitory input (else excitatory)"),
-                                ("gain", 2, 4, "row amplitude gain step (0..15)", 8),
-                                ("source", 6, 2, "event source: 0 external, 1 background, 2 recurrent, 3 any", 3)),
+                                ("gain", 2, 4, "row amplitude gain: amplitude x gain/8 (0..15)", 8),
+                                ("source", 6, 2, "events accepted: 0 external (playback), 1 background "
+                                 "generators, 2 recurrent (neuron spikes), 3 any", 3)),
                  "Per-row synapse driver; index (array, row).", shape=(p.synapse_arrays, p.rows)),
-    ), "Synapse drivers: one per row, decoding incoming events.")
+    ), f"Synapse drivers: one per row, decoding incoming events ({LABEL_CONVENTION}).")
 
 
 def neuron(p: Profile, base: int) -> Block:
@@ -121,7 +131,7 @@ def param_memory(p: Profile, base: int) -> Block:
                  "Chip-wide parameter cells; index cell.", shape=(len(p.global_cells),)),
         Register("config", p.neurons * cells + len(p.global_cells),
                  F(("enable", 0, 1, "cells driven (else outputs float at zero)", 1),
-                   ("settle", 1, 4, "settling-time selector after a write (2**value us)", 2)),
+                   ("settle", 1, 4, "settling time constant after a write: 2**value x 0.25 us", 2)),
                  "Memory controller configuration."),
     ), "Analog parameter storage: " + ("10-bit capacitive memory cells." if name == "capmem"
                                        else "floating gates (BrainScaleS-1)."))
@@ -136,15 +146,24 @@ def correlation(p: Profile, base: int) -> Block:
         Register("config", 0, F(("enable", 0, 1, "sensors accumulate spike pairs", 1),
                                 ("adc_offset", 1, 8, "column ADC baseline offset", 0)),
                  "Correlation sensor configuration."),
-        Register("reset_row", 1, F(("row", 0, 9, "row to reset"), ("array", 9, 1, "array of the row"),
+        Register("reset_row", 1, F(("row", 0, 9, "row to reset", 0, p.rows - 1),
+                                   ("array", 9, 1, "array of the row", 0, p.synapse_arrays - 1),
                                    ("all", 10, 1, "reset every sensor of the chip")),
                  "Write to reset the causal and acausal traces of one row (or all).", access="wo"),
+        Register("reset_quad", 2, F(("row", 0, 9, "row of the quad", 0, p.rows - 1),
+                                    ("array", 9, 1, "array of the row", 0, p.synapse_arrays - 1),
+                                    ("quad", 10, 7, "quad within the row", 0, p.quads_per_row - 1),
+                                    ("mask", 17, 4, "bit k resets synapse k of the quad", 15)),
+                 "Write to reset the causal and acausal traces of single synapses.", access="wo"),
         Register("causal", 16, trace("causal"),
                  "Causal traces through the column ADC, 8 bit; reading converts. Index (array, row, quad).",
                  access="ro", shape=shape),
         Register("acausal", 16 + quads, trace("acausal"),
                  "Acausal traces through the column ADC, 8 bit; reading converts. Index (array, row, quad).",
                  access="ro", shape=shape),
+        Register("membrane", 16 + 2 * quads, F(("value", 0, 8, "column ADC reading of the membrane voltage")),
+                 "Membrane voltage of each neuron through its column ADC, 8 bit; reading converts. Index neuron.",
+                 access="ro", shape=(p.neurons,)),
     ), "Per-synapse correlation sensors and their column-ADC readout.")
 
 
@@ -155,8 +174,11 @@ def madc(p: Profile, base: int) -> Block:
                                 ("neuron", 3, 10, "neuron sampled when source=0", 0, p.neurons - 1),
                                 ("period", 13, 16, "sample period in FPGA ticks (8 ns); 0 = 1", 125)),
                  "Membrane ADC: samples one signal as a stream of sample packs."),
-        Register("readout_mux", 1, F(("source", 0, 2, "0 off, 1 neuron membrane, 2 synaptic input, 3 capmem cell"),
-                                     ("neuron", 2, 10, "neuron whose signal is routed", 0, p.neurons - 1)),
+        Register("readout_mux", 1, F(("source", 0, 2, "0 off, 1 neuron membrane, 2 synaptic input "
+                                      "(excitatory minus inhibitory current, 1 V per uA), 3 parameter cell"),
+                                     ("neuron", 2, 10, "neuron whose signal is routed", 0, p.neurons - 1),
+                                     ("cell", 12, 5, "per-neuron parameter cell routed when source=3", 0,
+                                      len(p.neuron_cells) - 1)),
                  "Analog readout multiplexer driving the readout pad (oscilloscope)."),
     ), "Analog readout and the membrane ADC.")
 
@@ -168,16 +190,25 @@ def routing(p: Profile, base: int) -> Block:
                                   ("recurrent", 1, 1, "route neuron spikes through the routing table to the drivers"),
                                   ("record", 2, 1, "send neuron spikes to the host", 1)),
                  "Event crossbar switches."),
-        Register("fifo_status", 1, F(("dropped", 0, 24, "events dropped because the output FIFO was full"),
+        Register("fifo_status", 1, F(("dropped", 0, 24, "events dropped because the output FIFO was full "
+                                      "(saturates)"),
                                      ("level", 24, 8, "FIFO fill level / depth * 255")),
-                 "Output event FIFO status; drops are also reported to the host.", access="ro"),
-        Register("neuron_label", 16, F(("label", 0, 16, "event label emitted when the neuron spikes"),
+                 f"Output event FIFO status ({p.fifo_depth} entries, one event leaves every "
+                 f"{p.analog.fifo_drain_ticks} FPGA ticks); drops are also reported to the host "
+                 "as `event_loss` messages.", access="ro"),
+        Register("spike_loss", 2, F(("count", 0, 32, "events into the synapse drivers lost in the event network")),
+                 "Events lost by the spike-loss distortion (a twin option, zero unless enabled).", access="ro"),
+        Register("synapse_loss", 3, F(("count", 0, 32, "synapses lost at mapping (they never fire)")),
+                 "Synapses lost by the synapse-loss distortion (a twin option, zero unless enabled).", access="ro"),
+        Register("neuron_label", 16, F(("label", 0, 16, "event label emitted when the neuron spikes; "
+                                        "bits [15:6] select the driver row of recurrent events"),
                                        ("enable", 16, 1, "neuron emits events", 1)),
                  "Per-neuron output label; index neuron.", shape=(p.neurons,)),
         Register("generator", 16 + p.neurons, F(("enable", 0, 1, "generator running"),
                                                 ("poisson", 1, 1, "Poisson process (else regular)"),
                                                 ("label", 2, 16, "event label"),
-                                                ("period", 18, 14, "mean interval in 1/8 us units (0 = off)")),
+                                                ("period", 18, 14, "mean interval in units of 16 FPGA ticks "
+                                                 "(128 ns); 0 = off")),
                  "Background spike generators; index generator.", shape=(g,)),
         Register("generator_seed", 16 + p.neurons + g, F(("seed", 0, 32, "random seed of the Poisson generators", 1)),
                  "Seed shared by the background generators."),
@@ -196,4 +227,33 @@ def ppu(p: Profile, name: str, base: int, control_offset: int) -> Block:
         Register("status", control_offset + 1, F(("sleeping", 0, 1, "the core executes `wait`"),
                                                  ("fault", 1, 1, "the core stopped on an unhandled interrupt")),
                  "PPU status.", access="ro"),
-    ), "Plasticity processing unit: memory, control and status.")
+        # Debug access for firmware authors (this project's definition).
+        Register("debug", control_offset + 2, F(("halt", 0, 1, "1 halts the core before its next instruction; "
+                                                 "0 lets it run (reads 1 while halted)"),
+                                                ("step", 1, 1, "write 1 while halted: execute one instruction "
+                                                 "(reads 0)")),
+                 "Debug control: halt and single-step."),
+        Register("debug_pc", control_offset + 3, F(("pc", 0, 32, "address of the next instruction")),
+                 "Program counter.", access="ro"),
+        Register("debug_instruction", control_offset + 4, F(("word", 0, 32, "instruction word at debug_pc")),
+                 "Next instruction word.", access="ro"),
+        Register("debug_cycles", control_offset + 5, F(("count", 0, 32, "low 32 bits of the cycle counter "
+                                                       "(the time base TBL)")),
+                 "Cycles since the core was released from reset, low word.", access="ro"),
+        Register("debug_cycles_high", control_offset + 6, F(("count", 0, 32, "high 32 bits (TBU)")),
+                 "Cycles since the core was released from reset, high word.", access="ro"),
+        Register("debug_stop", control_offset + 7,
+                 F(("reason", 0, 4, "0 running, 1 sleeping (wait), 2 program interrupt (illegal instruction), "
+                                    "3 trap, 4 alignment, 5 machine check (access outside memory or a rejected "
+                                    "register-bus access), 6 unimplemented instruction, 9 decrementer, "
+                                    "10 halted; 2-6 and 9 only when no vector is installed")),
+                 "Why the core is not executing.", access="ro"),
+        Register("debug_fault", control_offset + 8, F(("address", 0, 32, "faulting instruction or data address "
+                                                     "of the last stop")),
+                 "Fault address.", access="ro"),
+        Register("debug_wait_cycles", control_offset + 9, F(("count", 0, 32, "low 32 bits of the cycle counter "
+                                                           "when the core last executed `wait`")),
+                 "Cycle count at the last `wait` (time asleep not included).", access="ro"),
+        Register("debug_gpr", control_offset + 16, F(("value", 0, 32, "register value")),
+                 "General purpose registers r0-r31; index register.", access="ro", shape=(32,)),
+    ), "Plasticity processing unit: memory, control, status and debug access.")

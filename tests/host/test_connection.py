@@ -9,7 +9,7 @@ import pytest
 import host
 from host import ChipError, LinkTimeout
 from host.transport import InProcessTransport, Transport
-from isa import frame
+from isa import frame, wire
 from isa.regmap import register_map
 from isa.wire import ErrorReason
 
@@ -218,8 +218,8 @@ def test_connect_via_pyserial_url(monkeypatch):
 
 @pytest.mark.parametrize("url, message", [
     ("nonsense", r"^unknown connection URL 'nonsense'; use twin:PROFILE\?serial=N, tcp://HOST:PORT"),
-    ("twin:hx?colour=red", r"^twin:hx\?colour=red: unknown parameter\(s\) colour; a twin URL takes serial=N and "
-                           r"seed=S$"),
+    ("twin:hx?colour=red", r"^twin:hx\?colour=red: unknown parameter\(s\) colour; a twin URL takes serial=N, seed=S, "
+                           r"mismatch=0\|1, spike_loss=P and synapse_loss=F$"),
     ("twin:nochip", r"^unknown chip profile 'nochip'; choose one of: dls, hicann, hx$"),
 ])
 def test_bad_urls(url, message):
@@ -237,3 +237,159 @@ def test_tcp_refused_is_a_link_error():
     with pytest.raises(host.LinkError, match=rf"^cannot connect to tcp://127\.0\.0\.1:{port}: .*"
                                              r"is `bss-twin serve --tcp` \(or the board bridge\) running\?$"):
         host.connect(f"tcp://127.0.0.1:{port}")
+
+
+# --------------------------------------------------------------------------- lost frames of a program
+class Lossy(Transport):
+    """A line to a twin that damages the next program written: `damage(frames)`
+    gets its frames (bytes) and returns the bytes to pass on.  `sent` collects
+    the sequence numbers of every frame the host wrote."""
+
+    url = "fake://lossy"
+
+    def __init__(self, inner: Transport):
+        self.inner = inner
+        self.damage = None
+        self.sent: list[list[int]] = []
+
+    def write(self, data: bytes) -> None:
+        frames, faults = frame.FrameDecoder(expect_to_host=False).feed(data)
+        assert not faults
+        self.sent.append([f.seq for f in frames])
+        if self.damage is not None:
+            damage, self.damage = self.damage, None
+            cut = [f.offset for f in frames] + [len(data)]
+            data = damage([data[a:b] for a, b in zip(cut, cut[1:])])
+        self.inner.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        return self.inner.read(timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _three_frame_program(conn):
+    """A program of three frames: marker writes in the first and the last frame,
+    70 000 writes to a third register in between.  Returns it and the registers."""
+    a, b, c = (int(x) for x in conn.regmap.addresses("synapse", "weights")[:3])
+    p = conn.program()
+    p.write_words([a], [0x1111_1111])
+    p.write_words(np.full(70_000, c), np.arange(70_000) % 97 + 1)
+    p.write_words([b], [0x2222_2222])
+    assert len(p.words()) > 2 * frame.MAX_FRAME_WORDS
+    return p, (a, b, c)
+
+
+def _read_back(conn, addresses) -> list[int]:
+    p = conn.program()
+    t = p.read_words(list(addresses))
+    res = conn.run(p)
+    return t.values.tolist(), res
+
+
+def _flip_payload(data: bytes) -> bytes:
+    b = bytearray(data)
+    b[frame.HEADER_SIZE + 3] ^= 0x10
+    return bytes(b)
+
+
+def test_a_program_that_lost_its_middle_frame_raises_link_error_and_does_not_run():
+    t = Lossy(InProcessTransport("twin:dls"))
+    conn = host.Connection(t, timeout=5)
+    p, regs = _three_frame_program(conn)
+    t.damage = lambda frames: frames[0] + _flip_payload(frames[1]) + frames[2]
+    with pytest.raises(host.LinkError) as info:
+        conn.run(p)
+    assert not isinstance(info.value, LinkTimeout)
+    seqs = t.sent[-1]
+    assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+    assert str(info.value) == (f"fake://lossy: the chip dropped frame {seqs[1]} of this program: frame CRC "
+                               "mismatch (FRAME_CRC); the program did not run")
+    values, res = _read_back(conn, regs)
+    assert values == [0, 0, 0], "part of a program with a lost frame ran"
+    # The report on the discarded last frame may come with the next program.
+    assert res.notices in ([], [f"chip side: frame {seqs[2]}: frame sequence gap (frames lost)"])
+
+
+def test_a_program_dropped_by_a_start_frame_raises_link_error():
+    """The program's END frame is lost and another client's START frame arrives:
+    the chip drops the program (`timeout PROGRAM_END` naming its first frame)."""
+    twin = InProcessTransport("twin:dls")
+    t = Lossy(twin)
+    conn = host.Connection(t, timeout=5)
+    p, regs = _three_frame_program(conn)
+    other = frame.encode_frame(np.array([wire.encode("loopback", halt=1, tag=0xFFFE)], np.uint64), 0,
+                               frame.FLAG_START | frame.FLAG_END)
+    t.damage = lambda frames: frames[0] + frames[1] + other
+    with pytest.raises(host.LinkError, match=r"^fake://lossy: the chip dropped this program: its last frame "
+                                             r"never arrived; the program did not run$") as info:
+        conn.run(p)
+    assert not isinstance(info.value, LinkTimeout)
+    fresh = host.Connection(Lossy(twin), timeout=5)           # another client on the same chip
+    values, res = _read_back(fresh, regs)
+    assert values == [0, 0, 0], "part of an unfinished program ran"
+    assert res.notices == []
+
+
+def test_a_program_whose_end_frame_never_arrives_raises_link_error_after_the_receive_timeout():
+    from twin.chip import Chip
+    from twin.server import TwinServer
+
+    with TwinServer(Chip("dls", 1), receive_timeout=0.2, log=lambda line: None) as srv:
+        t = Lossy(host.transport.open_transport(srv.url))
+        conn = host.Connection(t, timeout=5)
+        p, regs = _three_frame_program(conn)
+        t.damage = lambda frames: frames[0] + frames[1]
+        t0 = time.monotonic()
+        with pytest.raises(host.LinkError, match=r"^fake://lossy: the chip dropped this program: its last "
+                                                 r"frame never arrived; the program did not run$") as info:
+            conn.run(p)
+        assert not isinstance(info.value, LinkTimeout)
+        assert 0.2 <= time.monotonic() - t0 < 4
+        with host.connect(srv.url) as fresh:
+            assert _read_back(fresh, regs)[0] == [0, 0, 0]
+        conn.close()
+
+
+class DropOne(Transport):
+    """Loses the next write entirely (`drop = True`), like a line that ate a frame."""
+
+    url = "fake://drop-one"
+
+    def __init__(self):
+        self._twin = InProcessTransport("twin:dls")
+        self.drop = False
+
+    def write(self, data: bytes) -> None:
+        if self.drop:
+            self.drop = False
+            return
+        self._twin.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        return self._twin.read(timeout)
+
+
+def test_the_program_after_a_lost_frame_runs_and_is_answered():
+    t = DropOne()
+    conn = host.Connection(t, timeout=0.3)
+    a = int(conn.regmap.addresses("synapse", "weights")[0])
+    t.drop = True
+    p = conn.program()
+    p.write_words([a], [1])
+    with pytest.raises(LinkTimeout):
+        conn.run(p)                                 # its only frame was lost: nothing answers
+    p = conn.program()
+    p.write_words([a], [2])
+    ticket = p.read_words([a])
+    conn.run(p)                                     # runs on the chip (sequence gap before it)
+    assert ticket.values.tolist() == [2]
+
+
+def test_a_new_client_is_not_blamed_for_the_previous_clients_unfinished_program():
+    twin = InProcessTransport("twin:dls")
+    # The previous client (not this library) left the first frame of a program, sequence 0.
+    twin.write(frame.encode_frame(np.array([wire.encode("barrier", mask=0)], np.uint64), 0, frame.FLAG_START))
+    conn = host.Connection(twin, timeout=2)
+    assert conn.notices == ["chip side: timeout PROGRAM_END at 0"]

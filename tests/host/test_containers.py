@@ -44,9 +44,11 @@ def one_register(profile, cls):
     return map_registers(register_map(profile), cls)[0]
 
 
-def test_only_chips_without_a_ppu_lack_container_registers():
+def test_only_chips_without_a_ppu_or_correlation_sensors_lack_container_registers():
     missing = {(p, c) for p, c in ALL_CASES if (p, c) not in CASES}
-    assert missing == {(p, c) for p, c in ALL_CASES if c.BLOCK == "ppu" and PROFILES[p].ppus == 0}
+    assert missing == {(p, c) for p, c in ALL_CASES
+                       if (c.BLOCK == "ppu" and PROFILES[p].ppus == 0)
+                       or (c.BLOCK == "correlation" and not PROFILES[p].correlation)}
     assert {p for p, _ in missing} == {"hicann"}
 
 
@@ -76,7 +78,7 @@ def test_field_names_are_the_register_fields(profile, cls):
 def test_parameter_cells_name_the_value_field(profile):
     rm = register_map(profile)
     block = "capmem" if PROFILES[profile].param_memory == "capmem" else "floating_gate"
-    for cls, reg in ((host.CapMemCell, "neuron"), (host.CapMemGlobalCell, "global")):
+    for cls, reg in ((host.CapMemCell, "neuron"), (host.CapMemGlobalCell, "global"), (host.CapMemConfig, "config")):
         assert [f.name for f in dataclasses.fields(cls)] == [f.name for f in rm.register(block, reg).fields]
         assert cls.registers(rm) == [(block, reg)]
 

@@ -18,8 +18,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from isa import frame
-from isa.frame import (FLAG_END, FLAG_START, FLAG_TO_HOST, KNOWN_FLAGS, MAX_FRAME_WORDS, FrameDecoder,
-                       FrameFault, FrameProblem)
+from isa.frame import (FLAG_CONT, FLAG_END, FLAG_START, FLAG_TO_HOST, KNOWN_FLAGS, MAX_FRAME_WORDS, Frame,
+                       FrameDecoder, FrameFault, FrameProblem)
 
 MAGIC = b"\xb5\x5a"
 U32 = 0xFFFF_FFFF
@@ -68,9 +68,11 @@ words_st = st.lists(st.integers(0, (1 << 64) - 1), max_size=12)
 
 
 @settings(max_examples=100, deadline=None)
-@given(words=words_st, seq=st.integers(0, U32), end=st.booleans(), to_host=st.booleans())
-def test_single_frame_round_trip(words, seq, end, to_host):
-    flags = (FLAG_END if end else 0) | (FLAG_TO_HOST if to_host else 0)
+@given(words=words_st, seq=st.integers(0, U32), end=st.booleans(), to_host=st.booleans(),
+       start=st.booleans(), cont=st.booleans())
+def test_single_frame_round_trip(words, seq, end, to_host, start, cont):
+    flags = ((FLAG_END if end else 0) | (FLAG_TO_HOST if to_host else 0) | (FLAG_START if start else 0)
+             | (FLAG_CONT if cont else 0))
     data = frame.encode_frame(np.array(words, dtype=np.uint64), seq, flags)
     assert data == reference_frame(words, seq, flags)
     assert len(data) == 16 + 8 * len(words) + 4
@@ -78,7 +80,8 @@ def test_single_frame_round_trip(words, seq, end, to_host):
     frames, faults = dec.feed(data)
     assert faults == []
     assert [frame_key(f) for f in frames] == [(seq, flags, words)]
-    assert frames[0].end is end
+    assert (frames[0].end, frames[0].start, frames[0].cont) == (end, start, cont)
+    assert frames[0].offset == 0
     assert frames[0].words.dtype == np.uint64
     assert dec.pending == 0
     assert dec.stats.as_dict() == {"frames": 1, "words": len(words), "crc_errors": 0, "truncated": 0,
@@ -93,14 +96,26 @@ def test_golden_empty_frame():
     assert frame.encode_frame(np.zeros(0, dtype=np.uint64), 7, FLAG_END) == expected
 
 
+def test_golden_flag_bits():
+    assert (FLAG_END, FLAG_TO_HOST, FLAG_START, FLAG_CONT) == (0x01, 0x02, 0x04, 0x08)
+    assert KNOWN_FLAGS == 0x0F
+    data = frame.encode_frame(np.zeros(0, dtype=np.uint64), 7, FLAG_CONT | FLAG_END)
+    assert data[3] == 0x09
+    f = Frame(7, FLAG_CONT, np.zeros(0, dtype=np.uint64))
+    assert (f.cont, f.start, f.end, f.offset) == (True, False, False, -1)
+
+
 def test_golden_payload_is_big_endian():
     data = frame.encode_frame(np.array([0x0102_0304_0506_0708], dtype=np.uint64), 0)
     assert data[8:12] == b"\x00\x00\x00\x01"
     assert data[16:24] == bytes([1, 2, 3, 4, 5, 6, 7, 8])
 
 
-@pytest.mark.parametrize("flags", [FLAG_END, 0, FLAG_END | FLAG_TO_HOST, FLAG_START | FLAG_END, FLAG_START])
+@pytest.mark.parametrize("flags", [FLAG_END, 0, FLAG_END | FLAG_TO_HOST, FLAG_START | FLAG_END, FLAG_START,
+                                   FLAG_START | FLAG_END | FLAG_TO_HOST, FLAG_CONT | FLAG_END])
 def test_encode_frames_splits_and_marks_only_the_last_end(flags):
+    """END only on the last frame, START only on the first, CONT on every frame
+    after the first (a CONT asked for by the caller stays on the first too)."""
     n = 2 * MAX_FRAME_WORDS + 5
     words = np.arange(n, dtype=np.uint64) * np.uint64(0x0101_0101)
     data, next_seq = frame.encode_frames(words, U32 - 1, flags)   # wraps the sequence number
@@ -111,17 +126,23 @@ def test_encode_frames_splits_and_marks_only_the_last_end(flags):
     assert [f.seq for f in frames] == [U32 - 1, U32, 0]
     assert [len(f.words) for f in frames] == [MAX_FRAME_WORDS, MAX_FRAME_WORDS, 5]
     assert [f.end for f in frames] == [False, False, bool(flags & FLAG_END)]
-    assert [bool(f.flags & FLAG_START) for f in frames] == [bool(flags & FLAG_START), False, False]
-    assert all(f.flags & ~(FLAG_END | FLAG_START) == flags & ~(FLAG_END | FLAG_START) for f in frames)
+    assert [f.start for f in frames] == [bool(flags & FLAG_START), False, False]
+    assert [f.cont for f in frames] == [bool(flags & FLAG_CONT), True, True]
+    assert [f.flags for f in frames] == [flags & ~FLAG_END,
+                                         (flags & ~(FLAG_END | FLAG_START)) | FLAG_CONT,
+                                         (flags & ~FLAG_START) | FLAG_CONT]
+    sizes = [16 + 8 * len(f.words) + 4 for f in frames]
+    assert [f.offset for f in frames] == [0, sizes[0], sizes[0] + sizes[1]]
     assert np.array_equal(np.concatenate([f.words for f in frames]), words)
     assert len(data) == sum(16 + 8 * len(f.words) + 4 for f in frames)
 
 
 @settings(max_examples=50, deadline=None)
-@given(words=words_st, seq=st.integers(0, U32))
-def test_encode_frames_small_is_one_frame(words, seq):
-    data, next_seq = frame.encode_frames(np.array(words, dtype=np.uint64), seq, FLAG_END)
-    assert data == reference_frame(words, seq, FLAG_END)
+@given(words=words_st, seq=st.integers(0, U32),
+       flags=st.sampled_from([FLAG_END, FLAG_START | FLAG_END, 0, FLAG_TO_HOST | FLAG_END]))
+def test_encode_frames_small_is_one_frame(words, seq, flags):
+    data, next_seq = frame.encode_frames(np.array(words, dtype=np.uint64), seq, flags)
+    assert data == reference_frame(words, seq, flags)         # one frame: no CONT
     assert next_seq == (seq + 1) & U32
 
 
@@ -135,6 +156,7 @@ def test_sequence_gap_is_reported_but_the_frame_delivered():
     dec = FrameDecoder()
     frames, faults = dec.feed(reference_frame([1], 5, 0) + reference_frame([2], 7, 0) + reference_frame([3], 8, 0))
     assert [f.seq for f in frames] == [5, 7, 8]
+    assert [f.offset for f in frames] == [0, 28, 56]
     assert [fault_key(f) for f in faults] == [(FrameProblem.SEQUENCE, 7, 28)]
     assert str(faults[0]) == "frame seq 7 at stream byte 28: sequence: expected sequence 6, got 7"
     assert dec.stats.sequence_gaps == 1 and dec.stats.dropped() == 0
@@ -164,6 +186,7 @@ def test_hidden_frame_inside_truncated_span_is_delivered_after_flush():
     assert dec.pending == len(stream)
     frames, faults = dec.flush_incomplete()
     assert [frame_key(f) for f in frames] == [(1, FLAG_END, [0xABCD])]
+    assert frames[0].offset == 24                      # stream offset, across the flush
     assert [fault_key(f) for f in faults] == [(FrameProblem.TRUNCATED, 0, 0)]
     assert str(faults[0]) == "frame seq 0 at stream byte 0: truncated: 52 bytes of an incomplete frame"
     assert dec.pending == 0
@@ -295,7 +318,9 @@ def damaged_streams(draw, to_host: bool):
             continue
         words = tuple(draw(st.lists(st.integers(0, (1 << 64) - 1), max_size=5)))
         start = draw(st.booleans() if i == 0 else st.sampled_from([False] * 5 + [True]))
-        flags = direction_flag | (FLAG_END if i == len(kinds) - 1 else 0) | (FLAG_START if start else 0)
+        cont = not start and draw(st.booleans())
+        flags = (direction_flag | (FLAG_END if i == len(kinds) - 1 else 0) | (FLAG_START if start else 0)
+                 | (FLAG_CONT if cont else 0))
         good = reference_frame(words, seq, flags)
         data = bytearray(good)
         seg = Segment(kind, b"", seq & U32, flags, words, len(good), original=good)
@@ -379,6 +404,7 @@ def check_stream(segments, stream, chunks, to_host):
     frames, faults = run(dec, chunks)
     exp_frames, exp_faults = expected_outcome(segments, stream)
     assert [frame_key(f) for f in frames] == exp_frames
+    assert [f.offset for f in frames] == [s.offset for s in segments if s.kind == "good"]
     assert [fault_key(f) for f in faults] == exp_faults
     st_ = dec.stats
     count = lambda p: sum(1 for f in exp_faults if f[0] is p)
@@ -429,5 +455,6 @@ def test_good_frames_after_a_truncated_tail_survive_flush(data):
     dec = FrameDecoder()
     frames, faults = run(dec, [stream])
     assert [f.seq for f in frames] == list(range(1, n_hidden + 1))
+    assert [f.offset for f in frames] == [kept + 28 * i for i in range(n_hidden)]
     assert [fault_key(f) for f in faults] == [(FrameProblem.TRUNCATED, 0, 0)]
     assert dec.stats.bytes_discarded == kept

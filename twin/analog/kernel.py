@@ -1,0 +1,399 @@
+"""The analog core's time-step loop, compiled with numba (cache=True).
+
+One call advances every neuron, synapse row and correlation sensor of a chip by
+`n_steps` integration steps of `step_ticks` FPGA ticks each.  Per step, in this
+order (docs/model.md, "Time step"):
+
+1. neurons: the synaptic currents, adaptation current and the membrane advance
+   over the step from their values at its start.  The linear part (leak and
+   exponentially decaying synaptic currents) is integrated exactly; the
+   non-linear drive D = g_L Delta_T exp((V - V_T)/Delta_T) - w enters as its
+   Heun (trapezoidal) average over the step, D = (D(V, w) + D(V*, w*)) / 2 with
+   the predictor (V*, w*) from D(V, w):
+       V' = E_l + (V - E_l) PLEAK + D QDRIVE + PEXC I_exc - PINH I_inh,
+       w' = w WFAC + a ((V + V*)/2 - E_l) (1 - WFAC);
+   a refractory neuron stays clamped at its reset potential; a membrane at or
+   above threshold spikes, resets, starts its refractory counter, and
+   increments its adaptation current and spike counter; the correlation
+   sensors of its synapses pair the spike with their last presynaptic event;
+2. events: recurrent spikes of the previous step, then input events whose tick
+   lies in this step, reach their synapse-driver row and add weight x gain
+   currents to the matching synapses' neurons (they act from the end of the
+   step on); correlation sensors pair them with the last postsynaptic spike.
+
+Parameter and state arrays are laid out by twin.analog.network; the row
+constants below name the rows of the parameter and state matrices.  twin.analog.reference is
+the plain-Python reference of this loop; tests check the two against each
+other.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Rows of the per-neuron parameter matrix P (shape (NPAR, neurons); float32 on a chip).
+(EL, VRESET, VTH, VT, DELTA_T, GL, QDRIVE, PLEAK, PEXC, PINH, FEXC, FINH, ADAPT_A, ADAPT_B, WFAC, VCLIP,
+ GEXC, GINH) = range(18)
+NPAR = 18
+# Rows of the state matrix S (shape (NSTATE, neurons); float32 on a chip).
+V, W, IEXC, IINH = range(4)
+NSTATE = 4
+# Neuron flag bits.
+F_ENABLE, F_EXC, F_INH, F_EXP, F_ADAPT, F_EMIT = 1, 2, 4, 8, 16, 32
+# Row flag bits: bit 0 enable, bit 1 inhibitory, bits 2..4 accept source 0 (external),
+# 1 (background), 2 (recurrent).
+R_ENABLE, R_INH = 1, 2
+SRC_EXTERNAL, SRC_BACKGROUND, SRC_RECURRENT = 0, 1, 2
+#: Argument of exp() is capped here (the comparator threshold fires long before).
+EXP_ARG_MAX = 30.0
+TICK_S = 8e-9
+NEVER = -1e300
+#: Spike pairs further apart than this many correlation time constants add
+#: nothing (exp(-20) = 2e-9 of one pair, far below an ADC step) and are skipped.
+CORR_CUTOFF = 20.0
+#: Synaptic currents below this (amperes) are flushed to zero.
+TINY = 1e-30
+FLUSH_STEPS = 64
+
+
+#: 2**-k for the exponential below.
+_POW2_NEG = np.array([2.0 ** -k for k in range(40)], np.float32)
+_LOG2E = np.float32(1.4426950408889634)
+_LN2 = np.float32(0.6931471805599453)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _exp_neg(x):
+    """exp(-x) in float32 for 0 <= x <= CORR_CUTOFF, relative error below 2e-6,
+    without a library call (so that the loops calling it vectorise):
+    exp(-x) = 2**-k * exp(-f ln 2), k = round(x log2 e), |f| <= 1/2, degree-6 Taylor."""
+    y = x * _LOG2E
+    k = np.int32(y + np.float32(0.5))
+    z = (np.float32(k) - y) * _LN2
+    p = np.float32(1.0) + z * (np.float32(1.0) + z * (np.float32(0.5) + z * (
+        np.float32(1.0 / 6.0) + z * (np.float32(1.0 / 24.0) + z * (np.float32(1.0 / 120.0)
+                                                                    + z * np.float32(1.0 / 720.0))))))
+    return _POW2_NEG[k] * p
+
+
+@njit(cache=True)
+def _xorshift(state):
+    x = state[0]
+    x ^= (x << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    x ^= x >> np.uint64(7)
+    x ^= (x << np.uint64(17)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    state[0] = x
+    return (x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, fastmath=True)
+def _add_matching(cols, base, lab, labels, amps, gain, target):
+    """target[base + c] += amps[c] * gain[base + c] where labels[c] == lab (branch-free)."""
+    for c in range(cols):
+        m = np.float32(1.0) if labels[c] == lab else np.float32(0.0)
+        target[base + c] += (m * amps[c]) * gain[base + c]
+
+
+@njit(cache=True, fastmath=True)
+def _acausal(cols, base, lab, t_pre, labels, last_post, acausal, eta, itau, eta_scale, itau_scale, inv_sat):
+    """Acausal traces of a row's synapses matching `lab`: pair the event at
+    t_pre with each neuron's last spike (branch-free, vectorisable)."""
+    cut = np.float32(CORR_CUTOFF)
+    for c in range(cols):
+        tp = last_post[base + c]
+        ok = (labels[c] == lab) & (tp > NEVER)
+        d = t_pre - tp if ok else 0.0
+        x = np.float32(d * itau_scale) * itau[c]
+        ok = ok & (x < cut)
+        e = _exp_neg(x if x < cut else cut)
+        a = acausal[c]
+        inc = eta_scale * eta[c] * e * (np.float32(1.0) - a * inv_sat)
+        acausal[c] = a + (inc if ok else np.float32(0.0))
+
+
+@njit(cache=True, fastmath=True)
+def _causal(rows, r0, t_post, lab_t, row_last, causal, eta, itau, eta_scale, itau_scale, inv_sat):
+    """Causal traces of a neuron's synapses (one column: rows r0 .. r0+rows-1,
+    neuron-major arrays): pair its spike at t_post with each synapse's last
+    presynaptic event (branch-free, vectorisable)."""
+    cut = np.float32(CORR_CUTOFF)
+    for rr in range(rows):
+        lab = lab_t[rr]
+        tp = row_last[lab if lab >= 0 else 0, r0 + rr]
+        ok = (lab >= 0) & (tp > NEVER)
+        d = t_post - tp if ok else 0.0
+        x = np.float32(d * itau_scale) * itau[rr]
+        ok = ok & (x < cut)
+        e = _exp_neg(x if x < cut else cut)
+        a = causal[rr]
+        inc = eta_scale * eta[rr] * e * (np.float32(1.0) - a * inv_sat)
+        causal[rr] = a + (inc if ok else np.float32(0.0))
+
+
+@njit(cache=True)
+def _deliver(row, lab, t_pre, rows, cols, syn_label, syn_amp, row_flags, P, S,
+             corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a):
+    """An event reaches driver row `row` with address `lab`: matching synapses
+    add their amplitude to their neuron's input; their correlation sensors
+    pair it with the neuron's last spike (acausal) and remember it."""
+    inh = (row_flags[row] & R_INH) != 0
+    base = (row // rows) * cols
+    target = S[IINH] if inh else S[IEXC]
+    gain = P[GINH] if inh else P[GEXC]
+    labels = syn_label[row]
+    amps = syn_amp[row]
+    _add_matching(cols, base, lab, labels, amps, gain, target)
+    if corr_on:
+        _acausal(cols, base, lab, t_pre, labels, last_post, acausal[row], eta_a[row], itau_a[row],
+                 np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat))
+    if corr_on:
+        row_last[lab, row] = t_pre
+
+
+@njit(cache=True)
+def _drive(P, n, v, w, use_exp, use_w):
+    """Non-linear drive of a membrane (A): exponential term minus adaptation."""
+    d = 0.0
+    if use_w:
+        d -= w
+    if use_exp:
+        arg = (v - P[VT, n]) / P[DELTA_T, n]
+        if arg > EXP_ARG_MAX:
+            arg = EXP_ARG_MAX
+        d += P[GL, n] * P[DELTA_T, n] * np.exp(arg)
+    return d
+
+
+@njit(cache=True, fastmath=True)
+def _membranes(N, P, S, drive, use_drive, tmp, hits):
+    """Linear part of every membrane over one step.  Returns how many
+    membranes are at or above their threshold (refractory ones included) and
+    lists them in `hits`.  `tmp` is scratch memory of the kernel (not aliased
+    with the arguments, so that the compiler vectorises the first loop); the
+    upper rail is the same for every neuron (P[VCLIP, 0])."""
+    el, pl, pe, pi, qd, fe, fi = P[EL], P[PLEAK], P[PEXC], P[PINH], P[QDRIVE], P[FEXC], P[FINH]
+    vclip = P[VCLIP, 0]
+    vth = P[VTH]
+    v, ie, ii = S[V], S[IEXC], S[IINH]
+    if use_drive:
+        for n in range(N):
+            x = el[n] + (v[n] - el[n]) * pl[n] + pe[n] * ie[n] - pi[n] * ii[n] + qd[n] * drive[n]
+            x = x if x > 0.0 else 0.0
+            tmp[n] = x if x < vclip else vclip
+    else:
+        for n in range(N):
+            x = el[n] + (v[n] - el[n]) * pl[n] + pe[n] * ie[n] - pi[n] * ii[n]
+            x = x if x > 0.0 else 0.0
+            tmp[n] = x if x < vclip else vclip
+    above = 0
+    for n in range(N):
+        x = tmp[n]
+        v[n] = x
+        above += x >= vth[n]
+    if above:
+        k = 0
+        for n in range(N):
+            if tmp[n] >= vth[n]:
+                hits[k] = n
+                k += 1
+    for n in range(N):
+        ie[n] *= fe[n]
+    for n in range(N):
+        ii[n] *= fi[n]
+    return above
+
+
+@njit(cache=True)
+def _flush(N, S):
+    """Synaptic currents decayed below TINY become zero (no denormal
+    arithmetic after long silences); run every FLUSH_STEPS steps."""
+    ie, ii = S[IEXC], S[IINH]
+    for n in range(N):
+        if abs(ie[n]) < TINY:
+            ie[n] = 0.0
+        if abs(ii[n]) < TINY:
+            ii[n] = 0.0
+
+
+@njit(cache=True)
+def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
+              P, S, flags, slow, refc, ref_steps, counts, nlabel, rec_on,
+              syn_label, syn_amp, row_flags,
+              ev_tick, ev_label, ev_src, ev_pos,
+              carry, carry_n,
+              loss_p, rng, lost,
+              corr_on, corr_sat, corr_scale, row_last, lab_t, last_post, causal, acausal,
+              eta_c, eta_a, itau_c, itau_a,
+              probe, probe_out,
+              out_step, out_neuron):
+    """Advance steps k0 .. k0+n_steps-1.  Returns (steps done, spikes written);
+    stops early (steps done < n_steps) when out_step is full.  ev_pos[0] is the
+    index of the next unprocessed input event and is advanced in place.
+    P has shape (NPAR, neurons) and S (NSTATE, neurons), both float32 on a
+    chip (memory traffic decides the speed; float64 in the precision tests,
+    the same code compiled for both); `slow` lists the
+    neurons with the exponential term or adaptation on.  Disabled neurons have
+    PLEAK = PEXC = PINH = QDRIVE = 0 and VTH = inf: they sit at E_l.
+
+    Correlation sensors: the acausal side (acausal, eta_a, itau_a) is laid out
+    like the synapse array, (rows, columns); the causal side (causal, eta_c,
+    itau_c, and lab_t, the synapse labels) neuron-major, (neurons, rows of the
+    neuron's array), so that a postsynaptic spike walks contiguous memory.
+    row_last[label, row] is the time of the last event with that label that
+    reached the row: the last presynaptic spike of every synapse matching it."""
+    N = P.shape[1]
+    n_rows = syn_label.shape[0]
+    cap = out_step.shape[0]
+    n_out = 0
+    new_buf = np.empty(N, np.int32)
+    drive = np.zeros_like(P[EL])
+    tmp = np.empty_like(P[EL])
+    hits = np.empty(N, np.int64)
+    spiked = np.empty(N, np.int64)
+    n_ev = ev_tick.shape[0]
+    step_s = step_ticks * TICK_S
+    v_arr, w_arr = S[V], S[W]
+    vth, vreset = P[VTH], P[VRESET]
+    ref_list = np.empty(N, np.int32)           # neurons with a running refractory counter
+    n_ref = 0
+    for n in range(N):
+        if refc[n] > 0:
+            ref_list[n_ref] = n
+            n_ref += 1
+    n_probe = 0
+    for q in range(probe.shape[0]):
+        if probe[q] >= 0:
+            n_probe += 1
+    for s in range(n_steps):
+        if n_out + N > cap:
+            return s, n_out
+        k = k0 + s
+        t_end = (k + 1) * step_s
+        n_new = 0
+        # ---------------------------------------------------------------- neurons
+        for j in range(slow.shape[0]):          # exponential term and adaptation: Heun over the step
+            n = slow[j]
+            f = flags[n]
+            v0 = v_arr[n]
+            w0 = w_arr[n]
+            use_exp = (f & F_EXP) != 0 and refc[n] == 0
+            use_w = (f & F_ADAPT) != 0
+            d0 = _drive(P, n, v0, w0, use_exp, use_w)
+            vp = (P[EL, n] + (v0 - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n] - P[PINH, n] * S[IINH, n]
+                  + P[QDRIVE, n] * d0)
+            if use_w:
+                wp = w0 * P[WFAC, n] + P[ADAPT_A, n] * (v0 - P[EL, n]) * (1.0 - P[WFAC, n])
+                w_arr[n] = w0 * P[WFAC, n] + P[ADAPT_A, n] * (0.5 * (v0 + vp) - P[EL, n]) * (1.0 - P[WFAC, n])
+            else:
+                wp = w0
+            drive[n] = 0.5 * (d0 + _drive(P, n, vp, wp, use_exp, use_w))
+        above = _membranes(N, P, S, drive, slow.shape[0] > 0, tmp, hits)
+        if (k & (FLUSH_STEPS - 1)) == 0:
+            _flush(N, S)
+        n_spiked = 0
+        for h in range(above):                  # threshold crossings of non-refractory neurons
+            n = hits[h]
+            if refc[n] == 0:
+                f = flags[n]
+                v_arr[n] = vreset[n]
+                spiked[n_spiked] = n
+                n_spiked += 1
+                if (f & F_ADAPT) != 0:
+                    w_arr[n] += P[ADAPT_B, n]
+                counts[n] += 1
+                out_step[n_out] = k
+                out_neuron[n_out] = n
+                n_out += 1
+                if rec_on and (f & F_EMIT) != 0 and nlabel[n] >= 0:
+                    new_buf[n_new] = n
+                    n_new += 1
+                if corr_on:
+                    _causal(rows, (n // cols) * rows, t_end, lab_t[n], row_last, causal[n], eta_c[n], itau_c[n],
+                            np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat))
+                    last_post[n] = t_end
+        # refractory clamp: neurons refractory at the start of this step
+        j = 0
+        for i in range(n_ref):
+            n = ref_list[i]
+            v_arr[n] = vreset[n]
+            refc[n] -= 1
+            if refc[n] > 0:
+                ref_list[j] = n
+                j += 1
+        n_ref = j
+        for h in range(n_spiked):               # neurons that spiked now count from the next step
+            n = spiked[h]
+            refc[n] = ref_steps[n]
+            if refc[n] > 0:
+                ref_list[n_ref] = n
+                n_ref += 1
+        # ---------------------------------------------------------------- events
+        t_rec = k * step_s
+        for j in range(carry_n[0]):
+            lab_full = nlabel[carry[j]]
+            row = lab_full >> 6
+            if row >= n_rows:
+                continue
+            rf = row_flags[row]
+            if (rf & R_ENABLE) == 0 or (rf & (4 << SRC_RECURRENT)) == 0:
+                continue
+            if loss_p > 0.0 and _xorshift(rng) < loss_p:
+                lost[0] += 1
+                continue
+            _deliver(row, lab_full & label_mask, t_rec, rows, cols, syn_label, syn_amp, row_flags, P, S,
+                     corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
+        for j in range(n_new):
+            carry[j] = new_buf[j]
+        carry_n[0] = n_new
+        p = ev_pos[0]
+        last_tick = (k + 1) * step_ticks
+        while p < n_ev and ev_tick[p] < last_tick:
+            lab_full = ev_label[p]
+            src = ev_src[p]
+            p += 1
+            row = lab_full >> 6
+            if row >= n_rows:
+                continue
+            rf = row_flags[row]
+            if (rf & R_ENABLE) == 0 or (rf & (4 << src)) == 0:
+                continue
+            if loss_p > 0.0 and _xorshift(rng) < loss_p:
+                lost[0] += 1
+                continue
+            _deliver(row, lab_full & label_mask, t_end, rows, cols, syn_label, syn_amp, row_flags, P, S,
+                     corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
+        ev_pos[0] = p
+        # ---------------------------------------------------------------- probes
+        if n_probe:
+            for q in range(probe.shape[0]):
+                n = probe[q]
+                if n >= 0:
+                    probe_out[s, 2 * q] = v_arr[n]
+                    probe_out[s, 2 * q + 1] = S[IEXC, n] - S[IINH, n]
+    return n_steps, n_out
+
+
+@njit(cache=True)
+def fifo(times, depth, drain, free_at, level_out):
+    """The output event FIFO: an event (sorted times, FPGA ticks) enters if
+    fewer than `depth` events are waiting; one event leaves every `drain`
+    ticks while the FIFO is not empty.  Returns the mask of accepted events.
+    free_at[0], the tick at which the last accepted event leaves, carries the
+    queue between calls (while busy, departures are `drain` apart, so the
+    fill level at t is ceil((free_at - t) / drain)); level_out[0] is the fill
+    level after the last event."""
+    n = times.shape[0]
+    keep = np.zeros(n, np.bool_)
+    last = free_at[0]
+    for i in range(n):
+        t = times[i]
+        queued = (last - t + drain - 1) // drain if last > t else 0
+        if queued < depth:
+            last = (last if last > t else t) + drain
+            keep[i] = True
+    level = 0
+    if n > 0 and last > times[n - 1]:
+        level = (last - times[n - 1] + drain - 1) // drain
+    level_out[0] = level
+    free_at[0] = last
+    return keep

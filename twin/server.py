@@ -1,0 +1,518 @@
+"""A twin chip served over TCP or a pseudo-terminal.
+
+Both servers wrap `twin.session.Session`, so every transport carries the same
+frames and behaves the same:
+
+* `TwinServer` (TCP) shares one chip among all clients.  Each client gets a
+  thread and a Session of its own; programs of different clients run one at a
+  time (the ChipHost lock), and each client only ever sees the answers to its
+  own programs.  A client that disconnects in the middle of a frame or of a
+  program is counted in the chip's `link` block and the server keeps serving.
+* `PtyServer` behaves like a board on a USB-serial line: one pseudo-terminal,
+  one Session, clients may open and close the slave path as often as they like.
+
+Receive timeout: when a client has sent part of a frame, or the first frames of
+a program without its END frame, and then stays quiet for `receive_timeout`
+seconds, the session declares the partial data lost and answers with a
+`timeout` notification (plus `error FRAME_TRUNCATED` for a partial frame).
+
+Every fault and notice is logged to `log` (stderr by default) as one line that
+names the client.  Bad input never stops a server.
+
+    with TwinServer(chip=Chip("dls", serial=3)) as srv:
+        print(srv.url)            # tcp://127.0.0.1:PORT
+"""
+from __future__ import annotations
+
+import abc
+import errno
+import fcntl
+import os
+import select
+import socket
+import struct
+import sys
+import termios
+import threading
+import time
+import tty
+from typing import Callable, TextIO
+
+import numpy as np
+
+from isa import frame, wire
+from isa.wire import ErrorReason, TimeoutReason
+
+from .chip import Chip
+from .session import ChipHost, Session
+
+__all__ = ["TwinServer", "PtyServer", "DEFAULT_RECEIVE_TIMEOUT", "parse_tcp_address"]
+
+#: Seconds of silence after which a partial frame or unfinished program is dropped.
+DEFAULT_RECEIVE_TIMEOUT = 0.5
+#: At most this many notices are logged one per line for one batch of answers.
+LOG_NOTICES_PER_BATCH = 5
+#: The pty server stops reading input while this many answer bytes wait for a reader.
+PTY_OUTPUT_HIGH_WATER = 1 << 20
+
+_RECV_SIZE = 1 << 16
+_H_ERROR = wire.H["error"]
+_H_TIMEOUT = wire.H["timeout"]
+
+
+def parse_tcp_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """`[HOST:]PORT` -> (host, port); IPv6 hosts in brackets (`[::1]:0`)."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host = default_host
+    host = host.strip("[]") or default_host
+    try:
+        p = int(port)
+    except ValueError:
+        raise ValueError(f"TCP address {text!r}: port {port!r} is not a number ([HOST:]PORT)") from None
+    if not 0 <= p < 65536:
+        raise ValueError(f"TCP address {text!r}: port {p} outside 0..65535")
+    return host, p
+
+
+def _make_host(chip: Chip | ChipHost | None, profile: str, serial: int, seed: int) -> ChipHost:
+    if isinstance(chip, ChipHost):
+        return chip
+    if chip is None:
+        chip = Chip(profile, serial, seed)
+    return ChipHost(chip)
+
+
+class _Logger:
+    """One line per fault or notice, naming the client."""
+
+    def __init__(self, log: TextIO | Callable[[str], None] | None):
+        if log is None:
+            log = sys.stderr
+        self._write = log if callable(log) else (lambda line, s=log: (s.write(line + "\n"), s.flush()))
+        self._lock = threading.Lock()
+
+    def __call__(self, who: str, text: str) -> None:
+        with self._lock:
+            try:
+                self._write(f"bss-twin: {who}: {text}")
+            except Exception:  # a closed log stream never takes the server down
+                pass
+
+
+class _Monitor:
+    """Watches the answers sent to one client and logs their error and timeout
+    notifications (the session decides them; this only reports)."""
+
+    def __init__(self, who: str, log: _Logger):
+        self.who = who
+        self.log = log
+        self._decoder = frame.FrameDecoder(expect_to_host=True)
+
+    def __call__(self, out: bytes) -> None:
+        if not out:
+            return
+        try:
+            self._log_notices(out)
+        except Exception as exc:  # reporting never takes the server down
+            self.log(self.who, f"could not inspect an answer: {_one_line(exc)}")
+
+    def _log_notices(self, out: bytes) -> None:
+        frames, _ = self._decoder.feed(out)
+        notices = []
+        for fr in frames:
+            h = wire.headers_bulk(fr.words)
+            sel = np.flatnonzero((h == _H_ERROR) | (h == _H_TIMEOUT))
+            notices.extend(int(w) for w in fr.words[sel])
+        for word in notices[:LOG_NOTICES_PER_BATCH]:
+            self.log(self.who, _describe_notice(word))
+        if len(notices) > LOG_NOTICES_PER_BATCH:
+            self.log(self.who, f"... and {len(notices) - LOG_NOTICES_PER_BATCH} more notices in this answer")
+
+
+def _describe_notice(word: int) -> str:
+    msg, f = wire.decode(word)
+    if msg.name == "error":
+        try:
+            r = ErrorReason(f["reason"])
+            reason = f"{r.name} ({r.text})"
+        except ValueError:
+            reason = f"reason {f['reason']}"
+        return f"error {reason}, index {f['index']:#x}, header {f['header']:#04x}"
+    try:
+        reason = TimeoutReason(f["reason"]).name
+    except ValueError:
+        reason = f"reason {f['reason']}"
+    return f"timeout {reason}, index {f['index']:#x}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".replace("\n", " | ")
+
+
+class _ServerBase(abc.ABC):
+    """start()/stop()/serve_forever() and the context-manager protocol."""
+
+    def __init__(self, host: ChipHost, receive_timeout: float, log):
+        if receive_timeout <= 0:
+            raise ValueError(f"receive_timeout must be positive, not {receive_timeout}")
+        self.chip_host = host
+        self.receive_timeout = float(receive_timeout)
+        self.log = _Logger(log)
+        self._started = False
+        self._stopped = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+
+    @property
+    def chip(self) -> Chip:
+        return self.chip_host.chip
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Serve until stop() is called (from another thread or a signal handler)."""
+        if not self._started:
+            self.start()
+        try:
+            while not self._stopped.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    @abc.abstractmethod
+    def start(self): ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    def _wake_all(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def _close_wake(self) -> None:
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # Sessions are safe to call from several client threads: programs are
+    # serialised by the ChipHost lock, the shared link counters by its stats lock.
+    def _receive(self, session: Session, data: bytes) -> bytes:
+        return session.receive(data)
+
+    def _timeout(self, session: Session) -> bytes:
+        return session.receive_timeout()
+
+    def _close_session(self, session: Session) -> None:
+        session.close()
+
+
+# ============================================================================ TCP
+class TwinServer(_ServerBase):
+    """A twin chip on a TCP port; one chip shared by every client.
+
+    `chip` may be a Chip or a ChipHost to share; otherwise one is made from
+    `profile`, `serial` and `seed`.  Port 0 picks a free port (see `address`)."""
+
+    def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
+                 seed: int = 0, host: str = "127.0.0.1", port: int = 0,
+                 receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None):
+        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log)
+        self._bind = (host, port)
+        self._sock: socket.socket | None = None
+        self._address: tuple[str, int] | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._clients: dict[threading.Thread, socket.socket] = {}
+        self._clients_lock = threading.Lock()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) the server listens on."""
+        if self._address is None:
+            raise RuntimeError("server not started")
+        return self._address
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+
+    @property
+    def clients(self) -> int:
+        """Clients connected right now."""
+        with self._clients_lock:
+            return len(self._clients)
+
+    def start(self) -> "TwinServer":
+        if self._started:
+            return self
+        host, port = self._bind
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        self._sock = socket.create_server((host, port), family=family, backlog=16)
+        self._address = tuple(self._sock.getsockname()[:2])
+        self._started = True
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="bss-twin-accept", daemon=True)
+        self._accept_thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, disconnect every client, wait for their threads."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if not self._started:
+            self._close_wake()
+            return
+        self._wake_all()
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)
+        with self._clients_lock:
+            clients = list(self._clients.items())
+        for _, conn in clients:      # also unblocks a thread stuck sending to a client that stopped reading
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t, _ in clients:
+            t.join(timeout)
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+        self._close_wake()
+
+    # ------------------------------------------------------------------ threads
+    def _accept_loop(self) -> None:
+        lsock = self._sock
+        while not self._stopped.is_set():
+            try:
+                ready, _, _ = select.select([lsock, self._wake_r], [], [])
+            except (OSError, ValueError):
+                break
+            if self._wake_r in ready or self._stopped.is_set():
+                break
+            try:
+                conn, addr = lsock.accept()
+            except OSError as exc:  # e.g. the peer reset before accept; keep serving
+                if exc.errno not in (errno.ECONNABORTED, errno.EAGAIN, errno.EINTR):
+                    self.log("tcp", f"accept failed: {_one_line(exc)}")
+                    self._stopped.wait(0.1)      # e.g. out of file descriptors: do not spin
+                continue
+            who = f"tcp [{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"tcp {addr[0]}:{addr[1]}"
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            t = threading.Thread(target=self._client_loop, args=(conn, who), name=f"bss-twin {who}",
+                                 daemon=True)
+            with self._clients_lock:
+                self._clients[t] = conn
+            t.start()
+
+    def _client_loop(self, conn: socket.socket, who: str) -> None:
+        session = Session(self.chip_host)
+        monitor = _Monitor(who, self.log)
+        self.log(who, "connected")
+        quiet_check = False          # bytes arrived since the last receive-timeout check
+        reason = "disconnected"
+        try:
+            while True:
+                timeout = self.receive_timeout if quiet_check else None
+                ready, _, _ = select.select([conn, self._wake_r], [], [], timeout)
+                if self._wake_r in ready:
+                    reason = "server stopping"
+                    break
+                if ready:
+                    try:
+                        data = conn.recv(_RECV_SIZE)
+                    except ConnectionError:
+                        data = b""
+                    if not data:
+                        break
+                    quiet_check = True
+                    call = lambda: self._receive(session, data)
+                else:                # quiet for receive_timeout seconds
+                    quiet_check = False
+                    call = lambda: self._timeout(session)
+                try:
+                    out = call()
+                except Exception as exc:  # a twin bug must not take the server down
+                    self.log(who, f"internal error, dropping the client: {_one_line(exc)}")
+                    reason = "dropped after an internal error"
+                    break
+                if out:
+                    monitor(out)
+                    conn.sendall(out)
+        except (ConnectionError, OSError) as exc:
+            reason = f"connection lost ({_one_line(exc)})"
+        finally:
+            pending = session.decoder.pending
+            try:
+                self._close_session(session)
+            except Exception as exc:
+                self.log(who, f"internal error while closing: {_one_line(exc)}")
+            note = f", {pending} bytes of an unfinished frame dropped" if pending else ""
+            self.log(who, reason + note)
+            try:
+                conn.close()
+            except OSError:
+                pass
+            with self._clients_lock:
+                self._clients.pop(threading.current_thread(), None)
+
+
+# ============================================================================ PTY
+class PtyServer(_ServerBase):
+    """A twin chip behind a pseudo-terminal, like a board on a USB-serial line.
+
+    The slave side is put in raw mode and kept open by the server, so clients
+    can open and close `address` (the slave path) repeatedly.  A new client's
+    first frame carries the START flag, so sequence numbers restart cleanly.
+    When a client flushes its input (pyserial does on open), answers not yet
+    handed to the terminal are discarded, so a new client never reads the
+    answers of a previous one."""
+
+    def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
+                 seed: int = 0, receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None):
+        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log)
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._path: str | None = None
+        self._packet_mode = False
+        self._thread: threading.Thread | None = None
+        self.session: Session | None = None
+
+    @property
+    def address(self) -> str:
+        """Path of the pseudo-terminal's slave side (e.g. /dev/pts/4)."""
+        if self._path is None:
+            raise RuntimeError("server not started")
+        return self._path
+
+    @property
+    def url(self) -> str:
+        return self.address
+
+    def start(self) -> "PtyServer":
+        if self._started:
+            return self
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self._path = os.ttyname(self._slave)
+        try:  # packet mode reports the client's flushes (Linux, BSD)
+            fcntl.ioctl(self._master, termios.TIOCPKT, struct.pack("i", 1))
+            self._packet_mode = True
+        except (AttributeError, OSError):
+            self._packet_mode = False
+        os.set_blocking(self._master, False)
+        self.session = Session(self.chip_host)
+        self._started = True
+        self._thread = threading.Thread(target=self._loop, name=f"bss-twin pty {self._path}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving; the pseudo-terminal disappears."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if not self._started:
+            self._close_wake()
+            return
+        self._wake_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._close_wake()
+
+    def _loop(self) -> None:
+        who = f"pty {self._path}"
+        monitor = _Monitor(who, self.log)
+        out = bytearray()
+        deadline: float | None = None    # receive-timeout check due (bytes arrived before it)
+        master = self._master
+        while True:
+            rlist = [self._wake_r]
+            if len(out) < PTY_OUTPUT_HIGH_WATER:
+                rlist.append(master)
+            wlist = [master] if out else []
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                ready, writable, _ = select.select(rlist, wlist, [], timeout)
+            except (OSError, ValueError) as exc:
+                self.log(who, f"select failed, stopping: {_one_line(exc)}")
+                break
+            if self._wake_r in ready:
+                break
+            # Input first: a flush notice must drop stale answers before any more go out.
+            if master in ready:
+                data = self._read_master(who)
+                if data is None:          # the client flushed its input
+                    if out:
+                        self.log(who, f"client flushed its input: {len(out)} unsent answer bytes dropped")
+                        out.clear()
+                elif data:
+                    deadline = time.monotonic() + self.receive_timeout
+                    answer = self._feed(who, data)
+                    monitor(answer)
+                    out += answer
+            if writable and out:
+                try:
+                    del out[:os.write(master, out)]
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    self.log(who, f"write failed, {len(out)} answer bytes dropped: {_one_line(exc)}")
+                    out.clear()
+            if deadline is not None and time.monotonic() >= deadline:   # quiet for receive_timeout
+                deadline = None
+                try:
+                    answer = self._timeout(self.session)
+                except Exception as exc:
+                    self.log(who, f"internal error in receive timeout, session reset: {_one_line(exc)}")
+                    self.session = Session(self.chip_host)
+                    answer = b""
+                monitor(answer)
+                out += answer
+        try:
+            self._close_session(self.session)
+        except Exception as exc:
+            self.log(who, f"internal error while closing: {_one_line(exc)}")
+
+    def _read_master(self, who: str) -> bytes | None:
+        """Bytes the client wrote; None when it flushed its input; b"" for nothing."""
+        try:
+            data = os.read(self._master, _RECV_SIZE)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:  # EIO: no slave open (cannot happen while the server holds it)
+            if exc.errno != errno.EIO:
+                self.log(who, f"read failed: {_one_line(exc)}")
+            return b""
+        if not self._packet_mode or not data:
+            return data
+        control, data = data[0], data[1:]
+        if control == termios.TIOCPKT_DATA:
+            return data
+        if control & termios.TIOCPKT_FLUSHREAD:
+            return None
+        return b""
+
+    def _feed(self, who: str, data: bytes) -> bytes:
+        try:
+            return self._receive(self.session, data)
+        except Exception as exc:
+            self.log(who, f"internal error, session reset: {_one_line(exc)}")
+            self.session = Session(self.chip_host)
+            return b""
