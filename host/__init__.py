@@ -19,10 +19,12 @@ from .coords import (CapMemCellOnChip, CapMemGlobalCellOnChip, ChipOnly, Generat
                      PPUMemoryWordOnChip, PPUOnChip, SynapseDriverOnChip, SynapseQuadOnChip, SynapseRowOnChip)
 from .errors import BssError, ChipError, CoordinateError, LinkError, LinkTimeout, RejectedWord
 from .program import Program, Ticket
+from .ppu import PPU, PPUFault, PPUState, PPUTimeout
 from . import units
 
 __all__ = [
     "connect", "Connection", "RunResult", "Program", "Ticket", "units",
+    "PPU", "PPUFault", "PPUState", "PPUTimeout",
     "BssError", "ChipError", "CoordinateError", "LinkError", "LinkTimeout", "RejectedWord",
     "CapMemCell", "CapMemConfig", "CapMemGlobalCell", "ChipId", "CorrelationConfig", "CorrelationQuad",
     "CorrelationResetQuad", "CorrelationResetRow", "CrossbarConfig", "FifoStatus", "GeneratorConfig",

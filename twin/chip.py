@@ -15,6 +15,10 @@ from isa.regmap import register_map
 from isa.regmap._blocks import LINK_COUNTERS
 
 from .core import EventCore
+from .ppu.block import attach_ppus
+
+#: Longest span the analog core runs without the PPUs taking their turn (1 us).
+PPU_INTERLEAVE_TICKS = 125
 from .regbus import RegisterBus
 
 
@@ -29,6 +33,15 @@ class Activity:
     madc_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
     events_dropped: int = 0          # output events lost to a full FIFO during this advance
     drop_time: int = 0               # tick of the last dropped event
+
+    @staticmethod
+    def merge(parts: list["Activity"]) -> "Activity":
+        """One Activity from consecutive ones (in time order)."""
+        if len(parts) == 1:
+            return parts[0]
+        cat = lambda name: np.concatenate([getattr(a, name) for a in parts])
+        return Activity(cat("spike_times"), cat("spike_labels"), cat("madc_times"), cat("madc_values"),
+                        sum(a.events_dropped for a in parts), max(a.drop_time for a in parts))
 
 
 class Chip:
@@ -52,6 +65,11 @@ class Chip:
         for name, _ in LINK_COUNTERS:
             self.bus.on_read("link", name, self._link_reader(name))
         self.core = EventCore(self, mismatch=mismatch, spike_loss=spike_loss, synapse_loss=synapse_loss)
+        self.ppus = attach_ppus(self)
+        for ppu in self.ppus:
+            if self.profile.correlation:
+                ppu.correlation_source = self.core.correlation_readings
+                ppu.apply_resets = self.core.apply_correlation_resets
 
     def _link_reader(self, name: str):
         def read(idx: np.ndarray) -> np.ndarray:
@@ -62,12 +80,33 @@ class Chip:
         """Chip reset: registers and analog state to reset values; the clock runs on."""
         self.bus.reset()
         self.core.reset()
+        for ppu in self.ppus:
+            ppu.reset()
 
     def advance(self, until: int, in_times: np.ndarray, in_labels: np.ndarray) -> Activity:
         """Run the chip up to absolute tick `until`, injecting input events
-        (absolute ticks, sorted, all <= until)."""
+        (absolute ticks, sorted, all <= until).
+
+        While a PPU executes, the analog core and the PPUs take turns in chunks
+        of at most PPU_INTERLEAVE_TICKS (1 us), so firmware sees time pass and
+        the network change; otherwise the span runs in one piece."""
         if until < self.now:
             raise ValueError(f"cannot run the chip backwards ({until} < {self.now})")
-        act = self.core.advance(self.now, until, in_times, in_labels)
-        self.now = until
-        return act
+        if not any(p.executing for p in self.ppus):
+            act = self.core.advance(self.now, until, in_times, in_labels)
+            for ppu in self.ppus:
+                ppu.advance(self.now, until)      # sleeping or stopped: only its clock moves
+            self.now = until
+            return act
+        in_times = np.asarray(in_times, dtype=np.int64)
+        parts, first = [], 0
+        while True:
+            t1 = min(until, self.now + PPU_INTERLEAVE_TICKS)
+            last = int(np.searchsorted(in_times, t1, side="right"))
+            parts.append(self.core.advance(self.now, t1, in_times[first:last], in_labels[first:last]))
+            first = last
+            for ppu in self.ppus:
+                ppu.advance(self.now, t1)
+            self.now = t1
+            if t1 >= until:
+                return Activity.merge(parts)

@@ -170,22 +170,44 @@ class EventCore:
             code = code + self.net.noise.standard_normal(code.shape) * m.cadc_noise
         return np.clip(np.rint(code), 0, full - 1).astype(np.uint32)
 
-    def _read_traces(self, idx: np.ndarray, traces: np.ndarray) -> np.ndarray:
-        """Quads (flat (array, row, quad) indices) of a trace array as ADC words:
-        baseline minus trace, per byte."""
+    def _trace_codes(self, rows: np.ndarray, cols: np.ndarray, traces: np.ndarray) -> np.ndarray:
+        """Column-ADC codes of sensors (global rows (n, 1), columns (n, k)):
+        baseline minus trace, through the ADC with its offsets and noise."""
         p = self.p
         cfg = self.chip.regmap.register("correlation", "config").decode(
             int(self.bus.view("correlation", "config")[0]))
         _, gcells = self.net.cell_outputs(self.chip.now, bool(self._pm_config()["enable"]))
         baseline = gcells[self.net.grole["corr_baseline"]]
+        neurons = (rows // p.rows) * p.columns + cols
+        code = self._cadc(baseline - traces[rows, cols], neurons).astype(np.int64) + cfg["adc_offset"]
+        return np.clip(code, 0, (1 << p.analog.cadc_bits) - 1).astype(np.uint32)
+
+    def _read_traces(self, idx: np.ndarray, traces: np.ndarray) -> np.ndarray:
+        """Quads (flat (array, row, quad) indices) of a trace array as ADC words:
+        one byte per synapse."""
+        p = self.p
         q = np.asarray(idx, np.int64)
-        row = q // p.quads_per_row
+        rows = (q // p.quads_per_row)[:, None]
         cols = (q % p.quads_per_row)[:, None] * 4 + np.arange(4)
-        neurons = (row // p.rows)[:, None] * p.columns + cols
-        volts = baseline - traces[row[:, None], cols]
-        code = self._cadc(volts, neurons).astype(np.int64) + cfg["adc_offset"]
-        code = np.clip(code, 0, (1 << p.analog.cadc_bits) - 1).astype(np.uint32)
+        code = self._trace_codes(rows, cols, traces)
         return (code << (8 * np.arange(4, dtype=np.uint32))).sum(axis=1).astype(np.uint32)
+
+    def correlation_readings(self, array: int) -> tuple[np.ndarray, np.ndarray]:
+        """Column-ADC readings (uint8, rows x columns) of one synapse array's causal
+        and acausal sensors, as the PPU's vector unit reads them."""
+        p = self.p
+        rows = np.arange(array * p.rows, (array + 1) * p.rows)[:, None]
+        cols = np.arange(p.columns)[None, :]
+        causal, acausal = self.net.traces()
+        return (self._trace_codes(rows, cols, causal).astype(np.uint8),
+                self._trace_codes(rows, cols, acausal).astype(np.uint8))
+
+    def apply_correlation_resets(self, array: int, resets: np.ndarray) -> None:
+        """Reset requests of the PPU (uint8 rows x columns; bit 0 causal, bit 1
+        acausal).  The sensors reset causal and acausal traces together (as a
+        `reset_quad` write does), so either bit resets both."""
+        for row in np.flatnonzero(resets.any(axis=1)):
+            self.net.reset_traces(array * self.p.rows + int(row), np.flatnonzero(resets[row]))
 
     def _read_membrane(self, idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx, np.int64)

@@ -1,0 +1,1312 @@
+"""PPU interpreter: predecode a memory image, run it in a numba loop.
+
+State is one int64 array (`STATE_SIZE`, layout `S_*`); registers hold
+unsigned 32-bit values.  Memory is a uint8 array, big-endian.  The vector
+unit's state is a separate uint8 array (`new_vector_state(slices)`).
+
+Choices where the Power ISA leaves results undefined (same in `reference`):
+
+* divw / divwu by zero and divw 0x80000000 / -1: the result is the dividend
+  (as if divided by 1; the same as qemu's TCG), OV is set by the o-forms,
+  CR0 of the record forms reflects that result.
+* cmp/cmpl/cmpi/cmpli with L=1 compare 32 bits (the PPU is 32-bit).
+* mfocrf returns CR masked to the selected fields (others zero).
+* bcctr with BO[2]=0 ignores the CTR decrement (invalid form).
+* lmw/stmw/update forms with RA in the target range or RA=0 execute as written.
+
+Interrupts (vectors are byte addresses; "installed" = the word there is not 0)
+-------------------------------------------------------------------------------
+
+    0x04 machine check    data access or fetch outside memory; taken only when
+                          MSR[ME] (0x1000) is set, saves MCSRR0/1 (rfmci returns)
+    0x08 critical input   not raised by the twin
+    0x0C data storage     not raised (no MMU)
+    0x10 insn storage     not raised (no MMU)
+    0x14 external input   not raised (the host releases `wait` through control)
+    0x18 alignment        misaligned load/store/lmw/stmw/fxvlax/fxvstax, or a
+                          non-word access to the register bus; DEAR (SPR 61) = EA
+    0x1C program          illegal word (ESR[PIL] 0x08000000), trap (ESR[PTR]
+                          0x02000000), unknown SPR (ESR[PIL]), eciwx/ecowx
+                          (ESR[PUO] 0x00020000); SRR0 = the instruction
+    0x20 system call      not raised (`sc` is not in the instruction set)
+    0x24 decrementer      DEC reached 0 and MSR[EE] (0x8000) is set; SRR0 = the
+                          next instruction (after `wait` when it slept)
+    0x28 FIT, 0x2C watchdog, 0x30 debug: not raised
+
+Taking an interrupt saves the pc and MSR in SRR0/SRR1 (MCSRR0/1 for machine
+check), clears MSR[EE] (and MSR[ME] for machine check) and jumps to the
+vector; `rfi` / `rfmci` return.  A store to ESR's alignment bit (ESR[ST]
+0x00800000) marks alignment faults of stores.  When the vector word is 0 the
+core stops instead and `run` returns the cause (below) with S_FAULT holding
+the faulting address, as before interrupts existed.
+
+Decrementer: DEC (SPR 22) decrements by each instruction's cycles after the
+instruction while it is above 0, and while the core sleeps; reaching 0 makes
+the interrupt pending (S_DEC_PENDING) until it is taken (taking it clears
+it: unlike Book E there is no TSR to acknowledge).  TBL/TBU (284/285, also
+268/269) read the cycle counter S_CYCLES at the start of the instruction;
+writes to them are ignored.
+
+Sleep: `wait` sets S_SLEEP.  A sleeping core wakes for the decrementer
+interrupt (MSR[EE] set and DEC counting or pending); the time asleep counts
+as cycles.  The host releases it otherwise (the PPU block clears S_SLEEP when
+control is written with inhibit_reset=1 again).  With `sleep_advances`, a run
+that cannot wake within the budget moves the cycle counter (and DEC) to
+`max_cycles`, so that hardware time passes; without it the cycle counter
+stays at the `wait` (standalone runs).
+
+Register bus: a word load or store with address bit 31 set leaves the loop
+with Status.BUS: S_BUS_ADDR = (EA & 0x7FFFFFFF) >> 2 (a register word
+address), S_BUS_WRITE, S_BUS_DATA (stores), S_BUS_RT (loads); the instruction
+has retired (S_PC is the next one).  The driver performs the access and, for
+a load, puts the value in the GPR (`complete_bus`) before running on.
+
+What stops a run (`run` returns the status; `S_FAULT` holds the address of the
+stopping instruction or the faulting data address):
+
+* Status.SLEEPING: `wait` at S_FAULT; S_PC is the instruction after it;
+  S_WAIT_CYCLES the cycle count when it retired.
+* Status.PROGRAM / TRAP / UNIMPLEMENTED / ALIGNMENT / BUS_ERROR / DECREMENTER:
+  the interrupt of that cause with no vector installed (BUS_ERROR also when
+  MSR[ME] is clear: a checkstop).
+* Status.BUS: a register-bus access for the driver (see above).
+* Status.MAX_CYCLES: the cycle budget ran out (a runaway loop).
+
+Code is predecoded once; a store (or a host write, through `invalidate`) to
+a decoded word marks it stale and it is decoded again when fetched, so
+self-modifying code behaves like the hardware.
+
+Hot loops: taken backward `b`/`bc` branches are counted per target; after
+`hot_threshold` (default `HOT_THRESHOLD`; 0 disables) the loop there is
+translated into a numba function by `twin.ppu.translate` (when it is a
+straight-line block of the supported scalar subset) and runs translated
+whenever the core reaches its start with DEC = 0 and nothing pending.  The
+translation leaves at instruction boundaries with exactly the interpreter's
+state (tests hold the two against each other), so results, cycle counts and
+stop statuses do not depend on it.
+
+Cycle cost per instruction is the table's (multiply 4, divide 31, loads 2,
+fxvinx/fxvoutx 20, fxvlax 2, others 1); `S_CYCLES` accumulates it and
+`S_INSNS` counts instructions.
+
+Vector unit (fxv)
+-----------------
+
+A vector is 16 bytes per slice (`slices` = 1 on dls, 8 on hx: 16 or 128
+bytes); element 0 sits at the lowest address, elements are big-endian.  The
+vector state array holds 32 registers (`VR_BASE`), the accumulator (twice
+the vector width: element i of width W bits is a signed 2W-bit value;
+halfword and byte views share its bytes) and per-byte condition flags
+(`FLAG_GT` 1, `FLAG_LT` 2, `FLAG_EQ` 4).  `h` forms use 16-bit elements, `b`
+forms 8-bit ones.  With C != 0 an element executes only when its flag
+(C=1 gt, 2 lt, 3 eq; of the element's first byte) is set; disabled elements
+leave the target (register or accumulator element) unchanged.  a, b are the
+signed elements of VRA, VRB; acc the accumulator element; lo(x) the low W
+bits; sat(x, n) clamps to n-bit signed; hi(x) = x >> W (arithmetic: the
+upper half, truncated).
+
+    fxvaddXm   t = lo(a + b)             fxvaddXfs   t = sat(a + b, W)
+    fxvsubXm   t = lo(a - b)             fxvsubXfs   t = sat(a - b, W)
+    fxvmulXm   t = lo(a * b)             fxvmulXfs   t = hi(sat(2ab, 2W))
+    fxvmaXm    t = lo(a * b + acc)       fxvmaXfs    t = hi(sat(2ab + acc, 2W))
+    fxvmtacX   acc = a                   fxvmtacXf   acc = a << W
+    fxvmatacXm acc = lo2(a * b + acc)    fxvmatacXfs acc = sat(2ab + acc, 2W)
+    fxvmultacXm acc = lo2(a * b)         fxvmultacXfs acc = sat(2ab, 2W)
+    fxvaddacXm t = lo(acc + a)           fxvaddacXfs t = hi(sat(acc + (a << W), 2W))
+    fxvaddactacXm acc = lo2(acc + a)     fxvaddactacXf acc = sat(acc + (a << W), 2W)
+    fxvaddtacX acc = a + b
+    fxvsplatX  t = lo(GPR[RA])
+    fxvshX     s = RB as signed 5 bit; t = lo(u << s) for s >= 0, u >> -s
+               (logical) for s < 0, u the unsigned element
+    fxvcmpX    flags of each element from a compared with 0 (all its bytes); C ignored
+    fxvsel     t = b where the condition holds, else a (bytes; C=0: always b)
+
+(lo2 = the low 2W bits.)  Pack/unpack work per 16-byte slice on 8
+halfwords / 16 bytes; C is not a condition here but selects the field size
+sz = 8 - C (C=2: the 6-bit weight fields), m = 2**sz - 1:
+
+    fxvpckbu   byte i = (halfword i of VRA >> (16 - sz)) & m, byte 8+i the same
+               from VRB (the upper field of each halfword)
+    fxvpckbl   byte i = (halfword i of VRA >> (16 - 2 sz)) & m, 8+i from VRB
+               (the field below it)
+    fxvupckbl  halfword i = (byte i of VRA & m) << (16 - sz)
+                            | (byte i of VRB & m) << (16 - 2 sz)
+    fxvupckbr  the same from bytes 8+i
+
+so pckbu(upckbl(A, B), upckbr(A, B)) = A & m and pckbl(...) = B & m.
+
+fxvlax / fxvstax load / store VRT at EA = (RA|0) + RB; EA must be a
+multiple of 16 (alignment interrupt) and inside memory (machine check);
+C is ignored.
+
+Vector I/O (fxvinx / fxvoutx VRT,RA|0,RB[,C]) reaches the synapse array of
+this PPU.  EA = (RA|0) + RB is not a byte address: EA // io_space selects
+the space (0 weights, 1 address labels, 2 causal correlation, 3 acausal
+correlation; io_space = 0x4000 on dls, 0x4_0000 on hx) and EA % io_space =
+row * 2 + half (half 0: columns 0..V-1, half 1: columns V..2V-1 for V-byte
+vectors).  Byte j of the vector is column half * V + j.  Masking is per byte
+(C with the byte's flags).  Outside the array: machine check (BUS_ERROR).
+The caller supplies (`VectorIO`):
+
+    weights, labels   uint32 (rows, columns / 4): the synapse register words
+                      (synapse k of a quad in byte k, bits 8k..8k+7);
+                      fxvinx reads the whole byte (6-bit field + 2
+                      calibration bits), fxvoutx replaces it and sets
+                      touched[0 or 1, row] = 1
+    causal, acausal   uint8 (rows, columns): the current column-ADC readings
+    resets            uint8 (rows, columns): fxvoutx to the causal (acausal)
+                      space ORs 1 (2) into each column whose byte is non-zero;
+                      the caller applies the reset requests and clears them
+    touched           uint8 (2, rows): rows written through fxvoutx
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from ._decode import (FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP, OP_ILLEGAL, OP_VECTOR_FIRST, OPS,
+                      predecode_words, words_from_bytes)
+
+__all__ = ["STATE_SIZE", "new_state", "new_vector_state", "predecode_memory", "run", "complete_bus",
+           "invalidate", "Status", "STATUS_NAMES", "VectorIO", "io_space_of", "VECTORS",
+           "S_CR", "S_XER", "S_LR", "S_CTR", "S_MSR", "S_PC", "S_CYCLES", "S_FAULT", "S_INSNS",
+           "S_DEC", "S_SRR0", "S_SRR1", "S_ESR", "S_DEAR", "S_DEC_PENDING", "S_SLEEP",
+           "S_BUS_ADDR", "S_BUS_DATA", "S_BUS_WRITE", "S_BUS_RT", "S_WAIT_CYCLES", "SPR_INDEX", "MSR_EE", "MSR_ME",
+           "VR_BASE", "FLAG_GT", "FLAG_LT", "FLAG_EQ", "vector_bytes"]
+
+# ---- state layout ----------------------------------------------------------
+S_CR, S_XER, S_LR, S_CTR, S_MSR = 32, 33, 34, 35, 36
+S_SRR0, S_SRR1, S_CSRR0, S_CSRR1, S_MCSRR0, S_MCSRR1, S_DEC = 37, 38, 39, 40, 41, 42, 43
+S_SPRG0 = 44   # 44..47
+S_PC, S_CYCLES, S_FAULT, S_INSNS = 48, 49, 50, 51
+S_ESR, S_DEAR, S_DEC_PENDING, S_SLEEP = 52, 53, 54, 55
+S_BUS_ADDR, S_BUS_DATA, S_BUS_WRITE, S_BUS_RT = 56, 57, 58, 59
+S_WAIT_CYCLES = 60         # cycle counter right after the last `wait` retired
+STATE_SIZE = 61
+
+# SPR number -> state index (read/write).  TB (268/269/284/285) handled apart.
+SPR_INDEX = {1: S_XER, 8: S_LR, 9: S_CTR, 22: S_DEC, 26: S_SRR0, 27: S_SRR1, 58: S_CSRR0,
+             59: S_CSRR1, 61: S_DEAR, 62: S_ESR, 570: S_MCSRR0, 571: S_MCSRR1, 272: S_SPRG0,
+             273: S_SPRG0 + 1, 274: S_SPRG0 + 2, 275: S_SPRG0 + 3}
+_SPR_LUT = np.full(1024, -1, np.int64)
+for _n, _i in SPR_INDEX.items():
+    _SPR_LUT[_n] = _i
+XER_SO, XER_OV, XER_CA = 0x80000000, 0x40000000, 0x20000000
+XER_MASK = 0xE000007F
+MSR_EE, MSR_ME = 0x8000, 0x1000
+ESR_PIL, ESR_PTR, ESR_ST, ESR_PUO = 0x08000000, 0x02000000, 0x00800000, 0x00020000
+
+#: Interrupt vectors (byte addresses) by name.
+VECTORS = {"machine_check": 0x04, "critical_input": 0x08, "data_storage": 0x0C,
+           "instruction_storage": 0x10, "external_input": 0x14, "alignment": 0x18,
+           "program": 0x1C, "system_call": 0x20, "decrementer": 0x24,
+           "fixed_interval_timer": 0x28, "watchdog": 0x2C, "debug": 0x30}
+
+
+class Status:
+    SLEEPING, PROGRAM, TRAP, ALIGNMENT, BUS_ERROR, UNIMPLEMENTED, MAX_CYCLES, BUS, DECREMENTER = range(1, 10)
+
+
+# Plain ints for the numba loop.
+ST_SLEEPING, ST_PROGRAM, ST_TRAP, ST_ALIGNMENT = 1, 2, 3, 4
+ST_BUS_ERROR, ST_UNIMPLEMENTED, ST_MAX_CYCLES, ST_BUS, ST_DECREMENTER = 5, 6, 7, 8, 9
+ST_REDECODE = 100          # internal: a stale decoded word was fetched
+ST_HOT = 101               # internal: a taken backward branch to a hot loop
+assert (Status.SLEEPING, Status.DECREMENTER) == (ST_SLEEPING, ST_DECREMENTER)
+STATUS_NAMES = {v: k.lower() for k, v in vars(Status).items() if not k.startswith("_")}
+OP_STALE = -3              # decoded row invalidated by a store
+
+# Op ids as module constants (numba freezes them at compile time).
+for _name, _k in OP.items():
+    globals()["O_" + _name.replace(".", "_rc").upper()] = _k
+
+# ---- vector unit tables ------------------------------------------------------
+VR_BASE = 0                # register r at VR_BASE + r * V; accumulator at 32 V (2V bytes); flags at 34 V
+FLAG_GT, FLAG_LT, FLAG_EQ = 1, 2, 4
+(K_MAM, K_MTAC, K_MAFS, K_MTACF, K_MATACM, K_MATACFS, K_MULM, K_MULFS, K_MULTACM, K_MULTACFS,
+ K_SPLAT, K_CMP, K_SH, K_SUBM, K_SUBFS, K_ADDACTACM, K_ADDACTACF, K_ADDACM, K_ADDACFS, K_ADDTAC,
+ K_ADDM, K_ADDFS, K_INX, K_OUTX, K_PCKU, K_PCKL, K_UPCKR, K_UPCKL, K_SEL, K_LAX, K_STAX) = range(31)
+# (halfword mnemonic, byte mnemonic, kind): the semantics of each fxv row.
+_PAIRS = (
+    ("fxvmahm", "fxvmabm", K_MAM), ("fxvmtach", "fxvmtacb", K_MTAC),
+    ("fxvmahfs", "fxvmabfs", K_MAFS), ("fxvmtachf", "fxvmtacbf", K_MTACF),
+    ("fxvmatachm", "fxvmatacbm", K_MATACM), ("fxvmatachfs", "fxvmatacbfs", K_MATACFS),
+    ("fxvmulhm", "fxvmulbm", K_MULM), ("fxvmulhfs", "fxvmulbfs", K_MULFS),
+    ("fxvmultachm", "fxvmultacbm", K_MULTACM), ("fxvmultachfs", "fxvmultacbfs", K_MULTACFS),
+    ("fxvsplath", "fxvsplatb", K_SPLAT), ("fxvcmph", "fxvcmpb", K_CMP),
+    ("fxvshh", "fxvshb", K_SH), ("fxvsubhm", "fxvsubbm", K_SUBM),
+    ("fxvsubhfs", "fxvsubbfs", K_SUBFS), ("fxvaddactachm", "fxvaddactacbm", K_ADDACTACM),
+    ("fxvaddactachf", "fxvaddactacbf", K_ADDACTACF), ("fxvaddachm", "fxvaddacbm", K_ADDACM),
+    ("fxvaddachfs", "fxvaddacbfs", K_ADDACFS), ("fxvaddtach", "fxvaddtacb", K_ADDTAC),
+    ("fxvaddhm", "fxvaddbm", K_ADDM), ("fxvaddhfs", "fxvaddbfs", K_ADDFS),
+    (None, "fxvinx", K_INX), (None, "fxvoutx", K_OUTX), (None, "fxvpckbu", K_PCKU),
+    (None, "fxvpckbl", K_PCKL), (None, "fxvupckbr", K_UPCKR), (None, "fxvupckbl", K_UPCKL),
+    (None, "fxvsel", K_SEL), (None, "fxvlax", K_LAX), (None, "fxvstax", K_STAX),
+)
+#: fxv mnemonic -> (kind, element bytes)
+VECTOR_KIND = {}
+for _h, _b, _k in _PAIRS:
+    if _h:
+        VECTOR_KIND[_h] = (_k, 2)
+    VECTOR_KIND[_b] = (_k, 1)
+assert set(VECTOR_KIND) == set(OPS[OP_VECTOR_FIRST:]), "fxv rows without semantics"
+_VKIND = np.full(len(OPS), -1, np.int64)
+_VWIDTH = np.ones(len(OPS), np.int64)
+for _mn, (_k, _w) in VECTOR_KIND.items():
+    _VKIND[OP[_mn]], _VWIDTH[OP[_mn]] = _k, _w
+
+
+def vector_bytes(slices: int) -> int:
+    return 16 * slices
+
+
+def new_state(pc: int = 0) -> np.ndarray:
+    st = np.zeros(STATE_SIZE, np.int64)
+    st[S_PC] = pc
+    return st
+
+
+def new_vector_state(slices: int = 1) -> np.ndarray:
+    """Vector registers, accumulator and flags of a PPU with `slices` slices (zeroed)."""
+    return np.zeros(35 * vector_bytes(slices), np.uint8)
+
+
+def io_space_of(slices: int) -> int:
+    """Size of one vector-I/O address space: 0x4000 (dls, 1 slice), 0x4_0000 (hx)."""
+    return 0x4000 if slices == 1 else 0x4_0000
+
+
+@dataclass
+class VectorIO:
+    """What fxvinx/fxvoutx reach (see the module docstring)."""
+
+    weights: np.ndarray
+    labels: np.ndarray
+    causal: np.ndarray
+    acausal: np.ndarray
+    resets: np.ndarray
+    touched: np.ndarray
+    space: int
+
+    @classmethod
+    def empty(cls, rows: int = 32, columns: int = 32, slices: int = 1) -> "VectorIO":
+        q = columns // 4
+        return cls(np.zeros((rows, q), np.uint32), np.zeros((rows, q), np.uint32),
+                   np.zeros((rows, columns), np.uint8), np.zeros((rows, columns), np.uint8),
+                   np.zeros((rows, columns), np.uint8), np.zeros((2, rows), np.uint8),
+                   io_space_of(slices))
+
+
+DECODED_WIDTH = 10
+HOT_THRESHOLD = 20_000      # taken backward branches to a target before it is translated
+_LOOPS: list = []           # compiled loop translations (twin.ppu.translate)
+
+
+def predecode_memory(mem: np.ndarray) -> np.ndarray:
+    """Decoded rows for every word of a byte memory (fxv rows carry their
+    kind | element bytes << 8 in column 7, unused by their operands)."""
+    return _annotate(predecode_words(words_from_bytes(mem[:len(mem) & ~3])))
+
+
+def _annotate(decoded: np.ndarray) -> np.ndarray:
+    """Add the interpreter's columns: fxv kind | width << 8 in column 7 of fxv
+    rows; column 8 counts taken backward branches to the word (hot-loop
+    detection), column 9 is its loop translation (0 unknown, -1 none, else
+    index + 1 in `_LOOPS`)."""
+    out = np.zeros((len(decoded), DECODED_WIDTH), np.int32)
+    out[:, :decoded.shape[1]] = decoded
+    v = out[:, 0] >= OP_VECTOR_FIRST
+    ops = out[v, 0]
+    out[v, 7] = _VKIND[ops] | (_VWIDTH[ops] << 8)
+    return out
+
+
+def invalidate(decoded: np.ndarray, first_word: int, count: int = 1) -> None:
+    """Mark decoded words stale (after the memory changed behind the core's back)."""
+    decoded[first_word:first_word + count, 0] = OP_STALE
+
+
+# ---- helpers ---------------------------------------------------------------
+M32 = 0xFFFFFFFF
+
+
+@njit(cache=True, inline="always")
+def _s32(x):
+    x &= 0xFFFFFFFF
+    return x - 0x100000000 if x & 0x80000000 else x
+
+
+@njit(cache=True, inline="always")
+def _cr0(st, value):
+    v = _s32(value)
+    c = 8 if v < 0 else (4 if v > 0 else 2)
+    if st[S_XER] & XER_SO:
+        c |= 1
+    st[S_CR] = (st[S_CR] & 0x0FFFFFFF) | (c << 28)
+
+
+@njit(cache=True, inline="always")
+def _set_crf(st, bf, c):
+    sh = 28 - 4 * bf
+    st[S_CR] = (st[S_CR] & ~(0xF << sh) & M32) | (c << sh)
+
+
+@njit(cache=True, inline="always")
+def _set_ov(st, ov):
+    if ov:
+        st[S_XER] |= XER_OV | XER_SO
+    else:
+        st[S_XER] &= ~XER_OV & M32
+
+
+@njit(cache=True, inline="always")
+def _set_ca(st, ca):
+    if ca:
+        st[S_XER] |= XER_CA
+    else:
+        st[S_XER] &= ~XER_CA & M32
+
+
+@njit(cache=True, inline="always")
+def _mask(mb, me):
+    m1 = M32 >> mb
+    m2 = (M32 << (31 - me)) & M32
+    return (m1 & m2) if mb <= me else (m1 | m2)
+
+
+@njit(cache=True, inline="always")
+def _rotl(x, n):
+    n &= 31
+    return ((x << n) | (x >> (32 - n))) & M32 if n else x
+
+
+@njit(cache=True, inline="always")
+def _load(mem, ea, size):
+    v = 0
+    for i in range(size):
+        v = (v << 8) | np.int64(mem[ea + i])
+    return v
+
+
+@njit(cache=True, inline="always")
+def _store(mem, ea, size, v):
+    for i in range(size):
+        mem[ea + i] = (v >> (8 * (size - 1 - i))) & 0xFF
+
+
+
+# ---- interrupts and sleep ----------------------------------------------------
+@njit(cache=True, inline="always")
+def _retire(st, cost):
+    st[S_CYCLES] += cost
+    st[S_INSNS] += 1
+    d = st[S_DEC]
+    if d > 0:
+        d -= cost
+        if d <= 0:
+            d = 0
+            st[S_DEC_PENDING] = 1
+        st[S_DEC] = d
+
+
+@njit(cache=True)
+def _interrupt(st, mem, status, pc, addr, esr):
+    """Take the interrupt of `status` at `pc`: True when vectored, False when
+    the core stops (S_FAULT = addr)."""
+    if status == ST_BUS_ERROR:
+        vec = 0x04
+    elif status == ST_ALIGNMENT:
+        vec = 0x18
+    elif status == ST_DECREMENTER:
+        vec = 0x24
+    else:                       # program, trap, unimplemented
+        vec = 0x1C
+        if status == ST_UNIMPLEMENTED:
+            esr = ESR_PUO
+    word = (np.int64(mem[vec]) << 24) | (np.int64(mem[vec + 1]) << 16) | \
+        (np.int64(mem[vec + 2]) << 8) | np.int64(mem[vec + 3])
+    if word == 0 or (status == ST_BUS_ERROR and not st[S_MSR] & MSR_ME):
+        st[S_FAULT] = addr
+        return False
+    if status == ST_BUS_ERROR:
+        st[S_MCSRR0] = pc
+        st[S_MCSRR1] = st[S_MSR]
+        st[S_MSR] &= ~(MSR_EE | MSR_ME) & M32
+        st[S_DEAR] = addr
+    else:
+        st[S_SRR0] = pc
+        st[S_SRR1] = st[S_MSR]
+        st[S_MSR] &= ~MSR_EE & M32
+        if status == ST_ALIGNMENT:
+            st[S_DEAR] = addr
+            st[S_ESR] = esr
+        elif status != ST_DECREMENTER:
+            st[S_ESR] = esr
+    st[S_PC] = vec
+    return True
+
+
+@njit(cache=True)
+def _sleep(st, max_cycles, sleep_advances):
+    """A sleeping core: True when it wakes (a decrementer interrupt is then
+    pending), False when it sleeps through the budget."""
+    if st[S_MSR] & MSR_EE and (st[S_DEC_PENDING] or st[S_DEC] > 0):
+        need = 0 if st[S_DEC_PENDING] else st[S_DEC]
+        if st[S_CYCLES] + need <= max_cycles:
+            st[S_CYCLES] += need
+            st[S_DEC] = 0
+            st[S_DEC_PENDING] = 1
+            st[S_SLEEP] = 0
+            return True
+    if sleep_advances and st[S_CYCLES] < max_cycles:
+        idle = max_cycles - st[S_CYCLES]
+        st[S_CYCLES] = max_cycles
+        if st[S_DEC] > 0:
+            if st[S_DEC] <= idle:
+                st[S_DEC] = 0
+                st[S_DEC_PENDING] = 1
+            else:
+                st[S_DEC] -= idle
+    return False
+
+
+# ---- vector unit -------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _gete(vec, base, i, w):
+    if w == 1:
+        v = np.int64(vec[base + i])
+        return v - 256 if v & 0x80 else v
+    v = (np.int64(vec[base + 2 * i]) << 8) | np.int64(vec[base + 2 * i + 1])
+    return v - 65536 if v & 0x8000 else v
+
+
+@njit(cache=True, inline="always")
+def _sete(vec, base, i, w, v):
+    if w == 1:
+        vec[base + i] = v & 0xFF
+    else:
+        vec[base + 2 * i] = (v >> 8) & 0xFF
+        vec[base + 2 * i + 1] = v & 0xFF
+
+
+@njit(cache=True, inline="always")
+def _geta(vec, abase, i, w):
+    if w == 1:
+        o = abase + 2 * i
+        v = (np.int64(vec[o]) << 8) | np.int64(vec[o + 1])
+        return (v ^ 0x8000) - 0x8000
+    o = abase + 4 * i
+    v = (np.int64(vec[o]) << 24) | (np.int64(vec[o + 1]) << 16) | (np.int64(vec[o + 2]) << 8) | \
+        np.int64(vec[o + 3])
+    return (v ^ 0x80000000) - 0x80000000
+
+
+@njit(cache=True, inline="always")
+def _seta(vec, abase, i, w, v):
+    if w == 1:
+        o = abase + 2 * i
+        vec[o] = (v >> 8) & 0xFF
+        vec[o + 1] = v & 0xFF
+    else:
+        o = abase + 4 * i
+        vec[o] = (v >> 24) & 0xFF
+        vec[o + 1] = (v >> 16) & 0xFF
+        vec[o + 2] = (v >> 8) & 0xFF
+        vec[o + 3] = v & 0xFF
+
+
+@njit(cache=True, inline="always")
+def _sat(x, bits):
+    hi = (np.int64(1) << (bits - 1)) - 1
+    lo = -(np.int64(1) << (bits - 1))
+    return hi if x > hi else (lo if x < lo else x)
+
+
+@njit(cache=True, inline="always")
+def _wrap(x, bits):
+    x &= (np.int64(1) << bits) - 1
+    if x >> (bits - 1):
+        x -= np.int64(1) << bits
+    return x
+
+
+@njit(cache=True)
+def _vmem(kind, rt, ra, rb, st, mem, vec, dec):
+    """fxvlax / fxvstax; 0, or a fault status with S_FAULT set."""
+    nb = vec.shape[0] // 35
+    ta = rt * nb
+    ea = ((st[ra] if ra else 0) + st[rb]) & M32
+    if ea & 15:
+        st[S_FAULT] = ea
+        return ST_ALIGNMENT
+    if ea + nb > mem.shape[0]:
+        st[S_FAULT] = ea
+        return ST_BUS_ERROR
+    if kind == K_LAX:
+        for j in range(nb):
+            vec[ta + j] = mem[ea + j]
+    else:
+        for j in range(nb):
+            mem[ea + j] = vec[ta + j]
+        for k in range(ea >> 2, min((ea + nb) >> 2, dec.shape[0])):
+            dec[k, 0] = OP_STALE
+    return 0
+
+
+@njit(cache=True)
+def _vio(kind, rt, ra, rb, c, st, vec, wts, lbls, causal, acausal, resets, touched, io_space):
+    """fxvinx / fxvoutx; 0, or a fault status with S_FAULT set."""
+    nb = vec.shape[0] // 35
+    ta = rt * nb
+    fl = 34 * nb
+    cbit = (1 << (c - 1)) if c else 0
+    ea = ((st[ra] if ra else 0) + st[rb]) & M32
+    space = ea // io_space
+    idx = ea % io_space
+    rows = wts.shape[0]
+    halves = (4 * wts.shape[1]) // nb
+    row = idx // halves
+    half = idx % halves
+    if space > 3 or row >= rows:
+        st[S_FAULT] = ea
+        return ST_BUS_ERROR
+    c0 = half * nb
+    if space >= 2:
+        src = causal if space == 2 else acausal
+        if kind == K_INX:
+            for j in range(nb):
+                if c == 0 or vec[fl + j] & cbit:
+                    vec[ta + j] = src[row, c0 + j]
+        else:
+            bit = 1 if space == 2 else 2
+            for j in range(nb):
+                if (c == 0 or vec[fl + j] & cbit) and vec[ta + j]:
+                    resets[row, c0 + j] |= bit
+        return 0
+    words = wts if space == 0 else lbls
+    q0 = c0 >> 2
+    if kind == K_INX:
+        for k in range(nb >> 2):
+            word = np.int64(words[row, q0 + k])
+            for b in range(4):
+                j = 4 * k + b
+                if c == 0 or vec[fl + j] & cbit:
+                    vec[ta + j] = (word >> (8 * b)) & 0xFF
+    else:
+        for k in range(nb >> 2):
+            word = np.int64(words[row, q0 + k])
+            for b in range(4):
+                j = 4 * k + b
+                if c == 0 or vec[fl + j] & cbit:
+                    word = (word & ~(0xFF << (8 * b))) | (np.int64(vec[ta + j]) << (8 * b))
+            words[row, q0 + k] = np.uint32(word & M32)
+        touched[space, row] = 1
+    return 0
+
+
+@njit(cache=True)
+def _vpack(kind, rt, ra, rb, c, vec):
+    """Pack / unpack (C selects the field size)."""
+    nb = vec.shape[0] // 35
+    ta = rt * nb
+    aa = ra * nb
+    ba = rb * nb
+    sz = 8 - c
+    m = (1 << sz) - 1
+    tmp = np.empty(16, np.int64)
+    for s in range(nb // 16):
+        o = 16 * s
+        for i in range(8):
+            if kind == K_PCKU or kind == K_PCKL:
+                sh = 16 - sz if kind == K_PCKU else 16 - 2 * sz
+                ha = (np.int64(vec[aa + o + 2 * i]) << 8) | vec[aa + o + 2 * i + 1]
+                hb = (np.int64(vec[ba + o + 2 * i]) << 8) | vec[ba + o + 2 * i + 1]
+                tmp[i] = (ha >> sh) & m
+                tmp[8 + i] = (hb >> sh) & m
+            else:
+                j = i if kind == K_UPCKL else 8 + i
+                h = ((np.int64(vec[aa + o + j]) & m) << (16 - sz)) | \
+                    ((np.int64(vec[ba + o + j]) & m) << (16 - 2 * sz))
+                tmp[2 * i] = (h >> 8) & 0xFF
+                tmp[2 * i + 1] = h & 0xFF
+        for j in range(16):
+            vec[ta + o + j] = tmp[j]
+
+
+@njit(cache=True)
+def _vselcmp(kind, w, rt, ra, rb, c, vec):
+    """fxvsel (bytes) and fxvcmph/b (flags of every byte of an element)."""
+    nb = vec.shape[0] // 35
+    ta = rt * nb
+    aa = ra * nb
+    ba = rb * nb
+    fl = 34 * nb
+    if kind == K_SEL:
+        if c == 0:
+            for i in range(nb):
+                vec[ta + i] = vec[ba + i]
+        else:
+            cbit = 1 << (c - 1)
+            for i in range(nb):
+                vec[ta + i] = vec[ba + i] if vec[fl + i] & cbit else vec[aa + i]
+    elif w == 1:
+        for i in range(nb):
+            a = vec[aa + i]
+            vec[fl + i] = FLAG_EQ if a == 0 else (FLAG_LT if a & 0x80 else FLAG_GT)
+    else:
+        for i in range(nb >> 1):
+            hi = vec[aa + 2 * i]
+            f = FLAG_EQ if (hi == 0 and vec[aa + 2 * i + 1] == 0) else (FLAG_LT if hi & 0x80 else FLAG_GT)
+            vec[fl + 2 * i] = f
+            vec[fl + 2 * i + 1] = f
+
+
+@njit(cache=True, inline="always")
+def _on(vec, fl, i, w, c, cbit):
+    return c == 0 or (vec[fl + i * w] & cbit) != 0
+
+
+@njit(cache=True)
+def _valu(kind, w, rt, ra, rb, c, st, vec):
+    """Element-wise fxv arithmetic (every kind but I/O, pack/unpack, cmp, sel).
+    The body is inlined with constant width (and C=0) so loops specialise."""
+    if w == 1:
+        if c == 0:
+            _valu_body(kind, 1, rt, ra, rb, 0, st, vec)
+        else:
+            _valu_body(kind, 1, rt, ra, rb, c, st, vec)
+    elif c == 0:
+        _valu_body(kind, 2, rt, ra, rb, 0, st, vec)
+    else:
+        _valu_body(kind, 2, rt, ra, rb, c, st, vec)
+
+
+@njit(cache=True, inline="always")
+def _valu_body(kind, w, rt, ra, rb, c, st, vec):
+    """One loop per kind, reading and writing the registers in place (element
+    i only reads element i, so RT may equal RA or RB)."""
+    nb = vec.shape[0] // 35
+    n = nb // w
+    bits = 8 * w
+    wide = 2 * bits
+    ta = rt * nb
+    aa = ra * nb
+    ba = rb * nb
+    acc = 32 * nb
+    fl = 34 * nb
+    cbit = (1 << (c - 1)) if c else 0
+    if kind == K_ADDM:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _gete(vec, aa, i, w) + _gete(vec, ba, i, w))
+    elif kind == K_ADDFS:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _sat(_gete(vec, aa, i, w) + _gete(vec, ba, i, w), bits))
+    elif kind == K_SUBM:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _gete(vec, aa, i, w) - _gete(vec, ba, i, w))
+    elif kind == K_SUBFS:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _sat(_gete(vec, aa, i, w) - _gete(vec, ba, i, w), bits))
+    elif kind == K_MULM:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _gete(vec, aa, i, w) * _gete(vec, ba, i, w))
+    elif kind == K_MULFS:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _sat(2 * _gete(vec, aa, i, w) * _gete(vec, ba, i, w), wide) >> bits)
+    elif kind == K_MAM:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _gete(vec, aa, i, w) * _gete(vec, ba, i, w) + _geta(vec, acc, i, w))
+    elif kind == K_MAFS:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                p = 2 * _gete(vec, aa, i, w) * _gete(vec, ba, i, w) + _geta(vec, acc, i, w)
+                _sete(vec, ta, i, w, _sat(p, wide) >> bits)
+    elif kind == K_ADDACM:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _geta(vec, acc, i, w) + _gete(vec, aa, i, w))
+    elif kind == K_ADDACFS:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, _sat(_geta(vec, acc, i, w) + (_gete(vec, aa, i, w) << bits), wide) >> bits)
+    elif kind == K_SPLAT:
+        g = st[ra]
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _sete(vec, ta, i, w, g)
+    elif kind == K_SH:
+        shift = rb - 32 if rb & 16 else rb
+        um = (np.int64(1) << bits) - 1
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                u = _gete(vec, aa, i, w) & um
+                _sete(vec, ta, i, w, (u << shift) if shift >= 0 else (u >> (-shift)))
+    elif kind == K_MTAC:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _seta(vec, acc, i, w, _gete(vec, aa, i, w))
+    elif kind == K_MTACF:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _seta(vec, acc, i, w, _gete(vec, aa, i, w) << bits)
+    elif kind == K_MATACM:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _seta(vec, acc, i, w, _gete(vec, aa, i, w) * _gete(vec, ba, i, w) + _geta(vec, acc, i, w))
+    elif kind == K_MATACFS:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                p = 2 * _gete(vec, aa, i, w) * _gete(vec, ba, i, w) + _geta(vec, acc, i, w)
+                _seta(vec, acc, i, w, _sat(p, wide))
+    elif kind == K_MULTACM:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _seta(vec, acc, i, w, _gete(vec, aa, i, w) * _gete(vec, ba, i, w))
+    elif kind == K_MULTACFS:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _seta(vec, acc, i, w, _sat(2 * _gete(vec, aa, i, w) * _gete(vec, ba, i, w), wide))
+    elif kind == K_ADDACTACM:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _seta(vec, acc, i, w, _geta(vec, acc, i, w) + _gete(vec, aa, i, w))
+    elif kind == K_ADDACTACF:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _seta(vec, acc, i, w, _sat(_geta(vec, acc, i, w) + (_gete(vec, aa, i, w) << bits), wide))
+    elif kind == K_ADDTAC:
+        for i in range(n):
+            if _on(vec, fl, i, w, c, cbit):
+                _seta(vec, acc, i, w, _gete(vec, aa, i, w) + _gete(vec, ba, i, w))
+
+
+# ---- the run loop ------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _hot(dec, tw, threshold):
+    """A taken backward branch to word tw: True when the driver should run
+    (or first translate) the loop there."""
+    if tw >= dec.shape[0]:
+        return False
+    state = dec[tw, 9]
+    if state == 0:
+        dec[tw, 8] += 1
+        return dec[tw, 8] >= threshold
+    return state > 0
+
+
+
+@njit(cache=True)
+def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touched, io_space,
+         sleep_advances, hot):
+    nmem = mem.shape[0]
+    nwords = dec.shape[0]
+    spr_lut = _SPR_LUT
+    if st[S_SLEEP] and not _sleep(st, max_cycles, sleep_advances):
+        return ST_SLEEPING
+    while True:
+        pc = st[S_PC]
+        if st[S_DEC_PENDING] and st[S_MSR] & MSR_EE:
+            st[S_DEC_PENDING] = 0
+            if not _interrupt(st, mem, ST_DECREMENTER, pc, pc, 0):
+                return ST_DECREMENTER
+            continue
+        if st[S_CYCLES] >= max_cycles:
+            st[S_FAULT] = pc
+            return ST_MAX_CYCLES
+        wi = pc >> 2
+        if pc & 3 or wi >= nwords:
+            status = ST_ALIGNMENT if pc & 3 else ST_BUS_ERROR
+            if _interrupt(st, mem, status, pc, pc, 0):
+                continue
+            return status
+        op = dec[wi, 0]
+        fl = dec[wi, 1]
+        f0 = np.int64(dec[wi, 3])
+        f1 = np.int64(dec[wi, 4])
+        f2 = np.int64(dec[wi, 5])
+        f3 = np.int64(dec[wi, 6])
+        f4 = np.int64(dec[wi, 7])
+        if op < 0:
+            if op == OP_STALE:
+                return ST_REDECODE
+            status = ST_PROGRAM if op == OP_ILLEGAL else ST_UNIMPLEMENTED
+            if _interrupt(st, mem, status, pc, pc, ESR_PIL):
+                continue
+            return status
+        npc = (pc + 4) & M32
+        rc = fl & FLAG_RC
+
+        # ---- fxv vector unit ------------------------------------------------
+        if op >= OP_VECTOR_FIRST:
+            kind = f4 & 0xFF           # the fxv kind and width, from `_annotate`
+            status = 0
+            if kind < K_INX and kind != K_CMP:
+                _valu(kind, f4 >> 8, f0, f1, f2, f3, st, vec)
+            elif kind == K_SEL or kind == K_CMP:
+                _vselcmp(kind, f4 >> 8, f0, f1, f2, f3, vec)
+            elif kind == K_INX or kind == K_OUTX:
+                status = _vio(kind, f0, f1, f2, f3, st, vec, wts, lbls, causal, acausal, resets,
+                              touched, io_space)
+            elif kind == K_LAX or kind == K_STAX:
+                status = _vmem(kind, f0, f1, f2, st, mem, vec, dec)
+            else:
+                _vpack(kind, f0, f1, f2, f3, vec)
+            if status:
+                if _interrupt(st, mem, status, pc, st[S_FAULT], 0):
+                    continue
+                return status
+        # ---- D-form arithmetic / logical -------------------------------
+        elif op == O_ADDI or op == O_ADDIS:
+            a = st[f1] if f1 else 0
+            imm = f2 if op == O_ADDI else (f2 << 16)
+            st[f0] = (a + imm) & M32
+        elif op == O_ADDIC or op == O_ADDIC_RC:
+            a = st[f1]
+            s = a + (f2 & M32)
+            st[f0] = s & M32
+            _set_ca(st, s >> 32)
+            if op == O_ADDIC_RC:
+                _cr0(st, st[f0])
+        elif op == O_SUBFIC:
+            s = (~st[f1] & M32) + (f2 & M32) + 1
+            st[f0] = s & M32
+            _set_ca(st, s >> 32)
+        elif op == O_MULLI:
+            st[f0] = (_s32(st[f1]) * f2) & M32
+        elif op == O_ORI:
+            st[f0] = st[f1] | f2
+        elif op == O_ORIS:
+            st[f0] = st[f1] | (f2 << 16)
+        elif op == O_XORI:
+            st[f0] = st[f1] ^ f2
+        elif op == O_XORIS:
+            st[f0] = st[f1] ^ (f2 << 16)
+        elif op == O_ANDI_RC:
+            st[f0] = st[f1] & f2
+            _cr0(st, st[f0])
+        elif op == O_ANDIS_RC:
+            st[f0] = st[f1] & (f2 << 16)
+            _cr0(st, st[f0])
+        # ---- compares / traps -----------------------------------------------
+        elif op == O_CMPI or op == O_CMP or op == O_CMPLI or op == O_CMPL:
+            a = st[f2]
+            if op == O_CMPI:
+                b = f3 & M32
+            elif op == O_CMPLI:
+                b = f3
+            else:
+                b = st[f3]
+            if op == O_CMPI or op == O_CMP:
+                a = _s32(a)
+                b = _s32(b)
+            c = 8 if a < b else (4 if a > b else 2)
+            if st[S_XER] & XER_SO:
+                c |= 1
+            _set_crf(st, f0, c)
+        elif op == O_TW or op == O_TWI:
+            a = st[f1]
+            b = st[f2] if op == O_TW else (f2 & M32)
+            sa = _s32(a)
+            sb = _s32(b)
+            if ((f0 & 16 and sa < sb) or (f0 & 8 and sa > sb) or (f0 & 4 and a == b)
+                    or (f0 & 2 and a < b) or (f0 & 1 and a > b)):
+                _retire(st, dec[wi, 2])
+                if _interrupt(st, mem, ST_TRAP, pc, pc, ESR_PTR):
+                    continue
+                return ST_TRAP
+        # ---- loads / stores ------------------------------------------------
+        elif op >= O_LWZ and op <= O_STMW or op >= O_LWZX and op <= O_STHUX:
+            base = op
+            if op <= O_STMW:    # D-form: RT, D, RA|0
+                ra = f2
+                ea = ((st[f2] if f2 else 0) + f1) & M32
+                upd = op in (O_LWZU, O_LBZU, O_STWU, O_STBU, O_LHZU, O_LHAU, O_STHU)
+            else:               # X-form: RT, RA|0, RB
+                ra = f1
+                ea = ((st[f1] if f1 else 0) + st[f2]) & M32
+                upd = op in (O_LWZUX, O_LBZUX, O_STWUX, O_STBUX, O_LHZUX, O_LHAUX, O_STHUX)
+            if base in (O_LWZ, O_LWZU, O_LWZX, O_LWZUX, O_STW, O_STWU, O_STWX, O_STWUX):
+                size = 4
+            elif base in (O_LMW, O_STMW):
+                size = 4 * (32 - f0)
+            elif base in (O_LBZ, O_LBZU, O_LBZX, O_LBZUX, O_STB, O_STBU, O_STBX, O_STBUX):
+                size = 1
+            else:
+                size = 2
+            is_store = base in (O_STW, O_STWU, O_STWX, O_STWUX, O_STB, O_STBU, O_STBX, O_STBUX,
+                                O_STH, O_STHU, O_STHX, O_STHUX, O_STMW)
+            if size > 1 and ea & (3 if size >= 4 else 1) or ea & 0x80000000 and size != 4:
+                if _interrupt(st, mem, ST_ALIGNMENT, pc, ea, ESR_ST if is_store else 0):
+                    continue
+                return ST_ALIGNMENT
+            if ea & 0x80000000:
+                # Register bus: leave the loop; the driver completes the access.
+                st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
+                st[S_BUS_WRITE] = 1 if is_store else 0
+                st[S_BUS_DATA] = st[f0] if is_store else 0
+                st[S_BUS_RT] = f0
+                if upd:
+                    st[ra] = ea
+                _retire(st, dec[wi, 2])
+                st[S_PC] = npc
+                return ST_BUS
+            if ea + size > nmem:
+                if _interrupt(st, mem, ST_BUS_ERROR, pc, ea, 0):
+                    continue
+                return ST_BUS_ERROR
+            if is_store:
+                for k in range(ea >> 2, min((ea + size + 3) >> 2, nwords)):
+                    dec[k, 0] = OP_STALE
+            if base == O_LMW:
+                for r in range(f0, 32):
+                    st[r] = _load(mem, ea + 4 * (r - f0), 4)
+            elif base == O_STMW:
+                for r in range(f0, 32):
+                    _store(mem, ea + 4 * (r - f0), 4, st[r])
+            elif base in (O_STW, O_STWU, O_STWX, O_STWUX, O_STB, O_STBU, O_STBX, O_STBUX,
+                          O_STH, O_STHU, O_STHX, O_STHUX):
+                _store(mem, ea, size, st[f0])
+            else:
+                v = _load(mem, ea, size)
+                if base in (O_LHA, O_LHAU, O_LHAX, O_LHAUX) and v & 0x8000:
+                    v |= 0xFFFF0000
+                st[f0] = v
+            if upd:
+                st[ra] = ea
+        # ---- branches ------------------------------------------------------
+        elif op == O_B:
+            tgt = (f0 * 4) & M32 if fl & FLAG_AA else (pc + f0 * 4) & M32
+            if fl & FLAG_LK:
+                st[S_LR] = npc
+            npc = tgt
+            if hot and tgt <= pc and not fl & (FLAG_AA | FLAG_LK) and _hot(dec, tgt >> 2, hot):
+                _retire(st, dec[wi, 2])
+                st[S_PC] = npc
+                return ST_HOT
+        elif op == O_BC or op == O_BCLR or op == O_BCCTR:
+            bo = f0
+            if op != O_BCCTR and not bo & 4:
+                st[S_CTR] = (st[S_CTR] - 1) & M32
+            ctr_ok = (bo & 4) != 0 or op == O_BCCTR or ((st[S_CTR] != 0) != ((bo & 2) != 0))
+            bit = (st[S_CR] >> (31 - f1)) & 1
+            cond_ok = (bo & 16) != 0 or bit == ((bo >> 3) & 1)
+            if op == O_BC:
+                tgt = (f2 * 4) & M32 if fl & FLAG_AA else (pc + f2 * 4) & M32
+            elif op == O_BCLR:
+                tgt = st[S_LR] & 0xFFFFFFFC
+            else:
+                tgt = st[S_CTR] & 0xFFFFFFFC
+            if fl & FLAG_LK:
+                st[S_LR] = npc
+            if ctr_ok and cond_ok:
+                npc = tgt
+                if (hot and op == O_BC and tgt <= pc and not fl & (FLAG_AA | FLAG_LK)
+                        and _hot(dec, tgt >> 2, hot)):
+                    _retire(st, dec[wi, 2])
+                    st[S_PC] = npc
+                    return ST_HOT
+        # ---- rotates -------------------------------------------------------
+        elif op == O_RLWINM or op == O_RLWNM or op == O_RLWIMI:
+            n = (st[f2] & 31) if op == O_RLWNM else f2
+            m = _mask(f3, f4)
+            r = _rotl(st[f1], n)
+            if op == O_RLWIMI:
+                st[f0] = (r & m) | (st[f0] & ~m & M32)
+            else:
+                st[f0] = r & m
+            if rc:
+                _cr0(st, st[f0])
+        # ---- CR logical ----------------------------------------------------
+        elif op == O_MCRF:
+            _set_crf(st, f0, (st[S_CR] >> (28 - 4 * f1)) & 0xF)
+        elif op >= O_CRNOR and op <= O_CROR:
+            a = (st[S_CR] >> (31 - f1)) & 1
+            b = (st[S_CR] >> (31 - f2)) & 1
+            if op == O_CRNOR:
+                t = 1 - (a | b)
+            elif op == O_CRANDC:
+                t = a & (1 - b)
+            elif op == O_CRXOR:
+                t = a ^ b
+            elif op == O_CRNAND:
+                t = 1 - (a & b)
+            elif op == O_CRAND:
+                t = a & b
+            elif op == O_CREQV:
+                t = 1 - (a ^ b)
+            elif op == O_CRORC:
+                t = a | (1 - b)
+            else:
+                t = a | b
+            sh = 31 - f0
+            st[S_CR] = (st[S_CR] & ~(1 << sh) & M32) | (t << sh)
+        elif op == O_RFI:
+            npc = st[S_SRR0] & 0xFFFFFFFC
+            st[S_MSR] = st[S_SRR1]
+        elif op == O_RFCI:
+            npc = st[S_CSRR0] & 0xFFFFFFFC
+            st[S_MSR] = st[S_CSRR1]
+        elif op == O_RFMCI:
+            npc = st[S_MCSRR0] & 0xFFFFFFFC
+            st[S_MSR] = st[S_MCSRR1]
+        # ---- X-form logical / shifts ---------------------------------------
+        elif op >= O_SLW and op <= O_PRTYW:
+            s = st[f1]
+            if op == O_SLW:
+                n = st[f2] & 63
+                r = 0 if n > 31 else (s << n) & M32
+            elif op == O_SRW:
+                n = st[f2] & 63
+                r = 0 if n > 31 else s >> n
+            elif op == O_SRAW or op == O_SRAWI:
+                n = (st[f2] & 63) if op == O_SRAW else f2
+                ss = _s32(s)
+                if n > 31:
+                    r = M32 if ss < 0 else 0
+                    ca = ss < 0
+                else:
+                    r = (ss >> n) & M32
+                    ca = ss < 0 and (s & ((1 << n) - 1)) != 0
+                _set_ca(st, ca)
+            elif op == O_AND:
+                r = s & st[f2]
+            elif op == O_ANDC:
+                r = s & ~st[f2] & M32
+            elif op == O_NOR:
+                r = ~(s | st[f2]) & M32
+            elif op == O_EQV:
+                r = ~(s ^ st[f2]) & M32
+            elif op == O_XOR:
+                r = s ^ st[f2]
+            elif op == O_ORC:
+                r = (s | ~st[f2]) & M32
+            elif op == O_OR:
+                r = s | st[f2]
+            elif op == O_NAND:
+                r = ~(s & st[f2]) & M32
+            elif op == O_CNTLZW:
+                r = 0
+                while r < 32 and not s & (0x80000000 >> r):
+                    r += 1
+            elif op == O_EXTSH:
+                r = (s | 0xFFFF0000) if s & 0x8000 else (s & 0xFFFF)
+            elif op == O_EXTSB:
+                r = (s | 0xFFFFFF00) if s & 0x80 else (s & 0xFF)
+            elif op == O_POPCNTB:
+                r = 0
+                for k in range(4):
+                    byte = (s >> (8 * k)) & 0xFF
+                    c = 0
+                    while byte:
+                        c += byte & 1
+                        byte >>= 1
+                    r |= c << (8 * k)
+            else:  # prtyw
+                r = ((s >> 24) ^ (s >> 16) ^ (s >> 8) ^ s) & 1
+            st[f0] = r
+            if rc:
+                _cr0(st, r)
+        elif op == O_WAIT:
+            st[S_FAULT] = pc
+            st[S_PC] = npc
+            _retire(st, dec[wi, 2])
+            st[S_WAIT_CYCLES] = st[S_CYCLES]
+            st[S_SLEEP] = 1
+            if _sleep(st, max_cycles, sleep_advances):
+                continue
+            return ST_SLEEPING
+        elif op == O_MFMSR:
+            st[f0] = st[S_MSR]
+        elif op == O_MTMSR:
+            st[S_MSR] = st[f0] & M32
+        elif op == O_SYNC:
+            pass
+        # ---- XO-form arithmetic --------------------------------------------
+        elif op >= O_SUBFC and op <= O_DIVW:
+            a = st[f1]
+            b = st[f2]
+            ov = False
+            if op == O_MULHWU:   # the 64-bit product overflows int64: split it
+                r = ((a >> 16) * b + (((a & 0xFFFF) * b) >> 16)) >> 16
+            elif op == O_MULHW:
+                r = ((_s32(a) * _s32(b)) >> 32) & M32
+            elif op == O_MULLW:
+                p = _s32(a) * _s32(b)
+                r = p & M32
+                ov = p != _s32(r)
+            elif op == O_DIVWU:
+                if b == 0:
+                    r = a
+                    ov = True
+                else:
+                    r = a // b
+            elif op == O_DIVW:
+                sa = _s32(a)
+                sb = _s32(b)
+                if sb == 0 or (sa == -0x80000000 and sb == -1):
+                    r = a
+                    ov = True
+                else:
+                    q = abs(sa) // abs(sb)
+                    r = (q if (sa < 0) == (sb < 0) else -q) & M32
+            else:
+                # x + y + c with carry out; subtracts use x = ~RA.
+                x = a
+                y = b
+                c = 0
+                ca_form = True
+                if op in (O_SUBF, O_SUBFC, O_SUBFE, O_NEG, O_SUBFZE, O_SUBFME):
+                    x = ~a & M32
+                if op == O_ADD or op == O_ADDC:
+                    c = 0
+                elif op == O_SUBF or op == O_SUBFC:
+                    c = 1
+                elif op == O_NEG:
+                    y = 0
+                    c = 1
+                elif op == O_ADDE or op == O_SUBFE:
+                    c = 1 if st[S_XER] & XER_CA else 0
+                elif op == O_ADDZE or op == O_SUBFZE:
+                    y = 0
+                    c = 1 if st[S_XER] & XER_CA else 0
+                else:  # addme / subfme
+                    y = M32
+                    c = 1 if st[S_XER] & XER_CA else 0
+                if op == O_ADD or op == O_SUBF or op == O_NEG:
+                    ca_form = False
+                s = x + y + c
+                r = s & M32
+                ov = (((x ^ r) & (y ^ r)) >> 31) & 1 != 0
+                if ca_form:
+                    _set_ca(st, s >> 32)
+            st[f0] = r
+            if fl & FLAG_OE:
+                _set_ov(st, ov)
+            if rc:
+                _cr0(st, r)
+        # ---- CR / SPR moves ------------------------------------------------
+        elif op == O_MFCR:
+            st[f0] = st[S_CR]
+        elif op == O_MFOCRF:
+            m = 0
+            for k in range(8):
+                if f1 & (0x80 >> k):
+                    m |= 0xF << (28 - 4 * k)
+            st[f0] = st[S_CR] & m
+        elif op == O_MTCRF or op == O_MTOCRF:
+            m = 0
+            for k in range(8):
+                if f0 & (0x80 >> k):
+                    m |= 0xF << (28 - 4 * k)
+            st[S_CR] = (st[S_CR] & ~m & M32) | (st[f1] & m)
+        elif op == O_MFSPR or op == O_MTSPR:
+            raw = f1 if op == O_MFSPR else f0
+            n = ((raw & 0x1F) << 5) | ((raw >> 5) & 0x1F)
+            if op == O_MFSPR:
+                if n == 284 or n == 268:
+                    st[f0] = st[S_CYCLES] & M32
+                elif n == 285 or n == 269:
+                    st[f0] = (st[S_CYCLES] >> 32) & M32
+                elif spr_lut[n] >= 0:
+                    st[f0] = st[spr_lut[n]]
+                else:
+                    if _interrupt(st, mem, ST_PROGRAM, pc, pc, ESR_PIL):
+                        continue
+                    return ST_PROGRAM
+            else:
+                v = st[f1]
+                if n == 284 or n == 285:
+                    pass  # time base is read-only
+                elif n == 1:
+                    st[S_XER] = v & XER_MASK
+                elif spr_lut[n] >= 0:
+                    st[spr_lut[n]] = v
+                else:
+                    if _interrupt(st, mem, ST_PROGRAM, pc, pc, ESR_PIL):
+                        continue
+                    return ST_PROGRAM
+        _retire(st, dec[wi, 2])
+        st[S_PC] = npc
+
+
+def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
+        decoded: np.ndarray | None = None, vec: np.ndarray | None = None,
+        io: VectorIO | None = None, sleep_advances: bool = False,
+        hot_threshold: int | None = None) -> int:
+    """Run from state[S_PC] until a stop; return the status (a `Status` value).
+
+    `mem` (uint8), `state` (int64, `STATE_SIZE`), `vec` (`new_vector_state`;
+    default: a fresh 1-slice state, discarded) and `decoded` (from
+    `predecode_memory`, kept up to date in place) are updated in place;
+    `max_cycles` bounds the total cycle count `state[S_CYCLES]`.  Status.BUS
+    leaves an access for the caller (`complete_bus`, then run again)."""
+    if decoded is None:
+        decoded = predecode_memory(mem)
+    if vec is None:
+        vec = new_vector_state(1)
+    if io is None:
+        io = VectorIO.empty(slices=len(vec) // 35 // 16)
+    hot = HOT_THRESHOLD if hot_threshold is None else hot_threshold
+    if decoded.shape[1] < DECODED_WIDTH:
+        hot = 0
+    while True:
+        status = int(_run(decoded, mem, state, np.int64(max_cycles), vec, io.weights, io.labels,
+                          io.causal, io.acausal, io.resets, io.touched, np.int64(io.space),
+                          bool(sleep_advances), np.int64(hot)))
+        if status == ST_REDECODE:
+            redecode(mem, decoded)
+        elif status == ST_HOT:
+            if not _run_loop(mem, state, decoded, max_cycles):
+                hot = 0     # the decrementer runs: interpret the rest of this call
+        else:
+            return status
+
+
+def _run_loop(mem, state, decoded, max_cycles) -> bool:
+    """The core is at the start of a hot loop: run its translation (translating
+    it first).  False when translations cannot run now (decrementer active)."""
+    from .translate import loop_function
+    pc = int(state[S_PC])
+    w0 = pc >> 2
+    lid = int(decoded[w0, 9])
+    if lid > 0:
+        fn, start, code = _LOOPS[lid - 1]
+        if start != pc or mem[pc:pc + len(code)].tobytes() != code:
+            lid = 0             # the loop's code changed since it was translated
+    if lid == 0:
+        got = loop_function(mem, decoded, pc)
+        if got is None:
+            decoded[w0, 9] = -1
+            return True
+        fn, hi = got
+        _LOOPS.append((fn, pc, mem[pc:hi].tobytes()))
+        lid = decoded[w0, 9] = len(_LOOPS)
+    if lid < 0:
+        return True
+    if state[S_DEC] or state[S_DEC_PENDING]:
+        return False
+    _LOOPS[lid - 1][0](mem, state, decoded, np.int64(max_cycles))
+    return True
+
+
+def redecode(mem: np.ndarray, decoded: np.ndarray) -> None:
+    """Decode the stale words of `decoded` again from `mem`."""
+    stale = np.flatnonzero(decoded[:, 0] == OP_STALE)
+    if len(stale):
+        words = words_from_bytes(mem[:len(mem) & ~3])
+        decoded[stale] = _annotate(predecode_words(words[stale]))[:, :decoded.shape[1]]
+
+
+def complete_bus(state: np.ndarray, value: int | None) -> None:
+    """Finish a Status.BUS load: put the read value in its target register."""
+    if not state[S_BUS_WRITE]:
+        state[int(state[S_BUS_RT])] = int(value) & 0xFFFFFFFF
