@@ -1,0 +1,14 @@
+"""The README's first code example runs as printed and does what it says."""
+import pathlib
+import re
+
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_example_runs(capsys):
+    code = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[0]
+    exec(compile(code, str(README), "exec"), {})
+    out = capsys.readouterr().out
+    assert "SynapseDriverConfig(enable=1" in out and "gain=12" in out
+    # three looped-back events, labels 1..3, all at the same time
+    assert re.search(r"\(\s*(\d+), 1\) \(\s*\1, 2\) \(\s*\1, 3\)", out), out
