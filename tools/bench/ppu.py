@@ -200,6 +200,34 @@ def stdp_kernel(repeats: int) -> tuple[float, int, int]:
     return t, int(out["st"][I.S_CYCLES]), int(out["st"][I.S_INSNS])
 
 
+CHIP_FIRMWARE = {
+    "plain loop": "1: addi 3, 3, 1\n b 1b\n",
+    "reads correlations (fxvinx)": "1: fxvinx 1, 0, 2\n b 1b\n",
+}
+
+
+def chip_advance(profile: str, source: str, span_us: float, repeats: int) -> float:
+    """Wall seconds per microsecond of hardware time for a twin chip whose PPU 0
+    executes `source`, driven over the in-process link (the chip then advances
+    in 1 us chunks, the PPU taking turns with the analog core)."""
+    import host
+    from host import units
+    from isa.ppu.asm import assemble
+
+    with host.connect(f"twin:{profile}") as conn:
+        ppu = host.PPU(conn, 0)
+        ppu.load(assemble(source).image())
+        ppu.start()
+
+        def once():
+            p = conn.program()
+            p.timer_reset()
+            p.wait_until(units.us(span_us))
+            conn.run(p)
+        once()                                  # translation and first-call costs
+        return _median_time(once, repeats) / span_us
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.bench.ppu",
                                  description=__doc__.split("\n\n")[0])
@@ -250,6 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {insns:,} | {cycles:,} | {hw * 1e6:.1f} us | {t * 1e6:.1f} us | {t / hw:.2f} | "
           f"{_fmt_rate(insns / t)}IPS |")
     print(f"\ntarget: twin wall < real PPU time: {verdict}")
+
+    print("\n## a chip with its PPU executing (in-process link, wall per us of hardware time)\n")
+    print("| chip | firmware | wall per us | slower than real time |")
+    print("|---|---|---:|---:|")
+    for profile in ("dls", "hx"):
+        for label, src in CHIP_FIRMWARE.items():
+            t = chip_advance(profile, src, 20.0 if args.quick else 50.0, max(1, repeats // 2))
+            print(f"| {profile} | {label} | {t * 1e3:.2f} ms | {t / 1e-6:,.0f}x |")
     return 0
 
 
