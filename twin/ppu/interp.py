@@ -329,6 +329,10 @@ def invalidate(decoded: np.ndarray, first_word: int, count: int = 1) -> None:
 
 
 # ---- helpers ---------------------------------------------------------------
+# Only the small scalar helpers are inlined into the run loop.  Inlining the
+# vector-unit helpers too made the cold start (first numba compile, which every
+# user waits for) five times longer, about 2 minutes, for a vector speed gain
+# within the run-to-run noise (tools/bench/ppu.py, docs/performance.md).
 M32 = 0xFFFFFFFF
 
 
@@ -671,14 +675,10 @@ def _on(vec, fl, i, w, c, cbit):
 @njit(cache=True)
 def _valu(kind, w, rt, ra, rb, c, st, vec):
     """Element-wise fxv arithmetic (every kind but I/O, pack/unpack, cmp, sel).
-    The body is inlined with constant width (and C=0) so loops specialise."""
+    The body is inlined with a constant width so its loops specialise (not also
+    per condition: each copy adds to the cold-start compile time)."""
     if w == 1:
-        if c == 0:
-            _valu_body(kind, 1, rt, ra, rb, 0, st, vec)
-        else:
-            _valu_body(kind, 1, rt, ra, rb, c, st, vec)
-    elif c == 0:
-        _valu_body(kind, 2, rt, ra, rb, 0, st, vec)
+        _valu_body(kind, 1, rt, ra, rb, c, st, vec)
     else:
         _valu_body(kind, 2, rt, ra, rb, c, st, vec)
 
@@ -790,7 +790,7 @@ def _valu_body(kind, w, rt, ra, rb, c, st, vec):
 
 
 # ---- the run loop ------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _hot(dec, tw, threshold):
     """A taken backward branch to word tw: True when the driver should run
     (or first translate) the loop there."""
