@@ -161,6 +161,8 @@ The caller supplies (`VectorIO`):
 """
 from __future__ import annotations
 
+import pathlib
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -1238,6 +1240,26 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
         st[S_PC] = npc
 
 
+def _announce_compile() -> None:
+    """Say so when the first call must compile the run loop (about a minute on a
+    small machine): without a word the wait looks like a hang.  Uses numba's
+    cache index file to tell; says nothing if that cannot be found."""
+    global _announced
+    if _announced or _run.signatures:
+        return
+    _announced = True
+    try:
+        index = pathlib.Path(_run._cache._cache_file._index_path)
+    except AttributeError:                     # numba internals moved: stay quiet
+        return
+    if not index.exists():
+        print("bss-twin: compiling the PPU interpreter (first use after install; about a minute, "
+              "cached afterwards) ...", file=sys.stderr, flush=True)
+
+
+_announced = False
+
+
 def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
         decoded: np.ndarray | None = None, vec: np.ndarray | None = None,
         io: VectorIO | None = None, sleep_advances: bool = False,
@@ -1259,6 +1281,7 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
     if decoded.shape[1] < DECODED_WIDTH:
         hot = 0
     while True:
+        _announce_compile()
         status = int(_run(decoded, mem, state, np.int64(max_cycles), vec, io.weights, io.labels,
                           io.causal, io.acausal, io.resets, io.touched, np.int64(io.space),
                           bool(sleep_advances), np.int64(hot)))
