@@ -189,8 +189,20 @@ class _ServerBase(abc.ABC):
     @abc.abstractmethod
     def start(self): ...
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving (idempotent): wake the server threads, then let the
+        subclass release what it holds."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._started:
+            self._wake_all()
+            self._shut_down(timeout)
+        self._close_wake()
+
     @abc.abstractmethod
-    def stop(self) -> None: ...
+    def _shut_down(self, timeout: float) -> None:
+        """Join the server's threads and close its endpoints."""
 
     def _wake_all(self) -> None:
         try:
@@ -265,15 +277,8 @@ class TwinServer(_ServerBase):
         self._accept_thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def _shut_down(self, timeout: float) -> None:
         """Stop accepting, disconnect every client, wait for their threads."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        if not self._started:
-            self._close_wake()
-            return
-        self._wake_all()
         if self._accept_thread is not None:
             self._accept_thread.join(timeout)
         with self._clients_lock:
@@ -289,7 +294,6 @@ class TwinServer(_ServerBase):
             self._sock.close()
         except OSError:
             pass
-        self._close_wake()
 
     # ------------------------------------------------------------------ threads
     def _accept_loop(self) -> None:
@@ -418,15 +422,8 @@ class PtyServer(_ServerBase):
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving; the pseudo-terminal disappears."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        if not self._started:
-            self._close_wake()
-            return
-        self._wake_all()
+    def _shut_down(self, timeout: float) -> None:
+        """The pseudo-terminal disappears."""
         if self._thread is not None:
             self._thread.join(timeout)
         for fd in (self._master, self._slave):
@@ -434,7 +431,6 @@ class PtyServer(_ServerBase):
                 os.close(fd)
             except OSError:
                 pass
-        self._close_wake()
 
     def _loop(self) -> None:
         who = f"pty {self._path}"
