@@ -66,7 +66,9 @@ class Connection:
         if len(data) != 2:
             raise LinkError(f"{self.url}: the peer did not identify itself (chip_id unreadable)")
         ident, serial = (int(x) for x in wire.field_bulk("read_data", "data", data))
-        code, version = ident & 0xFF, (ident >> 8) & 0xFF
+        # The chip_id block has the same layout on every generation.
+        fields = register_map(next(iter(PROFILE_BY_CODE.values())).name).register("chip_id", "id").decode(ident)
+        code, version = fields["profile"], fields["version"]
         if code not in PROFILE_BY_CODE:
             raise LinkError(f"{self.url}: unknown chip profile code {code}")
         self.profile: Profile = PROFILE_BY_CODE[code]

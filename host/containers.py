@@ -349,27 +349,23 @@ class SynapseRow(Container):
 
 def synapse_words(regmap: RegisterMap, weights: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Pack (rows, columns) weight and label arrays into (2, rows, quads) words
-    (calibration bits zero).  Ranges come from the register map."""
+    (calibration bits zero).  Layout and ranges come from the register map."""
     p = lookup_profile(regmap.profile)
-    wf = regmap.register("synapse", "weights").field("weight0")
-    lf = regmap.register("synapse", "labels").field("label0")
     weights, labels = np.asarray(weights, np.int64), np.asarray(labels, np.int64)
     if weights.shape[-1] != p.columns or labels.shape != weights.shape:
         raise ValueError(f"{p.name}: synapse arrays need shape (rows, {p.columns}), got "
                          f"{weights.shape} and {labels.shape}")
-    for name, arr, f in (("weights", weights, wf), ("labels", labels, lf)):
-        if arr.size and (arr.min() < 0 or arr.max() > f.limit):
-            raise ValueError(f"{p.name}: {name} must lie in 0..{f.limit}")
-    shifts = 8 * np.arange(4, dtype=np.int64)  # synapse k of a quad sits in byte k
-    pack = lambda a: (a.reshape(*a.shape[:-1], -1, 4) << shifts).sum(axis=-1)
-    return np.stack([pack(weights), pack(labels)])
+    out = []
+    for name, arr, reg, prefix in (("weights", weights, "weights", "weight"), ("labels", labels, "labels", "label")):
+        try:
+            out.append(regmap.register("synapse", reg).pack_lanes(prefix, arr))
+        except ValueError:
+            limit = regmap.register("synapse", reg).field(f"{prefix}0").limit
+            raise ValueError(f"{p.name}: {name} must lie in 0..{limit}") from None
+    return np.stack(out)
 
 
 def synapse_values(regmap: RegisterMap, weight_words: np.ndarray, label_words: np.ndarray):
     """Inverse of synapse_words: (…, quads) words -> (…, columns) weights and labels."""
-    wf = regmap.register("synapse", "weights").field("weight0")
-    lf = regmap.register("synapse", "labels").field("label0")
-    shifts = 8 * np.arange(4, dtype=np.int64)
-    unpack = lambda w, width: ((np.asarray(w, np.int64)[..., None] >> shifts) & ((1 << width) - 1)).reshape(
-        *np.shape(w)[:-1], -1)
-    return unpack(weight_words, wf.width), unpack(label_words, lf.width)
+    return (regmap.register("synapse", "weights").unpack_lanes("weight", weight_words).astype(np.int64),
+            regmap.register("synapse", "labels").unpack_lanes("label", label_words).astype(np.int64))

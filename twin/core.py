@@ -190,7 +190,7 @@ class EventCore:
         rows = (q // p.quads_per_row)[:, None]
         cols = (q % p.quads_per_row)[:, None] * 4 + np.arange(4)
         code = self._trace_codes(rows, cols, traces)
-        return (code << (8 * np.arange(4, dtype=np.uint32))).sum(axis=1).astype(np.uint32)
+        return self.chip.regmap.register("correlation", "causal").pack_lanes("causal", code)[:, 0]
 
     def correlation_readings(self, array: int) -> tuple[np.ndarray, np.ndarray]:
         """Column-ADC readings (uint8, rows x columns) of one synapse array's causal

@@ -113,6 +113,35 @@ class Register:
     def decode(self, word: int) -> dict[str, int]:
         return {f.name: (word >> f.lsb) & ((1 << f.width) - 1) for f in self.fields}
 
+    def lanes(self, prefix: str) -> tuple[Field, ...]:
+        """Fields prefix0, prefix1, ... of a register that packs several
+        elements (a synapse quad's weights, its correlation readings)."""
+        out = []
+        while f"{prefix}{len(out)}" in self.by_name:
+            out.append(self.by_name[f"{prefix}{len(out)}"])
+        if not out:
+            raise KeyError(f"register {self.name} has no fields {prefix}0, {prefix}1, ...")
+        return tuple(out)
+
+    def pack_lanes(self, prefix: str, values) -> np.ndarray:
+        """(..., n * lanes) element values -> (..., n) register words (other fields 0)."""
+        lanes = self.lanes(prefix)
+        v = np.asarray(values, dtype=np.int64)
+        v = v.reshape(*v.shape[:-1], -1, len(lanes))
+        limit = np.array([f.limit for f in lanes])
+        if v.size and ((v < 0) | (v > limit)).any():
+            raise ValueError(f"{self.name}.{prefix}*: values outside 0..{int(limit.max())}")
+        shifts = np.array([f.lsb for f in lanes], dtype=np.int64)
+        return (v << shifts).sum(axis=-1).astype(np.uint32)
+
+    def unpack_lanes(self, prefix: str, words) -> np.ndarray:
+        """(..., n) register words -> (..., n * lanes) element values."""
+        lanes = self.lanes(prefix)
+        w = np.asarray(words, dtype=np.uint32)[..., None]
+        shifts = np.array([f.lsb for f in lanes], dtype=np.uint32)
+        masks = np.array([(1 << f.width) - 1 for f in lanes], dtype=np.uint32)
+        return ((w >> shifts) & masks).reshape(*w.shape[:-2], -1)
+
 
 @dataclass(frozen=True)
 class Block:

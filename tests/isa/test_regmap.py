@@ -345,3 +345,28 @@ def test_capmem_limits_follow_the_profile():
     assert cell.field("value").limit == 1023                 # 1023 disables refresh
     with pytest.raises(ValueError):
         cell.encode(value=1024)
+
+
+def test_identification_blocks_are_the_same_on_every_generation():
+    """A host reads chip_id before it knows the profile (host.connection)."""
+    from isa.regmap._blocks import CHIP_ID_BASE, LINK_BASE
+    for block, base in (("chip_id", CHIP_ID_BASE), ("link", LINK_BASE)):
+        layouts = set()
+        for name in PROFILES:
+            b = register_map(name).block(block)
+            assert b.base == base
+            layouts.add(tuple((r.name, r.offset, r.access, tuple((f.name, f.lsb, f.width) for f in r.fields))
+                              for r in b.registers))
+        assert len(layouts) == 1, f"{block} differs between profiles"
+
+
+def test_lanes_pack_and_unpack_synapse_bytes():
+    """Synapse k of a quad sits in byte k (hand-computed words)."""
+    reg = register_map("dls").register("synapse", "weights")
+    words = reg.pack_lanes("weight", [[1, 2, 3, 63, 0, 0, 0, 5]])
+    assert words.tolist() == [[0x3F030201, 0x05000000]]
+    assert reg.unpack_lanes("weight", words).tolist() == [[1, 2, 3, 63, 0, 0, 0, 5]]
+    with pytest.raises(ValueError, match=r"^weights\.weight\*: values outside 0\.\.63$"):
+        reg.pack_lanes("weight", [64, 0, 0, 0])
+    with pytest.raises(KeyError):
+        reg.lanes("label")

@@ -103,8 +103,7 @@ def configure(chip, W, exc, correlation: bool):
     write("capmem", "global", [g("i_bias_correlation"), g("v_correlation_store"), g("v_correlation_baseline")],
           [170, 100, 900])                                   # tau 30 us, realistic operating point
     write("neuron", "config", n, rm.register("neuron", "config").encode(enable=1, refractory=20, refractory_clock=4))
-    shifts = 8 * np.arange(4)
-    write("synapse", "weights", np.arange(W.size // 4), (W.reshape(-1, 4) << shifts).sum(axis=1))
+    write("synapse", "weights", np.arange(W.size // 4), rm.register("synapse", "weights").pack_lanes("weight", W.ravel()))
     write("synapse", "labels", np.arange(W.size // 4), 0)
     dreg = rm.register("synapse_driver", "config")
     write("synapse_driver", "config", np.arange(len(exc)),

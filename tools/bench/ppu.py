@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:
 
 from isa.ppu.asm import assemble  # noqa: E402
 from isa.profiles import PROFILES  # noqa: E402
+from isa.regmap import register_map  # noqa: E402
 from twin.ppu import interp as I  # noqa: E402
 
 TARGET_QEMU_FRACTION = 0.25
@@ -183,7 +184,7 @@ def stdp_kernel(repeats: int) -> tuple[float, int, int]:
     rng = np.random.default_rng(0)
     io = I.VectorIO.empty(p.rows, p.columns, p.ppu_slices)
     w0 = rng.integers(0, 64, (p.rows, p.columns))
-    io.weights[:] = (w0.reshape(p.rows, -1, 4) << (8 * np.arange(4))).sum(-1).astype(np.uint32)
+    io.weights[:] = register_map("dls").register("synapse", "weights").pack_lanes("weight", w0)
     io.causal[:] = rng.integers(0, 256, io.causal.shape, dtype=np.uint8)
     io.acausal[:] = rng.integers(0, 256, io.acausal.shape, dtype=np.uint8)
     vec = I.new_vector_state(p.ppu_slices)

@@ -76,13 +76,6 @@ def apply_flags(P: np.ndarray, flags: np.ndarray) -> np.ndarray:
     return P
 
 
-def _unpack(words: np.ndarray, width: int) -> np.ndarray:
-    """(..., quads) synapse words -> (..., quads * 4) byte fields of `width` bits."""
-    shifts = np.arange(4, dtype=np.uint32) * np.uint32(8)
-    v = (words[..., None] >> shifts) & np.uint32((1 << width) - 1)
-    return v.reshape(*words.shape[:-1], -1)
-
-
 @dataclass
 class Events:
     """Input events for the kernel, sorted by tick."""
@@ -213,8 +206,9 @@ class AnalogNetwork:
         if not self.syn_dirty:
             return
         p = self.p
-        w = _unpack(bus.view("synapse", "weights").reshape(self.R, -1), p.weight_bits).astype(np.float32)
-        lab = _unpack(bus.view("synapse", "labels").reshape(self.R, -1), p.label_bits).astype(np.int16)
+        wreg, lreg = self.regmap.register("synapse", "weights"), self.regmap.register("synapse", "labels")
+        w = wreg.unpack_lanes("weight", bus.view("synapse", "weights").reshape(self.R, -1)).astype(np.float32)
+        lab = lreg.unpack_lanes("label", bus.view("synapse", "labels").reshape(self.R, -1)).astype(np.int16)
         lab[self.fp.synapse_lost] = -1
         drv = bus.view("synapse_driver", "config").reshape(self.R)
         dreg = self.regmap.register("synapse_driver", "config")
