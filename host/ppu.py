@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from isa.ppu.elf import is_elf, read_elf
+from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_SIZE, RETURN_CODE_ADDRESS, STOP_FAULTS, STOP_REASONS
 
 from .coords import PPUOnChip
 from .errors import BssError
@@ -33,16 +34,7 @@ from .errors import BssError
 __all__ = ["PPU", "PPUFault", "PPUTimeout", "PPUState", "TraceStep", "RETURN_CODE_ADDRESS",
            "MAILBOX_ADDRESS", "MAILBOX_SIZE", "STOP_REASONS"]
 
-RETURN_CODE_ADDRESS = 0x2FFC
-MAILBOX_ADDRESS = 0x3000
-MAILBOX_SIZE = 0x1000
 
-#: debug_stop.reason values (see the register map).
-STOP_REASONS = {0: "running", 1: "sleeping", 2: "program interrupt (illegal instruction or SPR)",
-                3: "trap", 4: "alignment interrupt (misaligned access)",
-                5: "machine check (access outside memory or a rejected register-bus access)",
-                6: "unimplemented instruction", 9: "decrementer interrupt", 10: "halted"}
-_FAULTS = (2, 3, 4, 5, 6, 9)
 _CHUNK = 256          # memory words / trace steps per program
 
 
@@ -198,7 +190,7 @@ class PPU:
         return self._state(t.values)
 
     def _check(self, s: PPUState) -> PPUState:
-        if s.fault or s.reason in _FAULTS:
+        if s.fault or s.reason in STOP_FAULTS:
             raise PPUFault(self.index, s.reason, s.fault_address, s.pc)
         return s
 

@@ -8,6 +8,7 @@ generations.
 """
 from __future__ import annotations
 
+from isa.ppu.iomap import STOP_REASONS
 from isa.profiles import Profile
 
 from ._model import Block, Field, Register, field_table as F
@@ -243,10 +244,7 @@ def ppu(p: Profile, name: str, base: int, control_offset: int) -> Block:
         Register("debug_cycles_high", control_offset + 6, F(("count", 0, 32, "high 32 bits (TBU)")),
                  "Cycles since the core was released from reset, high word.", access="ro"),
         Register("debug_stop", control_offset + 7,
-                 F(("reason", 0, 4, "0 running, 1 sleeping (wait), 2 program interrupt (illegal instruction), "
-                                    "3 trap, 4 alignment, 5 machine check (access outside memory or a rejected "
-                                    "register-bus access), 6 unimplemented instruction, 9 decrementer, "
-                                    "10 halted; 2-6 and 9 only when no vector is installed")),
+                 F(("reason", 0, 4, "; ".join(f"{k} {v}" for k, v in STOP_REASONS.items()))),
                  "Why the core is not executing.", access="ro"),
         Register("debug_fault", control_offset + 8, F(("address", 0, 32, "faulting instruction or data address "
                                                      "of the last stop")),

@@ -51,15 +51,18 @@ from typing import Callable
 
 import numpy as np
 
+from isa.ppu.iomap import STOP_FAULTS, STOP_HALTED, STOP_SLEEPING
+
 from . import interp as I
 
 __all__ = ["PPUBlock", "attach_ppus", "CHUNK_TICKS", "TICK_SECONDS", "STOP_HALTED"]
 
 TICK_SECONDS = 8e-9
 CHUNK_TICKS = 125          # 1 us of hardware time
-STOP_HALTED = 10
 _FAULTS = (I.Status.PROGRAM, I.Status.TRAP, I.Status.ALIGNMENT, I.Status.BUS_ERROR,
            I.Status.UNIMPLEMENTED, I.Status.DECREMENTER)
+# debug_stop.reason reports the interpreter's status codes: they must be the contract's.
+assert I.Status.SLEEPING == STOP_SLEEPING and set(_FAULTS) == set(STOP_FAULTS), "stop reasons out of step"
 
 
 class PPUBlock:

@@ -168,6 +168,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from isa.ppu.iomap import SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS, SPACES, io_space_size
+
 from ._decode import (FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP, OP_ILLEGAL, OP_VECTOR_FIRST, OPS,
                       predecode_words, words_from_bytes)
 
@@ -276,8 +278,8 @@ def new_vector_state(slices: int = 1) -> np.ndarray:
 
 
 def io_space_of(slices: int) -> int:
-    """Size of one vector-I/O address space: 0x4000 (dls, 1 slice), 0x4_0000 (hx)."""
-    return 0x4000 if slices == 1 else 0x4_0000
+    """Size of one vector-I/O address space (isa.ppu.iomap)."""
+    return io_space_size(slices)
 
 
 @dataclass
@@ -575,23 +577,23 @@ def _vio(kind, rt, ra, rb, c, st, vec, wts, lbls, causal, acausal, resets, touch
     halves = (4 * wts.shape[1]) // nb
     row = idx // halves
     half = idx % halves
-    if space > 3 or row >= rows:
+    if space >= SPACES or row >= rows:
         st[S_FAULT] = ea
         return ST_BUS_ERROR
     c0 = half * nb
-    if space >= 2:
-        src = causal if space == 2 else acausal
+    if space == SPACE_CAUSAL or space == SPACE_ACAUSAL:
+        src = causal if space == SPACE_CAUSAL else acausal
         if kind == K_INX:
             for j in range(nb):
                 if c == 0 or vec[fl + j] & cbit:
                     vec[ta + j] = src[row, c0 + j]
         else:
-            bit = 1 if space == 2 else 2
+            bit = 1 if space == SPACE_CAUSAL else 2
             for j in range(nb):
                 if (c == 0 or vec[fl + j] & cbit) and vec[ta + j]:
                     resets[row, c0 + j] |= bit
         return 0
-    words = wts if space == 0 else lbls
+    words = wts if space == SPACE_WEIGHTS else lbls
     q0 = c0 >> 2
     if kind == K_INX:
         for k in range(nb >> 2):

@@ -1,0 +1,45 @@
+"""The PPU's view of the chip outside its instruction set: the vector-I/O
+address spaces that fxvinx/fxvoutx reach, and the firmware runtime convention.
+
+Vector I/O: the effective address EA = (RA|0) + RB selects a space by
+EA // io_space_size(slices) and a row half by EA % io_space_size = row*2 + half
+(DESIGN.md section 6: dls 0x0000 / 0x4000 / 0x8000 / 0xC000, BrainScaleS-2
+0x0 / 0x4_0000 / 0x8_0000 / 0xC_0000).
+
+Runtime: main's return value (r3) is stored at RETURN_CODE_ADDRESS, the word
+just below the 4 KiB mailbox at MAILBOX_ADDRESS; then the core executes `wait`
+(firmware/crt0.s follows it).
+"""
+
+SPACE_WEIGHTS = 0          # synapse weights (6-bit field + calibration bits per byte)
+SPACE_LABELS = 1           # synapse address labels
+SPACE_CAUSAL = 2           # causal correlation through the column ADC; writes request resets
+SPACE_ACAUSAL = 3          # acausal correlation, likewise
+SPACES = 4
+
+RETURN_CODE_ADDRESS = 0x2FFC
+MAILBOX_ADDRESS = 0x3000
+MAILBOX_SIZE = 0x1000
+
+
+def io_space_size(slices: int) -> int:
+    """Size of one vector-I/O space: 0x4000 with one slice (dls), 0x4_0000 with eight (hx)."""
+    return 0x4000 if slices == 1 else 0x4_0000
+
+#: Why the core is not running instructions: the `debug_stop.reason` register
+#: field of the PPU block (isa/regmap/_blocks.py), read by host.PPU.  The fault
+#: reasons are taken only when no interrupt vector is installed.
+STOP_REASONS = {
+    0: "running",
+    1: "sleeping",
+    2: "program interrupt (illegal instruction or SPR)",
+    3: "trap",
+    4: "alignment interrupt (misaligned access)",
+    5: "machine check (access outside memory or a rejected register-bus access)",
+    6: "unimplemented instruction",
+    9: "decrementer interrupt",
+    10: "halted",
+}
+STOP_SLEEPING = 1
+STOP_FAULTS = (2, 3, 4, 5, 6, 9)
+STOP_HALTED = 10
