@@ -194,15 +194,21 @@ class PPU:
             raise PPUFault(self.index, s.reason, s.fault_address, s.pc)
         return s
 
-    def run_until_sleep(self, timeout_hw_seconds: float = 1.0, poll_interval: float = 100e-6) -> PPUState:
-        """Let the chip run until the core sleeps; one program per poll (timer
-        reset, wait `poll_interval` seconds of hardware time, read the state).
-        Raises PPUFault on a fault, PPUTimeout after `timeout_hw_seconds` of
-        hardware time (the core keeps running)."""
-        ticks = max(1, int(round(poll_interval / 8e-9)))
-        elapsed = 0.0
+    def run_until_sleep(self, timeout_hw_seconds: float = 1.0, poll_interval: float = 10e-6) -> PPUState:
+        """Let the chip run until the core sleeps: one program per poll (timer
+        reset, wait, read the state), the first waiting `poll_interval` seconds
+        of hardware time and each later one twice as long as the one before
+        (so a long run takes a few programs, a short one returns soon), never
+        past `timeout_hw_seconds` in all.  Raises PPUFault on a fault,
+        PPUTimeout after `timeout_hw_seconds` of hardware time (the core keeps
+        running)."""
+        tick = 8e-9
+        limit = max(1, int(round(timeout_hw_seconds / tick)))
+        step = max(1, int(round(poll_interval / tick)))
+        elapsed = 0
         last_cycles = None
         while True:
+            ticks = min(step, limit - elapsed)
             prog = self.conn.program()
             prog.timer_reset()
             prog.wait_until(ticks)
@@ -213,14 +219,15 @@ class PPU:
                 raise PPUTimeout(f"PPU {self.index} is held in reset: call start() first")
             if s.sleeping:
                 return s
-            elapsed += ticks * 8e-9
+            elapsed += ticks
             if s.reason == 0 and last_cycles is not None and s.cycles == last_cycles:
                 raise PPUTimeout(f"PPU {self.index} does not advance (cycle counter stuck at {s.cycles}): "
                                  "the chip does not clock its PPU")
             last_cycles = s.cycles
-            if elapsed >= timeout_hw_seconds:
+            if elapsed >= limit:
                 raise PPUTimeout(f"PPU {self.index} did not sleep within {timeout_hw_seconds:g} s of "
                                  f"hardware time ({s.cycles} cycles); pc=0x{s.pc:08x}, {s.reason_text}")
+            step *= 2
 
     # ------------------------------------------------------------------ debugging
     def halt(self) -> None:

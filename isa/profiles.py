@@ -80,6 +80,12 @@ class Profile:
     analog: Analog                 # analog scales and the integration step
     mismatch: Mismatch             # fixed-pattern and temporal noise magnitudes
     version: int = 1               # model version reported in chip_id
+    #: Extra PPU cycles of an fxvinx from a correlation space, on top of the
+    #: instruction table's vector-I/O cost: the column ADC converts the row half
+    #: when the instruction executes.  hx: ~400 cycles, the order of a full
+    #: column-ADC row read on BrainScaleS-2 (an estimate: no cycle-exact public
+    #: figure); dls: 0 (no figure known).  docs/ppu.md, "Cost model".
+    ppu_cadc_read_cycles: int = 0
 
     @property
     def step_seconds(self) -> float:
@@ -196,7 +202,7 @@ PROFILES: dict[str, Profile] = {
                 rows=256, columns=256, weight_bits=6, label_bits=6, param_memory="capmem",
                 param_bits=10, neuron_cells=_CAPMEM_NEURON_CELLS, global_cells=_CAPMEM_GLOBAL_CELLS,
                 cell_roles=_CAPMEM_ROLES,
-                ppus=2, ppu_slices=8, ppu_clock_hz=250e6, ppu_memory_bytes=16 * 1024,
+                ppus=2, ppu_slices=8, ppu_clock_hz=250e6, ppu_memory_bytes=16 * 1024, ppu_cadc_read_cycles=400,
                 speedup=1000.0, background_generators=8, correlation=True, fifo_depth=1024,
                 analog=_ANALOG_CAPMEM, mismatch=_MISMATCH_CAPMEM),
     )

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                     raise PPUTimeout("")
             else:
                 ppu.start()
-                state = ppu.run_until_sleep(limit, poll_interval=min(limit, 1e-3))
+                state = ppu.run_until_sleep(limit, poll_interval=min(limit, 10e-6))
         except PPUFault as exc:
             err = str(exc)
         except PPUTimeout as exc:

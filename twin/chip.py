@@ -17,8 +17,6 @@ from isa.regmap._blocks import LINK_COUNTERS
 from .core import EventCore
 from .ppu.block import attach_ppus
 
-#: Longest span the analog core runs without the PPUs taking their turn (1 us).
-PPU_INTERLEAVE_TICKS = 125
 from .regbus import RegisterBus
 
 
@@ -66,10 +64,7 @@ class Chip:
             self.bus.on_read("link", name, self._link_reader(name))
         self.core = EventCore(self, mismatch=mismatch, spike_loss=spike_loss, synapse_loss=synapse_loss)
         self.ppus = attach_ppus(self)
-        for ppu in self.ppus:
-            if self.profile.correlation:
-                ppu.correlation_source = self.core.correlation_readings
-                ppu.apply_resets = self.core.apply_correlation_resets
+        self.cosim = self.ppus[0].bank if self.ppus else None
 
     def _link_reader(self, name: str):
         def read(idx: np.ndarray) -> np.ndarray:
@@ -87,9 +82,12 @@ class Chip:
         """Run the chip up to absolute tick `until`, injecting input events
         (absolute ticks, sorted, all <= until).
 
-        While a PPU executes, the analog core and the PPUs take turns in chunks
-        of at most PPU_INTERLEAVE_TICKS (1 us), so firmware sees time pass and
-        the network change; otherwise the span runs in one piece."""
+        While a PPU executes, the analog core and the PPUs advance together in
+        one compiled loop (twin.cosim): firmware sees the network at its cycle
+        (within one analog step) and its vector I/O acts at its time.  The loop
+        comes back to Python only for what the PPU blocks serve: register-bus
+        accesses of the firmware, code changed behind the core, faults, and a
+        periodic yield (a few ms of wall time) so that signals are honoured."""
         if until < self.now:
             raise ValueError(f"cannot run the chip backwards ({until} < {self.now})")
         if not any(p.executing for p in self.ppus):
@@ -98,15 +96,26 @@ class Chip:
                 ppu.advance(self.now, until)      # sleeping or stopped: only its clock moves
             self.now = until
             return act
-        in_times = np.asarray(in_times, dtype=np.int64)
-        parts, first = [], 0
+        cs = self.cosim
+        parts = []
         while True:
-            t1 = min(until, self.now + PPU_INTERLEAVE_TICKS)
-            last = int(np.searchsorted(in_times, t1, side="right"))
-            parts.append(self.core.advance(self.now, t1, in_times[first:last], in_labels[first:last]))
-            first = last
-            for ppu in self.ppus:
-                ppu.advance(self.now, t1)
-            self.now = t1
-            if t1 >= until:
-                return Activity.merge(parts)
+            start = self.now
+            running = [p.executing for p in self.ppus]
+            cs.begin(running, start, [p._target for p in self.ppus])
+            parts.append(self.core.advance(start, until, in_times, in_labels,
+                                           cosim=cs if any(running) else None))
+            in_times, in_labels = np.zeros(0, np.int64), np.zeros(0, np.uint16)
+            reached = self.core.reached
+            for k, ppu in enumerate(self.ppus):
+                if running[k]:
+                    ppu.after_cosim(reached - start)
+                else:
+                    ppu.advance(start, reached)
+            self.now = reached
+            if cs.need >= 0:
+                self.ppus[cs.need].serve_cosim_event()
+            elif reached >= until:
+                break
+        for ppu in self.ppus:
+            ppu.sync_memory_view()
+        return Activity.merge(parts)

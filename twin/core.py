@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .analog import kernel as K
+from .cosim import SPAN_DONE, SPAN_PYTHON
 from .analog.network import AnalogNetwork, Events, apply_flags
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,6 +99,8 @@ class EventCore:
         self.crossbar = bus.view("routing", "crossbar")
         self.madc_config = bus.view("madc", "config")
         self.counters = bus.view("neuron", "spike_counter")
+        self.synapse_weights = bus.view("synapse", "weights")      # (arrays, rows, quads): what PPUs reach
+        self.synapse_labels = bus.view("synapse", "labels")
         self.fifo_status = bus.view("routing", "fifo_status")
         self.step = p.analog.step_ticks
         bus.on_write("neuron", "spike_counter_reset", self._reset_counters)
@@ -214,7 +217,12 @@ class EventCore:
         return self._cadc(self.net.S[K.V, idx], idx)
 
     # ------------------------------------------------------------------ advance
-    def advance(self, start: int, until: int, in_times: np.ndarray, in_labels: np.ndarray) -> "Activity":
+    def advance(self, start: int, until: int, in_times: np.ndarray, in_labels: np.ndarray,
+                cosim=None) -> "Activity":
+        """Run from tick `start` to `until`.  With `cosim` (twin.cosim.CoSim)
+        the executing PPUs run along; the run may then end early, at the tick
+        where a PPU needs Python (`self.reached`; input events not consumed
+        yet stay queued)."""
         from .chip import Activity
 
         act = Activity()
@@ -224,13 +232,8 @@ class EventCore:
         in_labels = np.asarray(in_labels, dtype=np.int64)
         # Crossbar loopback: input events straight back to the host output.
         if xbar["loopback"] and len(in_times):
-            t = np.concatenate([self._pending_t, in_times + LOOPBACK_LATENCY_TICKS])
-            lab = np.concatenate([self._pending_l, in_labels.astype(np.uint16)])
-        else:
-            t, lab = self._pending_t, self._pending_l
-        due = t <= until
-        loop_t, loop_l = t[due], lab[due]
-        self._pending_t, self._pending_l = t[~due], lab[~due]
+            self._pending_t = np.concatenate([self._pending_t, in_times + LOOPBACK_LATENCY_TICKS])
+            self._pending_l = np.concatenate([self._pending_l, in_labels.astype(np.uint16)])
         # Inputs of the analog core: playback events and background generators.
         gen = rm.register("routing", "generator")
         gregs = gen.decode(self.bus.view("routing", "generator"))
@@ -242,7 +245,12 @@ class EventCore:
         self.net.next_run()
         self.net.draw_temporal()
         k_end = until // self.step
-        spikes_t, spikes_n, trace = self._run_network(k_end)
+        spikes_t, spikes_n, trace, until = self._run_network(k_end, until, cosim)
+        self.reached = until
+        t, lab = self._pending_t, self._pending_l
+        due = t <= until
+        loop_t, loop_l = t[due], lab[due]
+        self._pending_t, self._pending_l = t[~due], lab[~due]
         # Spikes to the host: recorded if the neuron emits and the crossbar records.
         out_t, out_l = np.zeros(0, np.int64), np.zeros(0, np.uint16)
         if len(spikes_t) and xbar["record"]:
@@ -292,10 +300,11 @@ class EventCore:
             probe[1] = mux["neuron"]
         return probe
 
-    def _run_network(self, k_end: int):
-        """Run analog steps self.k_next .. k_end-1; returns spike ticks, spike
-        neurons and the probe trace (rows = steps, with the state before the
-        first step in row 0)."""
+    def _run_network(self, k_end: int, until: int, cosim=None):
+        """Run analog steps self.k_next .. k_end-1 (and, with `cosim`, the
+        executing PPUs up to tick `until`); returns spike ticks, spike neurons,
+        the probe trace (rows = steps, with the state before the first step in
+        row 0) and the tick reached: `until`, or earlier when a PPU needs Python."""
         net, p, bus, rm = self.net, self.p, self.bus, self.chip.regmap
         k0 = self.k_next
         n_total = max(k_end - k0, 0)
@@ -307,8 +316,9 @@ class EventCore:
                 if probe[q] >= 0:
                     trace[0, 2 * q] = net.S[K.V, probe[q]]
                     trace[0, 2 * q + 1] = net.S[K.IEXC, probe[q]] - net.S[K.IINH, probe[q]]
-        if n_total == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), trace
+        no_spikes = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if n_total == 0 and cosim is None:
+            return *no_spikes, trace, until
         # Kernel inputs that stay fixed during this run.
         ncfg_reg = rm.register("neuron", "config")
         ncfg = ncfg_reg.decode(bus.view("neuron", "config"))
@@ -334,20 +344,22 @@ class EventCore:
         counts = np.zeros(net.N, np.int64)
         ev_pos = np.zeros(1, np.int64)
         inputs, self._inputs = self._inputs.split(k_end * self.step)
-        idle = not self._was_enabled.any() and net.carry_n[0] == 0
+        idle = not self._was_enabled.any() and net.carry_n[0] == 0 and cosim is None
         if idle and (not len(inputs.tick) or (not corr_on and net.spike_loss == 0)):
             # Idle chip: every membrane sits at its leak potential and no event can
             # change anything that outlives the neurons' next switch-on: skip the steps.
             self._idle_until(k_end, pm_enabled, probe, trace)
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), trace
+            return *no_spikes, trace, until
         cap = _OUT_PER_NEURON * net.N
         out_step = np.empty(cap, np.int64)
         out_neuron = np.empty(cap, np.int32)
+        cadc = self._cadc_constants(pm_enabled) if cosim is not None else None
         k = k0
+        reached = until
         # An idle chip with events for its correlation sensors (or spike loss) runs
         # only the steps that hold events.
         event_steps = np.unique(inputs.tick // self.step) if idle else None
-        while k < k_end:
+        while k < k_end or (cosim is not None and k == k_end):
             if idle:
                 if not len(event_steps):
                     break
@@ -355,16 +367,13 @@ class EventCore:
             t_tick = k * self.step
             # Parameters are held for a chunk; while cells settle, chunks are short.
             n = 1 if idle else k_end - k
-            if net.settling(t_tick) and not idle:
+            if net.settling(t_tick) and not idle and n > 0:
                 n = min(n, max(1, int(self._settle_chunk(t_tick) // self.step)))
             cells, gcells = net.cell_outputs(t_tick + (n * self.step) // 2, pm_enabled)
             P, ref_steps = net.neuron_params(cells, ref_ticks)
             P = apply_flags(P, flags).astype(np.float32)
             corr_scale = net.correlation_scales(gcells)
-            done = 0
-            while done < n:
-                s_done, n_out = K.run_steps(
-                    k + done, n - done, self.step, p.rows, p.columns, net.label_mask,
+            args = (self.step, p.rows, p.columns, net.label_mask,
                     P, net.S, flags, slow, net.refc, ref_steps, counts, nlabel, bool(xbar["recurrent"]),
                     net.syn_label, net.syn_amp, net.row_flags,
                     inputs.tick, inputs.label, inputs.src, ev_pos,
@@ -372,20 +381,57 @@ class EventCore:
                     float(net.spike_loss), net.rng_state, net.lost,
                     corr_on, p.analog.corr_saturation, corr_scale, net.row_last, net.lab_t, net.last_post,
                     net.causal, net.acausal, fp.corr_eta_c, fp.corr_eta_a, fp.corr_itau_c, fp.corr_itau_a,
-                    probe, trace[1 + k - k0 + done:] if len(trace) else np.zeros((1, 4), np.float32),
-                    out_step, out_neuron)
+                    probe)
+            done = 0
+            stopped = False
+            t_stop = until if k + n >= k_end else (k + n) * self.step
+            while True:
+                probe_out = trace[1 + k - k0 + done:] if len(trace) else np.zeros((1, 4), np.float32)
+                if cosim is None:
+                    s_done, n_out = K.run_steps(k + done, n - done, *args, probe_out, out_step, out_neuron)
+                    finished = done + s_done >= n
+                else:
+                    why, s_done, n_out = cosim.run(self, k + done, n - done, t_stop, args, probe_out,
+                                                   out_step, out_neuron, cadc)
+                    finished = why == SPAN_DONE
+                    stopped = why == SPAN_PYTHON
                 if n_out:
                     spikes_t.append((out_step[:n_out] + 1) * self.step)
                     spikes_n.append(out_neuron[:n_out].astype(np.int64))
                 done += s_done
-            k += n
+                if finished or stopped:
+                    break
+            k += done
+            if stopped:
+                # A PPU needs Python at its tick: the network has run the steps that end by then.
+                reached = min(max(int(cosim.reached), k * self.step, self.chip.now), until)
+                rest = int(ev_pos[0])
+                self._inputs = Events.merge(Events(inputs.tick[rest:], inputs.label[rest:], inputs.src[rest:]),
+                                            self._inputs)
+                if len(trace):
+                    trace = trace[:k - k0 + 1]
+                break
+            if k >= k_end and (cosim is None or t_stop == until):
+                break
         if idle:
             self._idle_until(k_end, pm_enabled, probe, trace)
-        self.k_next = k_end
+        self.k_next = max(k, self.k_next) if cosim is not None else k_end
         self._add_counts(counts)
         if spikes_t:
-            return np.concatenate(spikes_t), np.concatenate(spikes_n), trace
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), trace
+            return np.concatenate(spikes_t), np.concatenate(spikes_n), trace, reached
+        return *no_spikes, trace, reached
+
+    def _cadc_constants(self, pm_enabled: bool) -> tuple:
+        """Column-ADC inputs of twin.cosim: ([baseline, full-scale volts], per-neuron
+        offsets, noise sigma, the correlation config's adc_offset, code count)."""
+        p, m = self.p, self.p.mismatch
+        cfg = self.chip.regmap.register("correlation", "config").decode(
+            int(self.bus.view("correlation", "config")[0]))
+        _, gcells = self.net.cell_outputs(self.chip.now, pm_enabled)
+        baseline = float(gcells[self.net.grole["corr_baseline"]])
+        sd = float(m.cadc_noise) if self.net.mismatch and m.cadc_noise > 0 else 0.0
+        return (np.array([baseline, p.analog.adc_v_max]), self.net.fp.cadc_offset.astype(np.float64), sd,
+                float(cfg["adc_offset"]), float(1 << p.analog.cadc_bits))
 
     def _idle_until(self, k_end: int, pm_enabled: bool, probe: np.ndarray, trace: np.ndarray) -> None:
         """No neuron enabled: membranes at their leak potential up to step k_end."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from isa.ppu.asm import assemble
+from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES
 from twin.ppu import interp as I
 from twin.ppu import reference as R
 
@@ -119,8 +120,9 @@ def test_decrementer_wakes_wait(impl):
     assert st[25] == 1 and st[26] == sym["after"] and st[28] == 1
     t_mtdec = 5        # b start, li, ori, mtmsr, li: cycles before the mtdec
     # mtdec retires at t_mtdec + 1 with DEC = 499: it reaches 0 at t_mtdec + 500;
-    # then the vector's branch, addi and mfsrr0 run before the time-base read.
-    assert st[27] == t_mtdec + 500 + 3
+    # then the interrupt entry, the vector's branch, addi and mfsrr0 run before
+    # the time-base read.
+    assert st[27] == t_mtdec + 500 + INTERRUPT_ENTRY_CYCLES + 3
     assert st[I.S_MSR] == 0x8000 and st[I.S_DEC] == 0
 
 

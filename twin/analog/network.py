@@ -218,7 +218,8 @@ class AnalogNetwork:
         src = dreg.field("source").extract(drv)
         accept = np.where(src == 3, 0b111, 1 << src)
         self.row_flags = (enable | (inh << 1) | (accept << 2)).astype(np.uint8)
-        self.syn_amp = (w / np.float32(self.wmax)) * (gain / np.float32(8.0))[:, None] * self.fp.synapse
+        self.syn_gain8 = gain / np.float32(8.0)           # per row; twin.cosim rebuilds rows with it
+        self.syn_amp = (w / np.float32(self.wmax)) * self.syn_gain8[:, None] * self.fp.synapse
         self.syn_label = lab
         self.lab_t = physics.neuron_major(lab, p) if p.correlation else np.zeros((1, 1), np.int16)
         self.syn_dirty = False

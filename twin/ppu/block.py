@@ -66,7 +66,11 @@ assert I.Status.SLEEPING == STOP_SLEEPING and set(_FAULTS) == set(STOP_FAULTS), 
 
 
 class PPUBlock:
-    def __init__(self, chip, block_name: str, index: int = 0, chunk_ticks: int = CHUNK_TICKS):
+    def __init__(self, chip, block_name: str, index: int = 0, chunk_ticks: int = CHUNK_TICKS, bank=None):
+        """`bank` (twin.cosim.CoSim) holds the state of all PPUs of the chip,
+        stacked for the compiled co-simulation; this block's arrays are views
+        of its slot `index` (they are never rebound, only written in place)."""
+        from ..cosim import CoSim
         p = chip.profile
         self.chip, self.name, self.index = chip, block_name, index
         self.bus = chip.bus
@@ -74,7 +78,12 @@ class PPUBlock:
         self.chunk_ticks = chunk_ticks
         self.slices = p.ppu_slices
         self.cycles_per_tick = p.ppu_clock_hz * TICK_SECONDS
-        self.mem = np.zeros(p.ppu_memory_bytes, np.uint8)
+        self.bank = bank if bank is not None else CoSim(chip, index + 1)
+        self.mem = self.bank.mem[index]
+        self.state = self.bank.state[index]
+        self.vec = self.bank.vec[index]
+        self.decoded = self.bank.dec[index]
+        self.corr_cycles = p.ppu_cadc_read_cycles
         self.array = min(index, p.synapse_arrays - 1)
         self.correlation_source: Callable[[int], tuple[np.ndarray, np.ndarray]] | None = None
         self.apply_resets: Callable[[int, np.ndarray], None] | None = None
@@ -90,17 +99,19 @@ class PPUBlock:
         self.running = False
         self.halted = False
         self.stop = 0                 # debug_stop.reason
-        self.state = I.new_state()
-        self.vec = I.new_vector_state(self.slices)
-        self.decoded: np.ndarray | None = None
+        self._clear_core()
         self._target = 0.0            # cycle count the core should have reached
-        p = self.profile
+        b, k = self.bank, self.index
         w = self.bus.view("synapse", "weights")[self.array]
         lab = self.bus.view("synapse", "labels")[self.array]
-        self.io = I.VectorIO(w, lab, np.zeros((p.rows, p.columns), np.uint8),
-                             np.zeros((p.rows, p.columns), np.uint8),
-                             np.zeros((p.rows, p.columns), np.uint8), np.zeros((2, p.rows), np.uint8),
-                             I.io_space_of(self.slices))
+        b.cbuf[k], b.abuf[k], b.resets[k], b.touched[k] = 0, 0, 0, 0
+        self.io = I.VectorIO(w, lab, b.cbuf[k], b.abuf[k], b.resets[k], b.touched[k], I.io_space_of(self.slices))
+
+    def _clear_core(self) -> None:
+        """Registers, vector unit and co-simulation bookkeeping to zero (in place)."""
+        self.state[:] = 0
+        self.vec[:] = 0
+        self.bank.pend[self.index] = 0
 
     def reset(self) -> None:
         """Chip reset: the core stops, registers and SRAM clear (the bus storage
@@ -109,9 +120,8 @@ class PPUBlock:
         self._power_on()
 
     def _start(self) -> None:
-        self.state = I.new_state()
-        self.vec = I.new_vector_state(self.slices)
-        self.decoded = I.predecode_memory(self.mem)
+        self._clear_core()
+        self.decoded[:] = I.predecode_memory(self.mem)
         self._target = 0.0
         self.running, self.stop = True, 0
 
@@ -161,8 +171,7 @@ class PPUBlock:
 
     def _write_memory(self, idx: np.ndarray, values: np.ndarray) -> None:
         self.mem.view(">u4")[idx] = values
-        if self.decoded is not None:
-            self.decoded[idx, 0] = I.OP_STALE
+        self.decoded[idx, 0] = I.OP_STALE          # decoded again when fetched (or at the next start)
 
     def _write_control(self, idx: np.ndarray, values: np.ndarray) -> None:
         for v in values.tolist():
@@ -174,8 +183,7 @@ class PPUBlock:
                 self.stop = 0
             elif not run and self.running:
                 self.running, self.stop, self.halted = False, 0, False
-                self.state = I.new_state()
-                self.vec = I.new_vector_state(self.slices)
+                self._clear_core()
         self._clock_off = bool(values[-1] & 4)
 
     _clock_off = False
@@ -244,6 +252,36 @@ class PPUBlock:
         if ran:
             self._memory_view[:] = self.mem.view(">u4")
 
+    # ------------------------------------------------------------------ co-simulation (twin.cosim)
+    def after_cosim(self, ticks: int) -> None:
+        """The chip ran this executing core for `ticks` in the compiled loop:
+        move its clock target and take note of a fault or a sleep."""
+        from ..cosim import DONE, RUN, STOPPED
+        self._target += ticks * self.cycles_per_tick
+        b, k = self.bank, self.index
+        if b.pend[k] == STOPPED:
+            self.stop = int(b.pstat[k])
+            b.pend[k] = RUN
+        elif b.pend[k] == DONE and b.pstat[k] == I.Status.SLEEPING:
+            self.stop = 0
+
+    def serve_cosim_event(self) -> None:
+        """What the compiled loop left to Python for this core: a register-bus
+        access, code to decode again, or a wall-time yield (nothing to do)."""
+        from ..cosim import RUN
+        b, k = self.bank, self.index
+        status = int(b.pstat[k])
+        b.pend[k] = RUN
+        if status == I.Status.BUS:
+            self._bus_access()
+        elif status == I.ST_REDECODE:
+            I.redecode(self.mem, self.decoded)
+
+    def sync_memory_view(self) -> None:
+        """The register storage of `memory` follows the SRAM after a run."""
+        if self.running:
+            self._memory_view[:] = self.mem.view(">u4")
+
     def _reads_correlation(self) -> bool:
         """Whether the loaded code can read the correlation sensors (an fxvinx,
         or words not decoded yet): converting a whole array through the column
@@ -254,7 +292,8 @@ class PPUBlock:
     def _run(self, budget: int, sleep_advances: bool) -> None:
         st = self.state
         while True:
-            status = I.run(self.mem, st, budget, self.decoded, self.vec, self.io, sleep_advances)
+            status = I.run(self.mem, st, budget, self.decoded, self.vec, self.io, sleep_advances,
+                           corr_cycles=self.corr_cycles)
             if status == I.Status.BUS:
                 if not self._bus_access():
                     break
@@ -306,6 +345,9 @@ class PPUBlock:
 
 
 def attach_ppus(chip) -> list[PPUBlock]:
-    """One PPUBlock per PPU block of the chip's register map, in map order."""
+    """One PPUBlock per PPU block of the chip's register map, in map order,
+    sharing one co-simulation bank (`blocks[k].bank`)."""
+    from ..cosim import CoSim
     names = [b.name for b in chip.regmap.blocks if b.name.startswith("ppu")]
-    return [PPUBlock(chip, name, index=k) for k, name in enumerate(names)]
+    bank = CoSim(chip, len(names))
+    return [PPUBlock(chip, name, index=k, bank=bank) for k, name in enumerate(names)]

@@ -168,7 +168,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from isa.ppu.iomap import SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS, SPACES, io_space_size
+from isa.ppu.iomap import (INTERRUPT_ENTRY_CYCLES, SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS, SPACES,
+                           io_space_size)
 
 from ._decode import (FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP, OP_ILLEGAL, OP_VECTOR_FIRST, OPS,
                       predecode_words, words_from_bytes)
@@ -188,7 +189,8 @@ S_PC, S_CYCLES, S_FAULT, S_INSNS = 48, 49, 50, 51
 S_ESR, S_DEAR, S_DEC_PENDING, S_SLEEP = 52, 53, 54, 55
 S_BUS_ADDR, S_BUS_DATA, S_BUS_WRITE, S_BUS_RT = 56, 57, 58, 59
 S_WAIT_CYCLES = 60         # cycle counter right after the last `wait` retired
-STATE_SIZE = 61
+S_SYNC_OK = 61             # co-simulation: the next vector-I/O instruction may execute (twin.cosim)
+STATE_SIZE = 62
 
 # SPR number -> state index (read/write).  TB (268/269/284/285) handled apart.
 SPR_INDEX = {1: S_XER, 8: S_LR, 9: S_CTR, 22: S_DEC, 26: S_SRR0, 27: S_SRR1, 58: S_CSRR0,
@@ -218,6 +220,12 @@ ST_SLEEPING, ST_PROGRAM, ST_TRAP, ST_ALIGNMENT = 1, 2, 3, 4
 ST_BUS_ERROR, ST_UNIMPLEMENTED, ST_MAX_CYCLES, ST_BUS, ST_DECREMENTER = 5, 6, 7, 8, 9
 ST_REDECODE = 100          # internal: a stale decoded word was fetched
 ST_HOT = 101               # internal: a taken backward branch to a hot loop
+ST_SYNC = 102              # internal (sync runs): at a vector-I/O instruction, not executed yet
+ST_YIELD = 103             # internal: YIELD_INSNS instructions ran; back to Python, then resume
+#: Instructions (or interrupt entries) per compiled call before it returns to
+#: Python: a few milliseconds of wall time, so Ctrl-C, SIGTERM, other threads
+#: and host timeouts are served whatever the firmware does.
+YIELD_INSNS = 1 << 20
 assert (Status.SLEEPING, Status.DECREMENTER) == (ST_SLEEPING, ST_DECREMENTER)
 STATUS_NAMES = {v: k.lower() for k, v in vars(Status).items() if not k.startswith("_")}
 OP_STALE = -3              # decoded row invalidated by a store
@@ -407,6 +415,19 @@ def _store(mem, ea, size, v):
 
 # ---- interrupts and sleep ----------------------------------------------------
 @njit(cache=True, inline="always")
+def _charge(st, cost):
+    """Cycles that pass without an instruction retiring (interrupt entry)."""
+    st[S_CYCLES] += cost
+    d = st[S_DEC]
+    if d > 0:
+        d -= cost
+        if d <= 0:
+            d = 0
+            st[S_DEC_PENDING] = 1
+        st[S_DEC] = d
+
+
+@njit(cache=True, inline="always")
 def _retire(st, cost):
     st[S_CYCLES] += cost
     st[S_INSNS] += 1
@@ -453,6 +474,7 @@ def _interrupt(st, mem, status, pc, addr, esr):
         elif status != ST_DECREMENTER:
             st[S_ESR] = esr
     st[S_PC] = vec
+    _charge(st, INTERRUPT_ENTRY_CYCLES)
     return True
 
 
@@ -565,7 +587,7 @@ def _vmem(kind, rt, ra, rb, st, mem, vec, dec):
 
 @njit(cache=True)
 def _vio(kind, rt, ra, rb, c, st, vec, wts, lbls, causal, acausal, resets, touched, io_space):
-    """fxvinx / fxvoutx; 0, or a fault status with S_FAULT set."""
+    """fxvinx / fxvoutx; 0 (-1 after a correlation read), or a fault status with S_FAULT set."""
     nb = vec.shape[0] // 35
     ta = rt * nb
     fl = 34 * nb
@@ -587,6 +609,7 @@ def _vio(kind, rt, ra, rb, c, st, vec, wts, lbls, causal, acausal, resets, touch
             for j in range(nb):
                 if c == 0 or vec[fl + j] & cbit:
                     vec[ta + j] = src[row, c0 + j]
+            return -1               # a column-ADC read: the caller charges its cycles
         else:
             bit = 1 if space == SPACE_CAUSAL else 2
             for j in range(nb):
@@ -810,14 +833,23 @@ def _hot(dec, tw, threshold):
 
 @njit(cache=True)
 def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touched, io_space,
-         sleep_advances, hot):
+         sleep_advances, hot, sync, corr_cycles):
+    """The interpreter loop (see the module docstring).  `sync`: stop with
+    ST_SYNC before a vector-I/O instruction unless S_SYNC_OK is set (then run
+    it and clear S_SYNC_OK), so that the co-simulation can bring the analog
+    core to the instruction's time first; `corr_cycles`: extra cycles of an
+    fxvinx from a correlation space (the column-ADC conversion)."""
     nmem = mem.shape[0]
     nwords = dec.shape[0]
     spr_lut = _SPR_LUT
     if st[S_SLEEP] and not _sleep(st, max_cycles, sleep_advances):
         return ST_SLEEPING
+    steps = 0
     while True:
         pc = st[S_PC]
+        steps += 1
+        if steps > YIELD_INSNS:
+            return ST_YIELD
         if st[S_DEC_PENDING] and st[S_MSR] & MSR_EE:
             st[S_DEC_PENDING] = 0
             if not _interrupt(st, mem, ST_DECREMENTER, pc, pc, 0):
@@ -848,11 +880,16 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             return status
         npc = (pc + 4) & M32
         rc = fl & FLAG_RC
+        extra = 0
 
         # ---- fxv vector unit ------------------------------------------------
         if op >= OP_VECTOR_FIRST:
             kind = f4 & 0xFF           # the fxv kind and width, from `_annotate`
             status = 0
+            if sync and (kind == K_INX or kind == K_OUTX):
+                if not st[S_SYNC_OK]:
+                    return ST_SYNC
+                st[S_SYNC_OK] = 0
             if kind < K_INX and kind != K_CMP:
                 _valu(kind, f4 >> 8, f0, f1, f2, f3, st, vec)
             elif kind == K_SEL or kind == K_CMP:
@@ -860,6 +897,9 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             elif kind == K_INX or kind == K_OUTX:
                 status = _vio(kind, f0, f1, f2, f3, st, vec, wts, lbls, causal, acausal, resets,
                               touched, io_space)
+                if status < 0:
+                    extra = corr_cycles
+                    status = 0
             elif kind == K_LAX or kind == K_STAX:
                 status = _vmem(kind, f0, f1, f2, st, mem, vec, dec)
             else:
@@ -1238,7 +1278,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     if _interrupt(st, mem, ST_PROGRAM, pc, pc, ESR_PIL):
                         continue
                     return ST_PROGRAM
-        _retire(st, dec[wi, 2])
+        _retire(st, dec[wi, 2] + extra)
         st[S_PC] = npc
 
 
@@ -1265,7 +1305,7 @@ _announced = False
 def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
         decoded: np.ndarray | None = None, vec: np.ndarray | None = None,
         io: VectorIO | None = None, sleep_advances: bool = False,
-        hot_threshold: int | None = None) -> int:
+        hot_threshold: int | None = None, corr_cycles: int = 0) -> int:
     """Run from state[S_PC] until a stop; return the status (a `Status` value).
 
     `mem` (uint8), `state` (int64, `STATE_SIZE`), `vec` (`new_vector_state`;
@@ -1286,7 +1326,9 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
         _announce_compile()
         status = int(_run(decoded, mem, state, np.int64(max_cycles), vec, io.weights, io.labels,
                           io.causal, io.acausal, io.resets, io.touched, np.int64(io.space),
-                          bool(sleep_advances), np.int64(hot)))
+                          bool(sleep_advances), np.int64(hot), False, np.int64(corr_cycles)))
+        if status == ST_YIELD:
+            continue            # Python runs signal handlers and other threads here
         if status == ST_REDECODE:
             redecode(mem, decoded)
         elif status == ST_HOT:

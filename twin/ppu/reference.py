@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES
+
 from . import interp as I
 from ._decode import FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP_ILLEGAL, OPS, predecode_words
 
@@ -116,6 +118,18 @@ class _Machine:
             elif status != I.Status.DECREMENTER:
                 self.spr[62] = esr
         self.pc = vector
+        self.charge(INTERRUPT_ENTRY_CYCLES)
+
+    def charge(self, cost: int):
+        """Cycles without a retired instruction (interrupt entry)."""
+        self.cycles += cost
+        dec = self.spr[22]
+        if dec > 0:
+            if dec <= cost:
+                self.spr[22] = 0
+                self.x["S_DEC_PENDING"] = 1
+            else:
+                self.spr[22] = dec - cost
 
     def sleep(self, max_cycles: int, advances: bool) -> bool:
         """True when the sleeping core wakes for the decrementer."""
@@ -514,6 +528,8 @@ def _vstep(m: _Machine, name: str, f: list[int]):
                 io.touched[space, row] = 1
             elif m.vr[rt][j]:
                 io.resets[row, col] |= 1 if space == 2 else 2
+        if kind == "inx" and space >= 2:
+            m.extra_cycles = m.corr_cycles
         return
     va, vb = bytes(m.vr[ra]), bytes(m.vr[rb])
     if kind in ("pckbu", "pckbl", "upckbl", "upckbr"):
@@ -561,13 +577,14 @@ def _vstep(m: _Machine, name: str, f: list[int]):
 
 def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
         decoded: np.ndarray | None = None, vec: np.ndarray | None = None, io=None,
-        sleep_advances: bool = False) -> int:
+        sleep_advances: bool = False, corr_cycles: int = 0) -> int:
     """Same contract as `interp.run` (`decoded` is ignored: every fetch decodes)."""
     if vec is None:
         vec = I.new_vector_state(1)
     if io is None:
         io = I.VectorIO.empty(slices=len(vec) // 35 // 16)
     m = _Machine(mem, state, vec, io)
+    m.corr_cycles = corr_cycles
     fault = int(state[I.S_FAULT])
     cache: dict[int, np.ndarray] = {}
     try:
@@ -590,6 +607,7 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
                 row = cache.get(word)
                 if row is None:
                     row = cache[word] = predecode_words([word])[0]
+                m.extra_cycles = 0
                 npc = _step(m, row)
             except _Fault as exc:
                 m.take(exc.status, pc, exc.addr, exc.esr)
@@ -606,7 +624,7 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
                 m.retire(int(row[2]))
                 m.pc = (pc + 4) & M
                 raise _Stop(I.Status.BUS, fault) from None
-            m.retire(int(row[2]))
+            m.retire(int(row[2]) + m.extra_cycles)
             m.pc = npc
     except _Stop as stop:
         status, fault = stop.status, stop.fault

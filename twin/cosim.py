@@ -1,0 +1,436 @@
+"""The chip and its PPUs in one compiled loop.
+
+`run_span` advances the analog core (twin.analog.kernel.run_steps) and every
+executing PPU core (twin.ppu.interp._run) of a chip together inside numba.
+The two sides meet only where the PPU touches the network: vector I/O
+(fxvinx / fxvoutx to the synapse array and its correlation sensors) and
+register-bus accesses.  Between such instructions a PPU computes on its own
+and runs ahead in one interpreter call; the analog core runs in one
+`run_steps` call up to the time of the earliest pending meeting point.  So:
+
+* every PPU runs with `sync`: it stops *before* a vector-I/O instruction
+  (ST_SYNC) at its cycle count c, i.e. hardware tick
+  T = tick0 + (c - cyc0) / cycles_per_tick;
+* the earliest pending meeting point (over all PPUs) is served first: the
+  analog core runs the steps whose end lies at or before T (so the firmware
+  sees the network within one analog step of its cycle), an fxvinx from a
+  correlation space converts that row half through the column ADC now
+  (offsets, noise, and the profile's ADC read cycles), and the PPU executes
+  the instruction and runs on to its next meeting point;
+* what the instruction changed acts at its time: weights and labels written
+  by fxvoutx update the analog core's synapse row (amplitude with its
+  fixed-pattern factor, label, neuron-major label copy) and correlation
+  resets zero the traces, before the analog core moves on;
+* a register-bus access, a stale decoded word, a fault and the periodic
+  wall-time yield are left to Python (the PPU block serves them): the call
+  returns with the analog core brought to that PPU's time.
+
+A PPU's state between calls is `pend[p]` (RUN: run it; SYNC: at a vector-I/O
+instruction at tick `ptick[p]`; PYTHON: an event for Python, status in
+`pstat[p]`; DONE: reached the budget of this call or sleeps through it;
+STOPPED: stopped on a fault, status in `pstat[p]`).  `twin.chip.Chip.advance`
+drives it; docs/ppu.md ("Co-simulation") describes the cost model.
+
+`reference_span` is the plain-Python reference of the same contract (the
+interpreter replaced by twin.ppu.reference, the analog core by
+twin.analog.reference), used by the tests.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from isa.ppu.iomap import SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_LABELS, SPACE_WEIGHTS, SPACES
+
+from .analog.kernel import (EL, F_ADAPT, F_EMIT, F_EXP, FLUSH_STEPS, IEXC, IINH, PEXC, PINH, PLEAK,
+                            QDRIVE, R_ENABLE, SRC_RECURRENT, TICK_S, VRESET, VTH, WFAC, ADAPT_A, ADAPT_B,
+                            V, W, _causal, _deliver, _drive, _flush, _membranes, _xorshift)
+from .ppu import interp as I
+
+# pend states
+RUN, SYNC, PYTHON, DONE, STOPPED = 0, 1, 2, 3, 4
+# why run_span returned
+SPAN_DONE, SPAN_OUT_FULL, SPAN_PYTHON = 0, 1, 2
+
+_K_INX = I.K_INX
+_K_OUTX = I.K_OUTX
+_ST_SYNC, _ST_YIELD, _ST_REDECODE, _ST_BUS = I.ST_SYNC, I.ST_YIELD, I.ST_REDECODE, I.ST_BUS
+_ST_MAX, _ST_SLEEPING = I.ST_MAX_CYCLES, I.ST_SLEEPING
+_S_PC, _S_CYCLES, _S_SYNC_OK = I.S_PC, I.S_CYCLES, I.S_SYNC_OK
+_M32 = 0xFFFFFFFF
+
+
+@njit(cache=True)
+def _tick_of(cycles, tick0, cyc0, cpt):
+    """Hardware tick (float) at which a PPU reaches a cycle count."""
+    return tick0 + (cycles - cyc0) / cpt
+
+
+@njit(cache=True, inline="always")
+def _sync_io(st, dec, vec, io_space, rows, cols, arr, cbuf, abuf, causal, acausal,
+             cadc_v, cadc_offset, noise_sd, adc_offset, full, normals, nidx):
+    """The PPU at st[S_PC] is about to execute a vector-I/O instruction.  An
+    fxvinx from a correlation space converts that row half through the column
+    ADC into the PPU's reading buffers now (baseline minus trace, offsets,
+    noise).  Returns the row an fxvoutx writes (-1: none), for _apply_io."""
+    pc = st[_S_PC]
+    wi = pc >> 2
+    kind = dec[wi, 7] & 0xFF
+    ra = np.int64(dec[wi, 4])
+    rb = np.int64(dec[wi, 5])
+    ea = ((st[ra] if ra else 0) + st[rb]) & _M32
+    space = ea // io_space
+    nb = vec.shape[0] // 35
+    halves = cols // nb
+    idx = ea % io_space
+    row = idx // halves
+    half = idx % halves
+    if row >= rows or space >= SPACES:
+        return -1                     # the instruction faults by itself
+    if kind == _K_OUTX:
+        return row
+    if space != SPACE_CAUSAL and space != SPACE_ACAUSAL:
+        return -1
+    c0 = half * nb
+    baseline, v_max = cadc_v[0], cadc_v[1]
+    # This conversion's noise: consecutive table entries from a fresh random offset.
+    mask = normals.shape[0] - 1
+    x = np.uint64(nidx[0])
+    x ^= x << np.uint64(13)
+    x ^= x >> np.uint64(7)
+    x ^= x << np.uint64(17)
+    nidx[0] = np.int64(x & np.uint64(0x7FFFFFFFFFFFFFFF)) | 1
+    off = np.int64(x >> np.uint64(40))
+    for j in range(nb):
+        c = c0 + j
+        n = arr * cols + c
+        if space == SPACE_CAUSAL:
+            trace = causal[n, row]
+        else:
+            trace = acausal[arr * rows + row, c]
+        code = (baseline - trace) / v_max * full + cadc_offset[n]
+        if noise_sd > 0.0:
+            code += normals[(off + j) & mask] * noise_sd
+        code = np.rint(code)
+        code = min(max(code, 0.0), full - 1.0)
+        code = min(max(code + adc_offset, 0.0), full - 1.0)
+        if space == SPACE_CAUSAL:
+            cbuf[row, c] = np.uint8(code)
+        else:
+            abuf[row, c] = np.uint8(code)
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _apply_io(arr, r, rows, cols, wts, lbls, touched, resets, lanes, wmax, gain8, fp_syn, lost,
+              syn_label, syn_amp, lab_t, causal, acausal, corr):
+    """Effects of an fxvoutx to row r on the analog core, at the instruction's
+    time: the synapse row written (amplitude, label, neuron-major label copy)
+    and correlation reset requests (either bit resets both traces of a synapse)."""
+    R = arr * rows + r
+    if touched[SPACE_WEIGHTS, r] or touched[SPACE_LABELS, r]:
+        for c in range(cols):
+            word = np.int64(wts[arr, r, c >> 2])
+            w = (word >> lanes[0, c & 3]) & lanes[1, c & 3]
+            syn_amp[R, c] = (np.float32(w) / np.float32(wmax)) * gain8[R] * fp_syn[R, c]
+            lw = np.int64(lbls[arr, r, c >> 2])
+            lab = (lw >> lanes[2, c & 3]) & lanes[3, c & 3]
+            lab16 = np.int16(-1) if lost[R, c] else np.int16(lab)
+            syn_label[R, c] = lab16
+            if corr:
+                lab_t[arr * cols + c, r] = lab16
+        touched[SPACE_WEIGHTS, r] = 0
+        touched[SPACE_LABELS, r] = 0
+    for c in range(cols):
+        if resets[r, c]:
+            if corr:
+                causal[arr * cols + c, r] = 0.0
+                acausal[R, c] = 0.0
+            resets[r, c] = 0
+
+
+@njit(cache=True)
+def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
+             P, S, flags, slow, refc, ref_steps, counts, nlabel, rec_on,
+             syn_label, syn_amp, row_flags,
+             ev_tick, ev_label, ev_src, ev_pos,
+             carry, carry_n,
+             loss_p, rng, lost,
+             corr_on, corr_sat, corr_scale, row_last, lab_t, last_post, causal, acausal,
+             eta_c, eta_a, itau_c, itau_a,
+             probe, probe_out,
+             out_step, out_neuron,
+             # --- PPUs (stacked: index p) ---
+             active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
+             io_space, corr_cycles, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
+             # --- column ADC and synapse rows ---
+             cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full, normals, nidx,
+             lanes, wmax, gain8, fp_syn, syn_lost, corr_present):
+    """Advance analog steps k0 .. k0+n_steps-1 and the active PPUs up to tick
+    t_stop (see the module docstring).  Returns (why, steps done, spikes
+    written, ppu): why is SPAN_DONE (all steps and every PPU at t_stop),
+    SPAN_OUT_FULL (the spike buffer is full: flush and call again) or
+    SPAN_PYTHON (PPU `ppu` has an event for Python, pend[ppu] == PYTHON; the
+    analog core has run the steps up to that PPU's time).  probe_out row s
+    receives the probes after step k0 + s."""
+    nppu = active.shape[0]
+    k_end = k0 + n_steps
+    k = k0
+    n_out = 0
+    budget = np.zeros(nppu, np.int64)
+    out_row = np.full(nppu, -1, np.int64)      # row of the fxvoutx a PPU is let through
+    # Analog working memory and loop invariants, as in twin.analog.kernel.run_steps.
+    N = P.shape[1]
+    n_rows = syn_label.shape[0]
+    cap = out_step.shape[0]
+    new_buf = np.empty(N, np.int32)
+    drive = np.zeros_like(P[EL])
+    tmp = np.empty_like(P[EL])
+    hits = np.empty(N, np.int64)
+    spiked = np.empty(N, np.int64)
+    n_ev = ev_tick.shape[0]
+    step_s = step_ticks * TICK_S
+    v_arr, w_arr = S[V], S[W]
+    vth, vreset = P[VTH], P[VRESET]
+    ref_list = np.empty(N, np.int32)           # neurons with a running refractory counter
+    n_ref = 0
+    for n in range(N):
+        if refc[n] > 0:
+            ref_list[n_ref] = n
+            n_ref += 1
+    n_probe = 0
+    for q in range(probe.shape[0]):
+        if probe[q] >= 0:
+            n_probe += 1
+    for p in range(nppu):
+        budget[p] = np.int64(np.floor(cyc0[p] + (t_stop - tick0) * cpt))
+        if pend[p] == DONE:
+            pend[p] = RUN
+    while True:
+        # Every PPU that may run goes on to its next meeting point.
+        for p in range(nppu):
+            if not active[p] or pend[p] != RUN:
+                continue
+            a = arr_of[p]
+            status = I._run(dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a], cbuf[p], abuf[p],
+                            resets[p], touched[p], io_space, True, np.int64(0), True, corr_cycles)
+            if out_row[p] >= 0:           # the one vector-I/O instruction of this run was an fxvoutx
+                _apply_io(a, out_row[p], rows, cols, wts, lbls, touched[p], resets[p], lanes, wmax, gain8,
+                          fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
+                out_row[p] = -1
+            ptick[p] = _tick_of(st[p, _S_CYCLES], tick0, cyc0[p], cpt)
+            pstat[p] = status
+            if status == _ST_SYNC:
+                pend[p] = SYNC
+            elif status == _ST_MAX or status == _ST_SLEEPING:
+                pend[p] = DONE
+            elif status == _ST_BUS or status == _ST_YIELD or status == _ST_REDECODE:
+                pend[p] = PYTHON
+            else:
+                pend[p] = STOPPED
+        # The earliest pending meeting point.
+        best = -1
+        tbest = 0.0
+        for p in range(nppu):
+            if active[p] and (pend[p] == SYNC or pend[p] == PYTHON):
+                if best < 0 or ptick[p] < tbest:
+                    best = p
+                    tbest = ptick[p]
+        k_target = k_end
+        if best >= 0:
+            kt = np.int64(np.floor(tbest / step_ticks))
+            if kt < k_target:
+                k_target = kt
+        # The analog core up to it: the step body of twin.analog.kernel.run_steps,
+        # copied (a call per step, or numba's inlining, costs more than the step
+        # on a small chip: every array argument is reference-counted per call).
+        # tests/ppu_exec/test_cosim.py holds the two copies to bit-identical results.
+        while k < k_target:
+            if n_out + N > cap:
+                return SPAN_OUT_FULL, k - k0, n_out, -1
+            s = k - k0
+            t_end = (k + 1) * step_s
+            n_new = 0
+            # ---------------------------------------------------------------- neurons
+            for j in range(slow.shape[0]):          # exponential term and adaptation: Heun over the step
+                n = slow[j]
+                f = flags[n]
+                v0 = v_arr[n]
+                w0 = w_arr[n]
+                use_exp = (f & F_EXP) != 0 and refc[n] == 0
+                use_w = (f & F_ADAPT) != 0
+                d0 = _drive(P, n, v0, w0, use_exp, use_w)
+                vp = (P[EL, n] + (v0 - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n] - P[PINH, n] * S[IINH, n]
+                      + P[QDRIVE, n] * d0)
+                if use_w:
+                    wp = w0 * P[WFAC, n] + P[ADAPT_A, n] * (v0 - P[EL, n]) * (1.0 - P[WFAC, n])
+                    w_arr[n] = w0 * P[WFAC, n] + P[ADAPT_A, n] * (0.5 * (v0 + vp) - P[EL, n]) * (1.0 - P[WFAC, n])
+                else:
+                    wp = w0
+                drive[n] = 0.5 * (d0 + _drive(P, n, vp, wp, use_exp, use_w))
+            above = _membranes(N, P, S, drive, slow.shape[0] > 0, tmp, hits)
+            if (k & (FLUSH_STEPS - 1)) == 0:
+                _flush(N, S)
+            n_spiked = 0
+            for h in range(above):                  # threshold crossings of non-refractory neurons
+                n = hits[h]
+                if refc[n] == 0:
+                    f = flags[n]
+                    v_arr[n] = vreset[n]
+                    spiked[n_spiked] = n
+                    n_spiked += 1
+                    if (f & F_ADAPT) != 0:
+                        w_arr[n] += P[ADAPT_B, n]
+                    counts[n] += 1
+                    out_step[n_out] = k
+                    out_neuron[n_out] = n
+                    n_out += 1
+                    if rec_on and (f & F_EMIT) != 0 and nlabel[n] >= 0:
+                        new_buf[n_new] = n
+                        n_new += 1
+                    if corr_on:
+                        _causal(rows, (n // cols) * rows, t_end, lab_t[n], row_last, causal[n], eta_c[n], itau_c[n],
+                                np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat))
+                        last_post[n] = t_end
+            # refractory clamp: neurons refractory at the start of this step
+            j = 0
+            for i in range(n_ref):
+                n = ref_list[i]
+                v_arr[n] = vreset[n]
+                refc[n] -= 1
+                if refc[n] > 0:
+                    ref_list[j] = n
+                    j += 1
+            n_ref = j
+            for h in range(n_spiked):               # neurons that spiked now count from the next step
+                n = spiked[h]
+                refc[n] = ref_steps[n]
+                if refc[n] > 0:
+                    ref_list[n_ref] = n
+                    n_ref += 1
+            # ---------------------------------------------------------------- events
+            t_rec = k * step_s
+            for j in range(carry_n[0]):
+                lab_full = nlabel[carry[j]]
+                row = lab_full >> 6
+                if row >= n_rows:
+                    continue
+                rf = row_flags[row]
+                if (rf & R_ENABLE) == 0 or (rf & (4 << SRC_RECURRENT)) == 0:
+                    continue
+                if loss_p > 0.0 and _xorshift(rng) < loss_p:
+                    lost[0] += 1
+                    continue
+                _deliver(row, lab_full & label_mask, t_rec, rows, cols, syn_label, syn_amp, row_flags, P, S,
+                         corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
+            for j in range(n_new):
+                carry[j] = new_buf[j]
+            carry_n[0] = n_new
+            p = ev_pos[0]
+            last_tick = (k + 1) * step_ticks
+            while p < n_ev and ev_tick[p] < last_tick:
+                lab_full = ev_label[p]
+                src = ev_src[p]
+                p += 1
+                row = lab_full >> 6
+                if row >= n_rows:
+                    continue
+                rf = row_flags[row]
+                if (rf & R_ENABLE) == 0 or (rf & (4 << src)) == 0:
+                    continue
+                if loss_p > 0.0 and _xorshift(rng) < loss_p:
+                    lost[0] += 1
+                    continue
+                _deliver(row, lab_full & label_mask, t_end, rows, cols, syn_label, syn_amp, row_flags, P, S,
+                         corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
+            ev_pos[0] = p
+            # ---------------------------------------------------------------- probes
+            if n_probe:
+                for q in range(probe.shape[0]):
+                    n = probe[q]
+                    if n >= 0:
+                        probe_out[s, 2 * q] = v_arr[n]
+                        probe_out[s, 2 * q + 1] = S[IEXC, n] - S[IINH, n]
+            k += 1
+        if best < 0:
+            return SPAN_DONE, k - k0, n_out, -1
+        if pend[best] == PYTHON:
+            return SPAN_PYTHON, k - k0, n_out, best
+        # A vector-I/O instruction: readings of now, then it executes.
+        p = best
+        out_row[p] = _sync_io(st[p], dec[p], vec[p], io_space, rows, cols, arr_of[p], cbuf[p], abuf[p],
+                              causal, acausal, cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full,
+                              normals, nidx)
+        st[p, _S_SYNC_OK] = 1
+        pend[p] = RUN
+
+
+class CoSim:
+    """The stacked PPU state of one chip (the PPU blocks hold views of it) and
+    the per-call bookkeeping of `run_span`."""
+
+    def __init__(self, chip, count: int):
+        p = chip.profile
+        nb = I.vector_bytes(p.ppu_slices) if count else 16
+        words = p.ppu_memory_bytes // 4
+        self.chip = chip
+        self.count = count
+        self.mem = np.zeros((count, p.ppu_memory_bytes), np.uint8)
+        self.state = np.zeros((count, I.STATE_SIZE), np.int64)
+        self.vec = np.zeros((count, 35 * nb), np.uint8)
+        self.dec = np.zeros((count, words, I.DECODED_WIDTH), np.int32)
+        self.cbuf = np.zeros((count, p.rows, p.columns), np.uint8)
+        self.abuf = np.zeros((count, p.rows, p.columns), np.uint8)
+        self.resets = np.zeros((count, p.rows, p.columns), np.uint8)
+        self.touched = np.zeros((count, 2, p.rows), np.uint8)
+        self.active = np.zeros(count, np.uint8)
+        self.pend = np.zeros(count, np.int64)
+        self.ptick = np.zeros(count, np.float64)
+        self.pstat = np.zeros(count, np.int64)
+        self.cyc0 = np.zeros(count, np.float64)
+        self.arr_of = np.array([min(k, p.synapse_arrays - 1) for k in range(count)], np.int64)
+        self.io_space = np.int64(I.io_space_of(p.ppu_slices)) if count else np.int64(0x4000)
+        self.corr_cycles = np.int64(p.ppu_cadc_read_cycles)
+        self.cpt = p.ppu_clock_hz * 8e-9
+        rm = chip.regmap
+        wl, ll = rm.register("synapse", "weights").lanes("weight"), rm.register("synapse", "labels").lanes("label")
+        self.lanes = np.array([[f.lsb for f in wl], [(1 << f.width) - 1 for f in wl],
+                               [f.lsb for f in ll], [(1 << f.width) - 1 for f in ll]], np.int64)
+        # Column-ADC noise: a table of standard normals fixed by (serial, seed),
+        # each conversion reading from a random offset (xorshift state `nidx`):
+        # a library normal per converted byte cost more than the rest of the
+        # conversion.  Same serial and seed, same noise.
+        rng = np.random.default_rng([chip.serial, chip.seed, 0xCAD])
+        self.normals = rng.standard_normal(1 << 16)
+        self.nidx = np.array([int(rng.integers(1, 1 << 62))], np.int64)
+        self.tick0 = 0
+        self.need = -1                 # PPU with an event for Python after the last call
+        self.reached = 0.0             # its tick
+
+    def begin(self, executing: list[bool], tick0: int, targets: list[float]) -> None:
+        """A sub-span starts at tick0: which PPUs run and their cycle targets there."""
+        self.tick0 = tick0
+        for k, on in enumerate(executing):
+            self.active[k] = on
+            self.cyc0[k] = targets[k]
+            if not on:
+                self.pend[k] = RUN
+        self.need = -1
+
+    def run(self, core, k, n, t_stop, args, probe_out, out_step, out_neuron, cadc):
+        """One run_span call over analog steps k .. k+n-1 and PPU time to t_stop."""
+        net = core.net
+        why, s_done, n_out, who = run_span(
+            np.int64(k), np.int64(n), *args, probe_out, out_step, out_neuron,
+            self.active, self.dec, self.mem, self.state, self.vec,
+            core.synapse_weights, core.synapse_labels, self.arr_of,
+            self.cbuf, self.abuf, self.resets, self.touched,
+            self.io_space, self.corr_cycles, float(self.tick0), self.cyc0, float(self.cpt), float(t_stop),
+            self.pend, self.ptick, self.pstat,
+            *cadc, self.normals, self.nidx,
+            self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,
+            bool(core.p.correlation))
+        if why == SPAN_PYTHON:
+            self.need = int(who)
+            self.reached = float(self.ptick[who])
+        return int(why), int(s_done), int(n_out)
