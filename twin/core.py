@@ -28,6 +28,8 @@ LOOPBACK_LATENCY_TICKS = 2
 GENERATOR_PERIOD_TICKS = 16
 #: Kernel output buffer: spikes per neuron per call before the kernel returns early.
 _OUT_PER_NEURON = 64
+#: An idle chip runs the steps holding input events one by one up to this many.
+IDLE_EVENT_STEPS = 16
 #: Readout-pad samples kept for a virtual oscilloscope.
 READOUT_KEEP = 1 << 20
 
@@ -344,21 +346,27 @@ class EventCore:
         counts = np.zeros(net.N, np.int64)
         ev_pos = np.zeros(1, np.int64)
         inputs, self._inputs = self._inputs.split(k_end * self.step)
-        idle = not self._was_enabled.any() and net.carry_n[0] == 0 and cosim is None
-        if idle and (not len(inputs.tick) or (not corr_on and net.spike_loss == 0)):
+        idle = not self._was_enabled.any() and net.carry_n[0] == 0
+        skip = idle and (not len(inputs.tick) or (not corr_on and net.spike_loss == 0))
+        if skip and cosim is None:
             # Idle chip: every membrane sits at its leak potential and no event can
             # change anything that outlives the neurons' next switch-on: skip the steps.
             self._idle_until(k_end, pm_enabled, probe, trace)
             return *no_spikes, trace, until
+        # With PPUs: an idle chip whose steps can be skipped runs the PPUs alone.
+        ppu_only = skip and cosim is not None
+        idle = idle and cosim is None
         cap = _OUT_PER_NEURON * net.N
         out_step = np.empty(cap, np.int64)
         out_neuron = np.empty(cap, np.int32)
         cadc = self._cadc_constants(pm_enabled) if cosim is not None else None
         k = k0
         reached = until
-        # An idle chip with events for its correlation sensors (or spike loss) runs
-        # only the steps that hold events.
+        # An idle chip with a few events for its correlation sensors (or spike loss)
+        # runs only the steps that hold events; with many, one kernel call is cheaper.
         event_steps = np.unique(inputs.tick // self.step) if idle else None
+        if idle and len(event_steps) > IDLE_EVENT_STEPS:
+            idle, event_steps = False, None
         while k < k_end or (cosim is not None and k == k_end):
             if idle:
                 if not len(event_steps):
@@ -366,7 +374,7 @@ class EventCore:
                 k, event_steps = int(event_steps[0]), event_steps[1:]
             t_tick = k * self.step
             # Parameters are held for a chunk; while cells settle, chunks are short.
-            n = 1 if idle else k_end - k
+            n = 1 if idle else (0 if ppu_only else k_end - k)
             if net.settling(t_tick) and not idle and n > 0:
                 n = min(n, max(1, int(self._settle_chunk(t_tick) // self.step)))
             cells, gcells = net.cell_outputs(t_tick + (n * self.step) // 2, pm_enabled)
@@ -384,7 +392,7 @@ class EventCore:
                     probe)
             done = 0
             stopped = False
-            t_stop = until if k + n >= k_end else (k + n) * self.step
+            t_stop = until if (k + n >= k_end or ppu_only) else (k + n) * self.step
             while True:
                 probe_out = trace[1 + k - k0 + done:] if len(trace) else np.zeros((1, 4), np.float32)
                 if cosim is None:
@@ -402,6 +410,15 @@ class EventCore:
                 if finished or stopped:
                     break
             k += done
+            if ppu_only:
+                k_stop = min(int(cosim.reached) // self.step, k_end) if stopped else k_end
+                self._idle_until(k_stop, pm_enabled, probe, trace)
+                if stopped:
+                    reached = min(max(int(cosim.reached), self.chip.now), until)
+                    trace = trace[:k_stop - k0 + 1] if len(trace) else trace
+                    later = inputs.split(k_stop * self.step)[1]      # steps not run yet keep their events
+                    self._inputs = Events.merge(later, self._inputs)
+                break
             if stopped:
                 # A PPU needs Python at its tick: the network has run the steps that end by then.
                 reached = min(max(int(cosim.reached), k * self.step, self.chip.now), until)

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "analog"))
 from _analog_helpers import Bench, lsb_for_tau, lsb_for_volts  # noqa: E402
 
 from isa.ppu.asm import assemble  # noqa: E402
+from twin.ppu import interp as I  # noqa: E402
 
 STEP = 12                                       # dls analog step, FPGA ticks
 PRE, TEACH = (0 << 6) | 5, (1 << 6) | 0         # row 0 label 5: measured synapse; row 1: forces a spike
@@ -234,3 +235,21 @@ def test_the_compiled_loop_runs_the_network_as_the_analog_kernel_does():
         for name in ("S", "causal", "acausal", "row_last", "last_post", "refc"):
             np.testing.assert_array_equal(getattr(na, name), getattr(nb, name), err_msg=f"{profile}: {name}")
         assert (na.causal > 0).any()
+
+
+def test_an_idle_chip_runs_its_ppus_alone_with_exact_clocks():
+    """No neuron on and no input: the analog steps are skipped, the PPUs still run
+    every cycle of the span (hx: 250 MHz) and see the register bus of their time."""
+    b = Bench("hx", serial=2)
+    src = "1: addi 3, 3, 1\n b 1b\n"
+    image = np.frombuffer(assemble(src).image(), ">u4")
+    for blk in ("ppu_top", "ppu_bottom"):
+        b.write(blk, "memory", np.arange(len(image)), image)
+        b.write(blk, "control", [0], b.field_words(blk, "control", inhibit_reset=1))
+    start = b.chip.now
+    b.advance(start + 12_500)                   # 100 us
+    for ppu in b.chip.ppus:
+        assert ppu.executing
+        assert ppu.state[I.S_CYCLES] == 25_000
+        assert abs(int(ppu.state[3]) - 12_500) <= 1          # one addi per two cycles
+    assert b.chip.core.k_next == (start + 12_500) // b.p.analog.step_ticks

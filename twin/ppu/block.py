@@ -23,27 +23,27 @@ Registers (the block's `memory`, `control`, `status` and `debug*`):
   `debug_cycles(_high)`, `debug_stop`, `debug_fault`, `debug_gpr[32]`: see the
   register map.  While halted the clock is stopped for the core.
 
-Time: `advance` runs the core for the PPU clock cycles of the span
-(`profile.ppu_clock_hz`, FPGA ticks of 8 ns), in chunks of at most
-`chunk_ticks` (1 us) when a `correlation_source` is attached, so the
-correlation readings follow the analog core; otherwise (and while the core
-sleeps) a span runs in one call (each call costs a few microseconds of wall
-time, more than 1 us of PPU time at 98 MHz: call `advance` for spans of a
-microsecond or more while the core runs).  A core asleep with nothing to wake
-it (no decrementer interrupt possible) only moves its clock: no interpreter call.  Register-bus accesses of the
-firmware (address bit 31) go through `chip.bus` between numba calls; a
-rejected access stops the core with a machine-check fault at that address.
+Time, on a chip: while the core executes, `twin.chip.Chip.advance` runs it
+together with the analog core in one compiled loop (twin.cosim; the block's
+arrays are views of the chip's `CoSim` bank); `after_cosim` moves its clock
+target, `serve_cosim_event` performs what the loop leaves to Python (a
+register-bus access of the firmware through `chip.bus`, code to decode again,
+the periodic yield).  A rejected bus access stops the core with a
+machine-check fault at that address.  A core asleep with nothing to wake it
+(no decrementer interrupt possible), stopped or halted only moves its clock,
+through `advance`.
 
-Vector I/O reaches synapse array `index` (ppu_top: 0, ppu_bottom: 1): the
-weight and label words are the register storage itself (`synapse.weights`,
-`synapse.labels`), and rows written by fxvoutx are written again through the
-bus afterwards so the blocks hooked to them see the change.  Correlations
-come from `correlation_source(array) -> (causal, acausal)` (uint8, rows x
-columns, the current column-ADC readings), called before each chunk in which
-the core runs (default: none, readings stay zero); reset requests from
-fxvoutx to the correlation spaces are handed to `apply_resets(array, resets)`
-(resets: uint8 rows x columns, bit 0 causal, bit 1 acausal) after the chunk
-and then cleared.  The analog core sets these two attributes.
+Standalone (a block driven by a test, without the chip's loop): `advance`
+runs the core for the PPU clock cycles of the span (`profile.ppu_clock_hz`,
+FPGA ticks of 8 ns), in chunks of at most `chunk_ticks` (1 us) when a
+`correlation_source` is attached.  Vector I/O reaches synapse array `index`
+(ppu_top: 0, ppu_bottom: 1): the weight and label words are the register
+storage itself (`synapse.weights`, `synapse.labels`), and rows written by
+fxvoutx are written again through the bus afterwards.  Correlations come from
+`correlation_source(array) -> (causal, acausal)` (uint8, rows x columns),
+called before each chunk (default: none, readings stay zero); reset requests
+from fxvoutx to the correlation spaces are handed to `apply_resets(array,
+resets)` (bit 0 causal, bit 1 acausal) after the chunk and then cleared.
 """
 from __future__ import annotations
 
