@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .analog import kernel as K
+from .compile_note import announce
 from .cosim import SPAN_DONE, SPAN_PYTHON
 from .analog.network import AnalogNetwork, Events, apply_flags
 
@@ -396,6 +397,7 @@ class EventCore:
             while True:
                 probe_out = trace[1 + k - k0 + done:] if len(trace) else np.zeros((1, 4), np.float32)
                 if cosim is None:
+                    announce(K.run_steps, "the analog core", "a few seconds")
                     s_done, n_out = K.run_steps(k + done, n - done, *args, probe_out, out_step, out_neuron)
                     finished = done + s_done >= n
                 else:

@@ -46,6 +46,7 @@ from isa.ppu.iomap import SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_LABELS, SPACE_WEIGH
 from .analog.kernel import (EL, F_ADAPT, F_EMIT, F_EXP, FLUSH_STEPS, IEXC, IINH, PEXC, PINH, PLEAK,
                             QDRIVE, R_ENABLE, SRC_RECURRENT, TICK_S, VRESET, VTH, WFAC, ADAPT_A, ADAPT_B,
                             V, W, _causal, _deliver, _drive, _flush, _membranes, _xorshift)
+from .compile_note import announce
 from .ppu import interp as I
 
 # pend states
@@ -421,6 +422,7 @@ class CoSim:
     def run(self, core, k, n, t_stop, args, probe_out, out_step, out_neuron, cadc):
         """One run_span call over analog steps k .. k+n-1 and PPU time to t_stop."""
         net = core.net
+        announce(run_span, "the chip's co-simulation loop (analog core and PPU interpreter)", "about 30 s")
         why, s_done, n_out, who = run_span(
             np.int64(k), np.int64(n), *args, probe_out, out_step, out_neuron,
             self.active, self.dec, self.mem, self.state, self.vec,
