@@ -170,36 +170,36 @@ def _membranes(N, P, S, drive, use_drive, tmp, hits):
     membranes are at or above their threshold (refractory ones included) and
     lists them in `hits`.  `tmp` is scratch memory of the kernel (not aliased
     with the arguments, so that the compiler vectorises the first loop); the
-    upper rail is the same for every neuron (P[VCLIP, 0])."""
-    el, pl, pe, pi, qd, fe, fi = P[EL], P[PLEAK], P[PEXC], P[PINH], P[QDRIVE], P[FEXC], P[FINH]
+    upper rail is the same for every neuron (P[VCLIP, 0]).  Rows are indexed
+    in place (P[EL, n]), not taken as views: each view costs reference counting
+    per call, which on a small chip is more than the arithmetic."""
     vclip = P[VCLIP, 0]
-    vth = P[VTH]
-    v, ie, ii = S[V], S[IEXC], S[IINH]
     if use_drive:
         for n in range(N):
-            x = el[n] + (v[n] - el[n]) * pl[n] + pe[n] * ie[n] - pi[n] * ii[n] + qd[n] * drive[n]
+            x = (P[EL, n] + (S[V, n] - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n]
+                 - P[PINH, n] * S[IINH, n] + P[QDRIVE, n] * drive[n])
             x = x if x > 0.0 else 0.0
             tmp[n] = x if x < vclip else vclip
     else:
         for n in range(N):
-            x = el[n] + (v[n] - el[n]) * pl[n] + pe[n] * ie[n] - pi[n] * ii[n]
+            x = P[EL, n] + (S[V, n] - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n] - P[PINH, n] * S[IINH, n]
             x = x if x > 0.0 else 0.0
             tmp[n] = x if x < vclip else vclip
     above = 0
     for n in range(N):
         x = tmp[n]
-        v[n] = x
-        above += x >= vth[n]
+        S[V, n] = x
+        above += x >= P[VTH, n]
     if above:
         k = 0
         for n in range(N):
-            if tmp[n] >= vth[n]:
+            if tmp[n] >= P[VTH, n]:
                 hits[k] = n
                 k += 1
     for n in range(N):
-        ie[n] *= fe[n]
+        S[IEXC, n] *= P[FEXC, n]
     for n in range(N):
-        ii[n] *= fi[n]
+        S[IINH, n] *= P[FINH, n]
     return above
 
 
