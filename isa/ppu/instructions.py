@@ -131,6 +131,51 @@ def _op(spec: str, kind: Kind) -> Operand:
 # Instructions
 
 
+# Semantic groups: what kind of operation a row is.  The interpreter dispatches
+# on the group first (twin.ppu._decode derives per-op group ids from the rows;
+# twin.ppu.interp checks at import that it implements every group in use).
+GROUPS = (
+    "add_imm",         # addi addis
+    "carry_imm",       # addic addic. subfic
+    "logic_imm",       # ori oris xori xoris andi. andis.
+    "compare",         # cmp cmpl cmpi cmpli
+    "trap",            # tw twi
+    "load",            # lbz lhz lha lwz and their u / x / ux forms (see `Access`)
+    "store",           # stb sth stw and their u / x / ux forms
+    "load_multiple",   # lmw
+    "store_multiple",  # stmw
+    "branch",          # b
+    "branch_cond",     # bc bclr bcctr
+    "rotate",          # rlwinm rlwnm rlwimi
+    "cr_field",        # mcrf
+    "cr_logic",        # crand crnor ...
+    "return",          # rfi rfci rfmci
+    "logic",           # and or xor ... (X-form, RB register)
+    "shift",           # slw srw sraw srawi
+    "bit_count",       # cntlzw popcntb prtyw
+    "extend",          # extsb extsh
+    "wait",            # wait
+    "msr",             # mfmsr mtmsr
+    "sync",            # sync
+    "arith",           # XO-form add / subtract (add subf neg adde ... addme)
+    "mul_div",         # mulli mullw mulhw mulhwu divw divwu
+    "cr_move",         # mfcr mfocrf mtcrf mtocrf
+    "spr_move",        # mfspr mtspr
+    "vector",          # fxv*
+    "external",        # eciwx ecowx (not executed by the PPU)
+)
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a load or store row reaches memory."""
+    size: int               # bytes per register (lmw/stmw: 4, one word per register)
+    store: bool = False
+    update: bool = False    # RA receives the effective address
+    sign: bool = False      # sign-extend the loaded value (lha)
+    indexed: bool = False   # EA = (RA|0) + RB; else (RA|0) + D
+
+
 @dataclass(frozen=True)
 class Instruction:
     mnemonic: str
@@ -143,6 +188,8 @@ class Instruction:
     paren: int | None = None       # index of the operand written as D(RA) "(RA)"
     cycles: int = 1
     doc: str = ""
+    group: str = ""                # semantic group, one of GROUPS
+    access: Access | None = None   # loads and stores only
 
     @property
     def opcode_value(self) -> int:
@@ -197,82 +244,99 @@ def _ops(spec: str) -> tuple[Operand, ...]:
 _T: list[Instruction] = []
 
 
-def _ins(mn, form, primary, xo, xo_field, ops, fixed=(), paren=None, cycles=1, doc=""):
+def _ins(mn, form, primary, xo, xo_field, ops, fixed=(), paren=None, cycles=1, doc="", *, group,
+         access=None):
+    assert group in GROUPS, f"{mn}: unknown group {group}"
     _T.append(Instruction(mn, form, primary, xo, xo_field, _ops(ops) if isinstance(ops, str) else ops,
-                          tuple(fixed), paren, cycles, doc))
+                          tuple(fixed), paren, cycles, doc, group, access))
 
 
 # ---- D-form --------------------------------------------------------------
-_ins("twi", "D", 3, None, None, "TO,RA,SI")
-_ins("mulli", "D", 7, None, None, "RT,RA,SI", cycles=4)
-_ins("subfic", "D", 8, None, None, "RT,RA,SI")
-_ins("cmpli", "D", 10, None, None, "BF,L,RA,UI")
-_ins("cmpi", "D", 11, None, None, "BF,L,RA,SI")
-_ins("addic", "D", 12, None, None, "RT,RA,SI")
-_ins("addic.", "D", 13, None, None, "RT,RA,SI")
-_ins("addi", "D", 14, None, None, "RT,RA0,SI")
-_ins("addis", "D", 15, None, None, "RT,RA0,SUI")
+_ins("twi", "D", 3, None, None, "TO,RA,SI", group="trap")
+_ins("mulli", "D", 7, None, None, "RT,RA,SI", cycles=4, group="mul_div")
+_ins("subfic", "D", 8, None, None, "RT,RA,SI", group="carry_imm")
+_ins("cmpli", "D", 10, None, None, "BF,L,RA,UI", group="compare")
+_ins("cmpi", "D", 11, None, None, "BF,L,RA,SI", group="compare")
+_ins("addic", "D", 12, None, None, "RT,RA,SI", group="carry_imm")
+_ins("addic.", "D", 13, None, None, "RT,RA,SI", group="carry_imm")
+_ins("addi", "D", 14, None, None, "RT,RA0,SI", group="add_imm")
+_ins("addis", "D", 15, None, None, "RT,RA0,SUI", group="add_imm")
 for _mn, _p in (("ori", 24), ("oris", 25), ("xori", 26), ("xoris", 27),
                 ("andi.", 28), ("andis.", 29)):
-    _ins(_mn, "D", _p, None, None, "RA,RS,UI")
-for _mn, _p, _cyc in (("lwz", 32, 2), ("lwzu", 33, 2), ("lbz", 34, 2), ("lbzu", 35, 2),
-                      ("stw", 36, 1), ("stwu", 37, 1), ("stb", 38, 1), ("stbu", 39, 1),
-                      ("lhz", 40, 2), ("lhzu", 41, 2), ("lha", 42, 2), ("lhau", 43, 2),
-                      ("sth", 44, 1), ("sthu", 45, 1), ("lmw", 46, 2), ("stmw", 47, 1)):
-    _ins(_mn, "D", _p, None, None, "RT,D,RA0", paren=2, cycles=_cyc)
+    _ins(_mn, "D", _p, None, None, "RA,RS,UI", group="logic_imm")
+# Loads / stores: (mnemonic, primary, X-form xo or None, cycles, group, access).
+_MEM = (
+    ("lwz", 32, 23, 2, "load", Access(4)), ("lwzu", 33, 55, 2, "load", Access(4, update=True)),
+    ("lbz", 34, 87, 2, "load", Access(1)), ("lbzu", 35, 119, 2, "load", Access(1, update=True)),
+    ("stw", 36, 151, 1, "store", Access(4, store=True)),
+    ("stwu", 37, 183, 1, "store", Access(4, store=True, update=True)),
+    ("stb", 38, 215, 1, "store", Access(1, store=True)),
+    ("stbu", 39, 247, 1, "store", Access(1, store=True, update=True)),
+    ("lhz", 40, 279, 2, "load", Access(2)), ("lhzu", 41, 311, 2, "load", Access(2, update=True)),
+    ("lha", 42, 343, 2, "load", Access(2, sign=True)),
+    ("lhau", 43, 375, 2, "load", Access(2, update=True, sign=True)),
+    ("sth", 44, 407, 1, "store", Access(2, store=True)),
+    ("sthu", 45, 439, 1, "store", Access(2, store=True, update=True)),
+    ("lmw", 46, None, 2, "load_multiple", Access(4)),
+    ("stmw", 47, None, 1, "store_multiple", Access(4, store=True)),
+)
+for _mn, _p, _xo, _cyc, _grp, _acc in _MEM:
+    _ins(_mn, "D", _p, None, None, "RT,D,RA0", paren=2, cycles=_cyc, group=_grp, access=_acc)
 
 # ---- I / B-form branches --------------------------------------------------
 for _sfx, _aa, _lk in (("", 0, 0), ("l", 0, 1), ("a", 1, 0), ("la", 1, 1)):
     _li = Operand("LI", BDABS if _aa else BDREL)
-    _ins("b" + _sfx, "I", 18, None, None, (_li,), (("AA", _aa), ("LK", _lk)))
+    _ins("b" + _sfx, "I", 18, None, None, (_li,), (("AA", _aa), ("LK", _lk)), group="branch")
     _bd = Operand("BD", BDABS if _aa else BDREL)
-    _ins("bc" + _sfx, "B", 16, None, None, _ops("BO,BI") + (_bd,), (("AA", _aa), ("LK", _lk)))
+    _ins("bc" + _sfx, "B", 16, None, None, _ops("BO,BI") + (_bd,), (("AA", _aa), ("LK", _lk)),
+         group="branch_cond")
 
 # ---- M-form rotates ---------------------------------------------------------
 for _mn, _p, _ops_s in (("rlwimi", 20, "RA,RS,SH,MB,ME"), ("rlwinm", 21, "RA,RS,SH,MB,ME"),
                         ("rlwnm", 23, "RA,RS,RB,MB,ME")):
-    _ins(_mn, "M", _p, None, None, _ops_s, (("Rc", 0),))
-    _ins(_mn + ".", "M", _p, None, None, _ops_s, (("Rc", 1),))
+    _ins(_mn, "M", _p, None, None, _ops_s, (("Rc", 0),), group="rotate")
+    _ins(_mn + ".", "M", _p, None, None, _ops_s, (("Rc", 1),), group="rotate")
 
 # ---- XL-form (primary 19) ----------------------------------------------------
-_ins("mcrf", "XL", 19, 0, "XO10", "BF,BFA")
+_ins("mcrf", "XL", 19, 0, "XO10", "BF,BFA", group="cr_field")
 for _mn, _xo, _lk in (("bclr", 16, 0), ("bclrl", 16, 1), ("bcctr", 528, 0), ("bcctrl", 528, 1)):
-    _ins(_mn, "XL", 19, _xo, "XO10", "BO,BI,BH?", (("LK", _lk),))
+    _ins(_mn, "XL", 19, _xo, "XO10", "BO,BI,BH?", (("LK", _lk),), group="branch_cond")
 for _mn, _xo in (("crnor", 33), ("crandc", 129), ("crxor", 193), ("crnand", 225),
                  ("crand", 257), ("creqv", 289), ("crorc", 417), ("cror", 449)):
-    _ins(_mn, "XL", 19, _xo, "XO10", "BT,BA,BB")
-_ins("rfmci", "XL", 19, 38, "XO10", "")
-_ins("rfi", "XL", 19, 50, "XO10", "")
-_ins("rfci", "XL", 19, 51, "XO10", "")
+    _ins(_mn, "XL", 19, _xo, "XO10", "BT,BA,BB", group="cr_logic")
+_ins("rfmci", "XL", 19, 38, "XO10", "", group="return")
+_ins("rfi", "XL", 19, 50, "XO10", "", group="return")
+_ins("rfci", "XL", 19, 51, "XO10", "", group="return")
 
 # ---- X-form (primary 31) -----------------------------------------------------
-_ins("cmp", "X", 31, 0, "XO10", "BF,L,RA,RB")
-_ins("cmpl", "X", 31, 32, "XO10", "BF,L,RA,RB")
-_ins("tw", "X", 31, 4, "XO10", "TO,RA,RB")
-# Loads/stores indexed: RT,RA|0,RB.
-for _mn, _xo, _cyc in (("lwzx", 23, 2), ("lwzux", 55, 2), ("lbzx", 87, 2), ("lbzux", 119, 2),
-                       ("stwx", 151, 1), ("stwux", 183, 1), ("stbx", 215, 1), ("stbux", 247, 1),
-                       ("lhzx", 279, 2), ("lhzux", 311, 2), ("lhax", 343, 2), ("lhaux", 375, 2),
-                       ("sthx", 407, 1), ("sthux", 439, 1),
-                       ("eciwx", 310, 2), ("ecowx", 438, 1)):
-    _ins(_mn, "X", 31, _xo, "XO10", "RT,RA0,RB", cycles=_cyc)
+_ins("cmp", "X", 31, 0, "XO10", "BF,L,RA,RB", group="compare")
+_ins("cmpl", "X", 31, 32, "XO10", "BF,L,RA,RB", group="compare")
+_ins("tw", "X", 31, 4, "XO10", "TO,RA,RB", group="trap")
+# Loads/stores indexed: RT,RA|0,RB (the D-form rows' access, indexed).
+for _mn, _p, _xo, _cyc, _grp, _acc in _MEM:
+    if _xo is not None:
+        _ins(_mn[:-1] + "ux" if _acc.update else _mn + "x", "X", 31, _xo, "XO10", "RT,RA0,RB",
+             cycles=_cyc, group=_grp, access=Access(_acc.size, _acc.store, _acc.update, _acc.sign, True))
+_ins("eciwx", "X", 31, 310, "XO10", "RT,RA0,RB", cycles=2, group="external")
+_ins("ecowx", "X", 31, 438, "XO10", "RT,RA0,RB", cycles=1, group="external")
 # Logical / shifts with record forms: RA,RS,RB.
 for _mn, _xo in (("slw", 24), ("and", 28), ("andc", 60), ("nor", 124), ("eqv", 284),
                  ("xor", 316), ("orc", 412), ("or", 444), ("nand", 476), ("srw", 536),
                  ("sraw", 792)):
-    _ins(_mn, "X", 31, _xo, "XO10", "RA,RS,RB", (("Rc", 0),))
-    _ins(_mn + ".", "X", 31, _xo, "XO10", "RA,RS,RB", (("Rc", 1),))
-_ins("srawi", "X", 31, 824, "XO10", "RA,RS,SH", (("Rc", 0),))
-_ins("srawi.", "X", 31, 824, "XO10", "RA,RS,SH", (("Rc", 1),))
-for _mn, _xo in (("cntlzw", 26), ("extsh", 922), ("extsb", 954)):
-    _ins(_mn, "X", 31, _xo, "XO10", "RA,RS", (("Rc", 0),))
-    _ins(_mn + ".", "X", 31, _xo, "XO10", "RA,RS", (("Rc", 1),))
-_ins("popcntb", "X", 31, 122, "XO10", "RA,RS")
-_ins("prtyw", "X", 31, 154, "XO10", "RA,RS")
-_ins("wait", "X", 31, 62, "XO10", "", doc="stop until an interrupt (0x7C00007C)")
-_ins("mfmsr", "X", 31, 83, "XO10", "RT")
-_ins("mtmsr", "X", 31, 146, "XO10", "RS")
-_ins("sync", "X", 31, 598, "XO10", "")
+    _grp = "shift" if _mn in ("slw", "srw", "sraw") else "logic"
+    _ins(_mn, "X", 31, _xo, "XO10", "RA,RS,RB", (("Rc", 0),), group=_grp)
+    _ins(_mn + ".", "X", 31, _xo, "XO10", "RA,RS,RB", (("Rc", 1),), group=_grp)
+_ins("srawi", "X", 31, 824, "XO10", "RA,RS,SH", (("Rc", 0),), group="shift")
+_ins("srawi.", "X", 31, 824, "XO10", "RA,RS,SH", (("Rc", 1),), group="shift")
+for _mn, _xo, _grp in (("cntlzw", 26, "bit_count"), ("extsh", 922, "extend"), ("extsb", 954, "extend")):
+    _ins(_mn, "X", 31, _xo, "XO10", "RA,RS", (("Rc", 0),), group=_grp)
+    _ins(_mn + ".", "X", 31, _xo, "XO10", "RA,RS", (("Rc", 1),), group=_grp)
+_ins("popcntb", "X", 31, 122, "XO10", "RA,RS", group="bit_count")
+_ins("prtyw", "X", 31, 154, "XO10", "RA,RS", group="bit_count")
+_ins("wait", "X", 31, 62, "XO10", "", doc="stop until an interrupt (0x7C00007C)", group="wait")
+_ins("mfmsr", "X", 31, 83, "XO10", "RT", group="msr")
+_ins("mtmsr", "X", 31, 146, "XO10", "RS", group="msr")
+_ins("sync", "X", 31, 598, "XO10", "", group="sync")
 
 # ---- XO-form arithmetic: o and . variants -----------------------------------
 for _mn, _xo, _ops_s, _cyc in (
@@ -288,15 +352,16 @@ for _mn, _xo, _ops_s, _cyc in (
     for _oe in _oes:
         for _rc in (0, 1):
             _ins(_mn + ("o" if _oe else "") + ("." if _rc else ""), "XO", 31, _xo, "XO9", _ops_s,
-                 (("OE", _oe), ("Rc", _rc)), cycles=_cyc)
+                 (("OE", _oe), ("Rc", _rc)), cycles=_cyc,
+                 group="mul_div" if _mn.startswith(("mul", "div")) else "arith")
 
 # ---- XFX-form: CR and SPR moves ---------------------------------------------
-_ins("mfcr", "XFX", 31, 19, "XO10", "RT", (("bit11", 0),))
-_ins("mfocrf", "XFX", 31, 19, "XO10", "RT,FXM", (("bit11", 1),))
-_ins("mtcrf", "XFX", 31, 144, "XO10", "FXM,RS", (("bit11", 0),))
-_ins("mtocrf", "XFX", 31, 144, "XO10", "FXM,RS", (("bit11", 1),))
-_ins("mfspr", "XFX", 31, 339, "XO10", "RT,SPR")
-_ins("mtspr", "XFX", 31, 467, "XO10", "SPR,RS")
+_ins("mfcr", "XFX", 31, 19, "XO10", "RT", (("bit11", 0),), group="cr_move")
+_ins("mfocrf", "XFX", 31, 19, "XO10", "RT,FXM", (("bit11", 1),), group="cr_move")
+_ins("mtcrf", "XFX", 31, 144, "XO10", "FXM,RS", (("bit11", 0),), group="cr_move")
+_ins("mtocrf", "XFX", 31, 144, "XO10", "FXM,RS", (("bit11", 1),), group="cr_move")
+_ins("mfspr", "XFX", 31, 339, "XO10", "RT,SPR", group="spr_move")
+_ins("mtspr", "XFX", 31, 467, "XO10", "SPR,RS", group="spr_move")
 
 SCALAR_COUNT = len(_T)
 
@@ -335,7 +400,7 @@ VECTOR_OPS += [
     ("fxvlax", 492, _VGG, 2), ("fxvstax", 508, _VGG, 1),
 ]
 for _mn, _xo, _shape, _cyc in VECTOR_OPS:
-    _ins(_mn, "FXV", 4, _xo, "VXO", _shape + _C, cycles=_cyc)
+    _ins(_mn, "FXV", 4, _xo, "VXO", _shape + _C, cycles=_cyc, group="vector")
 
 INSTRUCTIONS: tuple[Instruction, ...] = tuple(_T)
 BY_MNEMONIC: dict[str, Instruction] = {i.mnemonic: i for i in INSTRUCTIONS}

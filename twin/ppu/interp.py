@@ -171,7 +171,8 @@ from numba import njit
 from isa.ppu.iomap import (INTERRUPT_ENTRY_CYCLES, SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS, SPACES,
                            io_space_size)
 
-from ._decode import (FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP, OP_ILLEGAL, OP_VECTOR_FIRST, OPS,
+from ._decode import (FLAG_AA, FLAG_INDEXED, FLAG_LK, FLAG_OE, FLAG_RC, FLAG_SIGN, FLAG_UPDATE, GROUP,
+                      GROUP_SHIFT, OP, OP_GROUP_NAME, OP_ILLEGAL, OPS, SIZE_SHIFT, check_handled,
                       predecode_words, words_from_bytes)
 
 __all__ = ["STATE_SIZE", "new_state", "new_vector_state", "predecode_memory", "run", "complete_bus",
@@ -230,9 +231,11 @@ assert (Status.SLEEPING, Status.DECREMENTER) == (ST_SLEEPING, ST_DECREMENTER)
 STATUS_NAMES = {v: k.lower() for k, v in vars(Status).items() if not k.startswith("_")}
 OP_STALE = -3              # decoded row invalidated by a store
 
-# Op ids as module constants (numba freezes them at compile time).
+# Op ids and group ids as module constants (numba freezes them at compile time).
 for _name, _k in OP.items():
     globals()["O_" + _name.replace(".", "_rc").upper()] = _k
+for _name, _k in GROUP.items():
+    globals()["G_" + _name.upper()] = _k
 
 # ---- vector unit tables ------------------------------------------------------
 VR_BASE = 0                # register r at VR_BASE + r * V; accumulator at 32 V (2V bytes); flags at 34 V
@@ -263,7 +266,7 @@ for _h, _b, _k in _PAIRS:
     if _h:
         VECTOR_KIND[_h] = (_k, 2)
     VECTOR_KIND[_b] = (_k, 1)
-assert set(VECTOR_KIND) == set(OPS[OP_VECTOR_FIRST:]), "fxv rows without semantics"
+assert set(VECTOR_KIND) == {n for n in OPS if OP_GROUP_NAME[n] == "vector"}, "fxv rows without semantics"
 _VKIND = np.full(len(OPS), -1, np.int64)
 _VWIDTH = np.ones(len(OPS), np.int64)
 for _mn, (_k, _w) in VECTOR_KIND.items():
@@ -329,7 +332,7 @@ def _annotate(decoded: np.ndarray) -> np.ndarray:
     index + 1 in `_LOOPS`)."""
     out = np.zeros((len(decoded), DECODED_WIDTH), np.int32)
     out[:, :decoded.shape[1]] = decoded
-    v = out[:, 0] >= OP_VECTOR_FIRST
+    v = (out[:, 0] >= 0) & ((out[:, 1] >> GROUP_SHIFT) == G_VECTOR)
     ops = out[v, 0]
     out[v, 7] = _VKIND[ops] | (_VWIDTH[ops] << 8)
     return out
@@ -819,6 +822,20 @@ def _hot(dec, tw, threshold):
 
 
 
+# The semantic groups `_run` implements (by name, see isa.ppu.instructions.GROUPS);
+# checked at import against every op of OPS.  `_run` dispatches on the group id
+# (in the flags column, twin.ppu._decode) in order of frequency in compiled C,
+# then on the op; loads/stores read size, update, sign and indexing from access
+# bits there.  Record forms set CR0 once after the chain (`crv`): one inlined
+# `_cr0` instead of ten keeps the cold compile at the old 11-12 s on 2 cores.
+RUN_GROUPS = frozenset({
+    "load", "store", "add_imm", "branch_cond", "compare", "rotate", "logic", "branch", "arith",
+    "logic_imm", "shift", "extend", "mul_div", "carry_imm", "vector", "spr_move", "cr_move",
+    "load_multiple", "store_multiple", "bit_count", "cr_logic", "cr_field", "trap", "wait", "msr",
+    "return", "sync"})
+check_handled(OPS, OP_GROUP_NAME, RUN_GROUPS)
+
+
 @njit(cache=True)
 def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touched, io_space,
          sleep_advances, hot, sync, corr_cycles):
@@ -869,9 +886,270 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
         npc = (pc + 4) & M32
         rc = fl & FLAG_RC
         extra = 0
+        crv = -1                   # >= 0: set CR0 from it after the instruction (record forms)
+        g = fl >> GROUP_SHIFT
 
-        # ---- fxv vector unit ------------------------------------------------
-        if op >= OP_VECTOR_FIRST:
+        # Dispatch on the semantic group (most frequent in compiled C first),
+        # then on the op within it.  Loads/stores take size, update, sign and
+        # indexing from the access bits of `fl`.
+        if g == G_LOAD or g == G_STORE:
+            if fl & FLAG_INDEXED:    # X-form: RT, RA|0, RB
+                ra = f1
+                ea = ((st[f1] if f1 else 0) + st[f2]) & M32
+            else:                    # D-form: RT, D, RA|0
+                ra = f2
+                ea = ((st[f2] if f2 else 0) + f1) & M32
+            size = (fl >> SIZE_SHIFT) & 7
+            is_store = g == G_STORE
+            if ea & (size - 1) or ea & 0x80000000 and size != 4:
+                if _interrupt(st, mem, ST_ALIGNMENT, pc, ea, ESR_ST if is_store else 0):
+                    continue
+                return ST_ALIGNMENT
+            if ea & 0x80000000:
+                # Register bus: leave the loop; the driver completes the access.
+                st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
+                st[S_BUS_WRITE] = 1 if is_store else 0
+                st[S_BUS_DATA] = st[f0] if is_store else 0
+                st[S_BUS_RT] = f0
+                if fl & FLAG_UPDATE:
+                    st[ra] = ea
+                _retire(st, dec[wi, 2])
+                st[S_PC] = npc
+                return ST_BUS
+            if ea + size > nmem:
+                if _interrupt(st, mem, ST_BUS_ERROR, pc, ea, 0):
+                    continue
+                return ST_BUS_ERROR
+            if is_store:
+                for k in range(ea >> 2, min((ea + size + 3) >> 2, nwords)):
+                    dec[k, 0] = OP_STALE
+                _store(mem, ea, size, st[f0])
+            else:
+                v = _load(mem, ea, size)
+                if fl & FLAG_SIGN and v & 0x8000:
+                    v |= 0xFFFF0000
+                st[f0] = v
+            if fl & FLAG_UPDATE:
+                st[ra] = ea
+        elif g == G_ADD_IMM:
+            a = st[f1] if f1 else 0
+            imm = f2 if op == O_ADDI else (f2 << 16)
+            st[f0] = (a + imm) & M32
+        elif g == G_BRANCH_COND:
+            bo = f0
+            if op != O_BCCTR and not bo & 4:
+                st[S_CTR] = (st[S_CTR] - 1) & M32
+            ctr_ok = (bo & 4) != 0 or op == O_BCCTR or ((st[S_CTR] != 0) != ((bo & 2) != 0))
+            bit = (st[S_CR] >> (31 - f1)) & 1
+            cond_ok = (bo & 16) != 0 or bit == ((bo >> 3) & 1)
+            if op == O_BC:
+                tgt = (f2 * 4) & M32 if fl & FLAG_AA else (pc + f2 * 4) & M32
+            elif op == O_BCLR:
+                tgt = st[S_LR] & 0xFFFFFFFC
+            else:
+                tgt = st[S_CTR] & 0xFFFFFFFC
+            if fl & FLAG_LK:
+                st[S_LR] = npc
+            if ctr_ok and cond_ok:
+                npc = tgt
+                if (hot and op == O_BC and tgt <= pc and not fl & (FLAG_AA | FLAG_LK)
+                        and _hot(dec, tgt >> 2, hot)):
+                    _retire(st, dec[wi, 2])
+                    st[S_PC] = npc
+                    return ST_HOT
+        elif g == G_COMPARE:
+            a = st[f2]
+            if op == O_CMPI:
+                b = f3 & M32
+            elif op == O_CMPLI:
+                b = f3
+            else:
+                b = st[f3]
+            if op == O_CMPI or op == O_CMP:
+                a = _s32(a)
+                b = _s32(b)
+            c = 8 if a < b else (4 if a > b else 2)
+            if st[S_XER] & XER_SO:
+                c |= 1
+            _set_crf(st, f0, c)
+        elif g == G_ROTATE:
+            n = (st[f2] & 31) if op == O_RLWNM else f2
+            m = _mask(f3, f4)
+            r = _rotl(st[f1], n)
+            if op == O_RLWIMI:
+                st[f0] = (r & m) | (st[f0] & ~m & M32)
+            else:
+                st[f0] = r & m
+            if rc:
+                crv = st[f0]
+        elif g == G_LOGIC:
+            s = st[f1]
+            if op == O_OR:
+                r = s | st[f2]
+            elif op == O_AND:
+                r = s & st[f2]
+            elif op == O_XOR:
+                r = s ^ st[f2]
+            elif op == O_ANDC:
+                r = s & ~st[f2] & M32
+            elif op == O_NOR:
+                r = ~(s | st[f2]) & M32
+            elif op == O_EQV:
+                r = ~(s ^ st[f2]) & M32
+            elif op == O_ORC:
+                r = (s | ~st[f2]) & M32
+            else:  # nand
+                r = ~(s & st[f2]) & M32
+            st[f0] = r
+            if rc:
+                crv = r
+        elif g == G_BRANCH:
+            tgt = (f0 * 4) & M32 if fl & FLAG_AA else (pc + f0 * 4) & M32
+            if fl & FLAG_LK:
+                st[S_LR] = npc
+            npc = tgt
+            if hot and tgt <= pc and not fl & (FLAG_AA | FLAG_LK) and _hot(dec, tgt >> 2, hot):
+                _retire(st, dec[wi, 2])
+                st[S_PC] = npc
+                return ST_HOT
+        elif g == G_ARITH:
+            # x + y + c with carry out; subtracts use x = ~RA.
+            a = st[f1]
+            x = a
+            y = st[f2]
+            c = 0
+            ca_form = True
+            if op == O_ADD:
+                ca_form = False
+            elif op == O_SUBF:
+                x = ~a & M32
+                c = 1
+                ca_form = False
+            elif op == O_NEG:
+                x = ~a & M32
+                y = 0
+                c = 1
+                ca_form = False
+            elif op == O_ADDC:
+                pass
+            elif op == O_SUBFC:
+                x = ~a & M32
+                c = 1
+            elif op == O_ADDE or op == O_SUBFE:
+                if op == O_SUBFE:
+                    x = ~a & M32
+                c = 1 if st[S_XER] & XER_CA else 0
+            elif op == O_ADDZE or op == O_SUBFZE:
+                if op == O_SUBFZE:
+                    x = ~a & M32
+                y = 0
+                c = 1 if st[S_XER] & XER_CA else 0
+            else:  # addme / subfme
+                if op == O_SUBFME:
+                    x = ~a & M32
+                y = M32
+                c = 1 if st[S_XER] & XER_CA else 0
+            s = x + y + c
+            r = s & M32
+            if ca_form:
+                _set_ca(st, s >> 32)
+            st[f0] = r
+            if fl & FLAG_OE:
+                _set_ov(st, (((x ^ r) & (y ^ r)) >> 31) & 1 != 0)
+            if rc:
+                crv = r
+        elif g == G_LOGIC_IMM:
+            if op == O_ORI:
+                st[f0] = st[f1] | f2
+            elif op == O_ORIS:
+                st[f0] = st[f1] | (f2 << 16)
+            elif op == O_XORI:
+                st[f0] = st[f1] ^ f2
+            elif op == O_XORIS:
+                st[f0] = st[f1] ^ (f2 << 16)
+            elif op == O_ANDI_RC:
+                st[f0] = st[f1] & f2
+                crv = st[f0]
+            else:  # andis.
+                st[f0] = st[f1] & (f2 << 16)
+                crv = st[f0]
+        elif g == G_SHIFT:
+            s = st[f1]
+            if op == O_SLW:
+                n = st[f2] & 63
+                r = 0 if n > 31 else (s << n) & M32
+            elif op == O_SRW:
+                n = st[f2] & 63
+                r = 0 if n > 31 else s >> n
+            else:  # sraw / srawi
+                n = (st[f2] & 63) if op == O_SRAW else f2
+                ss = _s32(s)
+                if n > 31:
+                    r = M32 if ss < 0 else 0
+                    ca = ss < 0
+                else:
+                    r = (ss >> n) & M32
+                    ca = ss < 0 and (s & ((1 << n) - 1)) != 0
+                _set_ca(st, ca)
+            st[f0] = r
+            if rc:
+                crv = r
+        elif g == G_EXTEND:
+            s = st[f1]
+            if op == O_EXTSH:
+                r = (s | 0xFFFF0000) if s & 0x8000 else (s & 0xFFFF)
+            else:  # extsb
+                r = (s | 0xFFFFFF00) if s & 0x80 else (s & 0xFF)
+            st[f0] = r
+            if rc:
+                crv = r
+        elif g == G_MUL_DIV:
+            a = st[f1]
+            if op == O_MULLI:
+                st[f0] = (_s32(a) * f2) & M32
+            else:
+                b = st[f2]
+                ov = False
+                if op == O_MULLW:
+                    p = _s32(a) * _s32(b)
+                    r = p & M32
+                    ov = p != _s32(r)
+                elif op == O_MULHWU:   # the 64-bit product overflows int64: split it
+                    r = ((a >> 16) * b + (((a & 0xFFFF) * b) >> 16)) >> 16
+                elif op == O_MULHW:
+                    r = ((_s32(a) * _s32(b)) >> 32) & M32
+                elif op == O_DIVWU:
+                    if b == 0:
+                        r = a
+                        ov = True
+                    else:
+                        r = a // b
+                else:  # divw
+                    sa = _s32(a)
+                    sb = _s32(b)
+                    if sb == 0 or (sa == -0x80000000 and sb == -1):
+                        r = a
+                        ov = True
+                    else:
+                        q = abs(sa) // abs(sb)
+                        r = (q if (sa < 0) == (sb < 0) else -q) & M32
+                st[f0] = r
+                if fl & FLAG_OE:
+                    _set_ov(st, ov)
+                if rc:
+                    crv = r
+        elif g == G_CARRY_IMM:
+            if op == O_SUBFIC:
+                s = (~st[f1] & M32) + (f2 & M32) + 1
+                st[f0] = s & M32
+                _set_ca(st, s >> 32)
+            else:  # addic / addic.
+                s = st[f1] + (f2 & M32)
+                st[f0] = s & M32
+                _set_ca(st, s >> 32)
+                if op == O_ADDIC_RC:
+                    crv = st[f0]
+        elif g == G_VECTOR:
             kind = f4 & 0xFF           # the fxv kind and width, from `_annotate`
             status = 0
             if sync and (kind == K_INX or kind == K_OUTX):
@@ -896,351 +1174,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 if _interrupt(st, mem, status, pc, st[S_FAULT], 0):
                     continue
                 return status
-        # ---- D-form arithmetic / logical -------------------------------
-        elif op == O_ADDI or op == O_ADDIS:
-            a = st[f1] if f1 else 0
-            imm = f2 if op == O_ADDI else (f2 << 16)
-            st[f0] = (a + imm) & M32
-        elif op == O_ADDIC or op == O_ADDIC_RC:
-            a = st[f1]
-            s = a + (f2 & M32)
-            st[f0] = s & M32
-            _set_ca(st, s >> 32)
-            if op == O_ADDIC_RC:
-                _cr0(st, st[f0])
-        elif op == O_SUBFIC:
-            s = (~st[f1] & M32) + (f2 & M32) + 1
-            st[f0] = s & M32
-            _set_ca(st, s >> 32)
-        elif op == O_MULLI:
-            st[f0] = (_s32(st[f1]) * f2) & M32
-        elif op == O_ORI:
-            st[f0] = st[f1] | f2
-        elif op == O_ORIS:
-            st[f0] = st[f1] | (f2 << 16)
-        elif op == O_XORI:
-            st[f0] = st[f1] ^ f2
-        elif op == O_XORIS:
-            st[f0] = st[f1] ^ (f2 << 16)
-        elif op == O_ANDI_RC:
-            st[f0] = st[f1] & f2
-            _cr0(st, st[f0])
-        elif op == O_ANDIS_RC:
-            st[f0] = st[f1] & (f2 << 16)
-            _cr0(st, st[f0])
-        # ---- compares / traps -----------------------------------------------
-        elif op == O_CMPI or op == O_CMP or op == O_CMPLI or op == O_CMPL:
-            a = st[f2]
-            if op == O_CMPI:
-                b = f3 & M32
-            elif op == O_CMPLI:
-                b = f3
-            else:
-                b = st[f3]
-            if op == O_CMPI or op == O_CMP:
-                a = _s32(a)
-                b = _s32(b)
-            c = 8 if a < b else (4 if a > b else 2)
-            if st[S_XER] & XER_SO:
-                c |= 1
-            _set_crf(st, f0, c)
-        elif op == O_TW or op == O_TWI:
-            a = st[f1]
-            b = st[f2] if op == O_TW else (f2 & M32)
-            sa = _s32(a)
-            sb = _s32(b)
-            if ((f0 & 16 and sa < sb) or (f0 & 8 and sa > sb) or (f0 & 4 and a == b)
-                    or (f0 & 2 and a < b) or (f0 & 1 and a > b)):
-                _retire(st, dec[wi, 2])
-                if _interrupt(st, mem, ST_TRAP, pc, pc, ESR_PTR):
-                    continue
-                return ST_TRAP
-        # ---- loads / stores ------------------------------------------------
-        elif op >= O_LWZ and op <= O_STMW or op >= O_LWZX and op <= O_STHUX:
-            base = op
-            if op <= O_STMW:    # D-form: RT, D, RA|0
-                ra = f2
-                ea = ((st[f2] if f2 else 0) + f1) & M32
-                upd = op in (O_LWZU, O_LBZU, O_STWU, O_STBU, O_LHZU, O_LHAU, O_STHU)
-            else:               # X-form: RT, RA|0, RB
-                ra = f1
-                ea = ((st[f1] if f1 else 0) + st[f2]) & M32
-                upd = op in (O_LWZUX, O_LBZUX, O_STWUX, O_STBUX, O_LHZUX, O_LHAUX, O_STHUX)
-            if base in (O_LWZ, O_LWZU, O_LWZX, O_LWZUX, O_STW, O_STWU, O_STWX, O_STWUX):
-                size = 4
-            elif base in (O_LMW, O_STMW):
-                size = 4 * (32 - f0)
-            elif base in (O_LBZ, O_LBZU, O_LBZX, O_LBZUX, O_STB, O_STBU, O_STBX, O_STBUX):
-                size = 1
-            else:
-                size = 2
-            is_store = base in (O_STW, O_STWU, O_STWX, O_STWUX, O_STB, O_STBU, O_STBX, O_STBUX,
-                                O_STH, O_STHU, O_STHX, O_STHUX, O_STMW)
-            if size > 1 and ea & (3 if size >= 4 else 1) or ea & 0x80000000 and size != 4:
-                if _interrupt(st, mem, ST_ALIGNMENT, pc, ea, ESR_ST if is_store else 0):
-                    continue
-                return ST_ALIGNMENT
-            if ea & 0x80000000:
-                # Register bus: leave the loop; the driver completes the access.
-                st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
-                st[S_BUS_WRITE] = 1 if is_store else 0
-                st[S_BUS_DATA] = st[f0] if is_store else 0
-                st[S_BUS_RT] = f0
-                if upd:
-                    st[ra] = ea
-                _retire(st, dec[wi, 2])
-                st[S_PC] = npc
-                return ST_BUS
-            if ea + size > nmem:
-                if _interrupt(st, mem, ST_BUS_ERROR, pc, ea, 0):
-                    continue
-                return ST_BUS_ERROR
-            if is_store:
-                for k in range(ea >> 2, min((ea + size + 3) >> 2, nwords)):
-                    dec[k, 0] = OP_STALE
-            if base == O_LMW:
-                for r in range(f0, 32):
-                    st[r] = _load(mem, ea + 4 * (r - f0), 4)
-            elif base == O_STMW:
-                for r in range(f0, 32):
-                    _store(mem, ea + 4 * (r - f0), 4, st[r])
-            elif base in (O_STW, O_STWU, O_STWX, O_STWUX, O_STB, O_STBU, O_STBX, O_STBUX,
-                          O_STH, O_STHU, O_STHX, O_STHUX):
-                _store(mem, ea, size, st[f0])
-            else:
-                v = _load(mem, ea, size)
-                if base in (O_LHA, O_LHAU, O_LHAX, O_LHAUX) and v & 0x8000:
-                    v |= 0xFFFF0000
-                st[f0] = v
-            if upd:
-                st[ra] = ea
-        # ---- branches ------------------------------------------------------
-        elif op == O_B:
-            tgt = (f0 * 4) & M32 if fl & FLAG_AA else (pc + f0 * 4) & M32
-            if fl & FLAG_LK:
-                st[S_LR] = npc
-            npc = tgt
-            if hot and tgt <= pc and not fl & (FLAG_AA | FLAG_LK) and _hot(dec, tgt >> 2, hot):
-                _retire(st, dec[wi, 2])
-                st[S_PC] = npc
-                return ST_HOT
-        elif op == O_BC or op == O_BCLR or op == O_BCCTR:
-            bo = f0
-            if op != O_BCCTR and not bo & 4:
-                st[S_CTR] = (st[S_CTR] - 1) & M32
-            ctr_ok = (bo & 4) != 0 or op == O_BCCTR or ((st[S_CTR] != 0) != ((bo & 2) != 0))
-            bit = (st[S_CR] >> (31 - f1)) & 1
-            cond_ok = (bo & 16) != 0 or bit == ((bo >> 3) & 1)
-            if op == O_BC:
-                tgt = (f2 * 4) & M32 if fl & FLAG_AA else (pc + f2 * 4) & M32
-            elif op == O_BCLR:
-                tgt = st[S_LR] & 0xFFFFFFFC
-            else:
-                tgt = st[S_CTR] & 0xFFFFFFFC
-            if fl & FLAG_LK:
-                st[S_LR] = npc
-            if ctr_ok and cond_ok:
-                npc = tgt
-                if (hot and op == O_BC and tgt <= pc and not fl & (FLAG_AA | FLAG_LK)
-                        and _hot(dec, tgt >> 2, hot)):
-                    _retire(st, dec[wi, 2])
-                    st[S_PC] = npc
-                    return ST_HOT
-        # ---- rotates -------------------------------------------------------
-        elif op == O_RLWINM or op == O_RLWNM or op == O_RLWIMI:
-            n = (st[f2] & 31) if op == O_RLWNM else f2
-            m = _mask(f3, f4)
-            r = _rotl(st[f1], n)
-            if op == O_RLWIMI:
-                st[f0] = (r & m) | (st[f0] & ~m & M32)
-            else:
-                st[f0] = r & m
-            if rc:
-                _cr0(st, st[f0])
-        # ---- CR logical ----------------------------------------------------
-        elif op == O_MCRF:
-            _set_crf(st, f0, (st[S_CR] >> (28 - 4 * f1)) & 0xF)
-        elif op >= O_CRNOR and op <= O_CROR:
-            a = (st[S_CR] >> (31 - f1)) & 1
-            b = (st[S_CR] >> (31 - f2)) & 1
-            if op == O_CRNOR:
-                t = 1 - (a | b)
-            elif op == O_CRANDC:
-                t = a & (1 - b)
-            elif op == O_CRXOR:
-                t = a ^ b
-            elif op == O_CRNAND:
-                t = 1 - (a & b)
-            elif op == O_CRAND:
-                t = a & b
-            elif op == O_CREQV:
-                t = 1 - (a ^ b)
-            elif op == O_CRORC:
-                t = a | (1 - b)
-            else:
-                t = a | b
-            sh = 31 - f0
-            st[S_CR] = (st[S_CR] & ~(1 << sh) & M32) | (t << sh)
-        elif op == O_RFI:
-            npc = st[S_SRR0] & 0xFFFFFFFC
-            st[S_MSR] = st[S_SRR1]
-        elif op == O_RFCI:
-            npc = st[S_CSRR0] & 0xFFFFFFFC
-            st[S_MSR] = st[S_CSRR1]
-        elif op == O_RFMCI:
-            npc = st[S_MCSRR0] & 0xFFFFFFFC
-            st[S_MSR] = st[S_MCSRR1]
-        # ---- X-form logical / shifts ---------------------------------------
-        elif op >= O_SLW and op <= O_PRTYW:
-            s = st[f1]
-            if op == O_SLW:
-                n = st[f2] & 63
-                r = 0 if n > 31 else (s << n) & M32
-            elif op == O_SRW:
-                n = st[f2] & 63
-                r = 0 if n > 31 else s >> n
-            elif op == O_SRAW or op == O_SRAWI:
-                n = (st[f2] & 63) if op == O_SRAW else f2
-                ss = _s32(s)
-                if n > 31:
-                    r = M32 if ss < 0 else 0
-                    ca = ss < 0
-                else:
-                    r = (ss >> n) & M32
-                    ca = ss < 0 and (s & ((1 << n) - 1)) != 0
-                _set_ca(st, ca)
-            elif op == O_AND:
-                r = s & st[f2]
-            elif op == O_ANDC:
-                r = s & ~st[f2] & M32
-            elif op == O_NOR:
-                r = ~(s | st[f2]) & M32
-            elif op == O_EQV:
-                r = ~(s ^ st[f2]) & M32
-            elif op == O_XOR:
-                r = s ^ st[f2]
-            elif op == O_ORC:
-                r = (s | ~st[f2]) & M32
-            elif op == O_OR:
-                r = s | st[f2]
-            elif op == O_NAND:
-                r = ~(s & st[f2]) & M32
-            elif op == O_CNTLZW:
-                r = 0
-                while r < 32 and not s & (0x80000000 >> r):
-                    r += 1
-            elif op == O_EXTSH:
-                r = (s | 0xFFFF0000) if s & 0x8000 else (s & 0xFFFF)
-            elif op == O_EXTSB:
-                r = (s | 0xFFFFFF00) if s & 0x80 else (s & 0xFF)
-            elif op == O_POPCNTB:
-                r = 0
-                for k in range(4):
-                    byte = (s >> (8 * k)) & 0xFF
-                    c = 0
-                    while byte:
-                        c += byte & 1
-                        byte >>= 1
-                    r |= c << (8 * k)
-            else:  # prtyw
-                r = ((s >> 24) ^ (s >> 16) ^ (s >> 8) ^ s) & 1
-            st[f0] = r
-            if rc:
-                _cr0(st, r)
-        elif op == O_WAIT:
-            st[S_FAULT] = pc
-            st[S_PC] = npc
-            _retire(st, dec[wi, 2])
-            st[S_WAIT_CYCLES] = st[S_CYCLES]
-            st[S_SLEEP] = 1
-            if _sleep(st, max_cycles, sleep_advances):
-                continue
-            return ST_SLEEPING
-        elif op == O_MFMSR:
-            st[f0] = st[S_MSR]
-        elif op == O_MTMSR:
-            st[S_MSR] = st[f0] & M32
-        elif op == O_SYNC:
-            pass
-        # ---- XO-form arithmetic --------------------------------------------
-        elif op >= O_SUBFC and op <= O_DIVW:
-            a = st[f1]
-            b = st[f2]
-            ov = False
-            if op == O_MULHWU:   # the 64-bit product overflows int64: split it
-                r = ((a >> 16) * b + (((a & 0xFFFF) * b) >> 16)) >> 16
-            elif op == O_MULHW:
-                r = ((_s32(a) * _s32(b)) >> 32) & M32
-            elif op == O_MULLW:
-                p = _s32(a) * _s32(b)
-                r = p & M32
-                ov = p != _s32(r)
-            elif op == O_DIVWU:
-                if b == 0:
-                    r = a
-                    ov = True
-                else:
-                    r = a // b
-            elif op == O_DIVW:
-                sa = _s32(a)
-                sb = _s32(b)
-                if sb == 0 or (sa == -0x80000000 and sb == -1):
-                    r = a
-                    ov = True
-                else:
-                    q = abs(sa) // abs(sb)
-                    r = (q if (sa < 0) == (sb < 0) else -q) & M32
-            else:
-                # x + y + c with carry out; subtracts use x = ~RA.
-                x = a
-                y = b
-                c = 0
-                ca_form = True
-                if op in (O_SUBF, O_SUBFC, O_SUBFE, O_NEG, O_SUBFZE, O_SUBFME):
-                    x = ~a & M32
-                if op == O_ADD or op == O_ADDC:
-                    c = 0
-                elif op == O_SUBF or op == O_SUBFC:
-                    c = 1
-                elif op == O_NEG:
-                    y = 0
-                    c = 1
-                elif op == O_ADDE or op == O_SUBFE:
-                    c = 1 if st[S_XER] & XER_CA else 0
-                elif op == O_ADDZE or op == O_SUBFZE:
-                    y = 0
-                    c = 1 if st[S_XER] & XER_CA else 0
-                else:  # addme / subfme
-                    y = M32
-                    c = 1 if st[S_XER] & XER_CA else 0
-                if op == O_ADD or op == O_SUBF or op == O_NEG:
-                    ca_form = False
-                s = x + y + c
-                r = s & M32
-                ov = (((x ^ r) & (y ^ r)) >> 31) & 1 != 0
-                if ca_form:
-                    _set_ca(st, s >> 32)
-            st[f0] = r
-            if fl & FLAG_OE:
-                _set_ov(st, ov)
-            if rc:
-                _cr0(st, r)
-        # ---- CR / SPR moves ------------------------------------------------
-        elif op == O_MFCR:
-            st[f0] = st[S_CR]
-        elif op == O_MFOCRF:
-            m = 0
-            for k in range(8):
-                if f1 & (0x80 >> k):
-                    m |= 0xF << (28 - 4 * k)
-            st[f0] = st[S_CR] & m
-        elif op == O_MTCRF or op == O_MTOCRF:
-            m = 0
-            for k in range(8):
-                if f0 & (0x80 >> k):
-                    m |= 0xF << (28 - 4 * k)
-            st[S_CR] = (st[S_CR] & ~m & M32) | (st[f1] & m)
-        elif op == O_MFSPR or op == O_MTSPR:
+        elif g == G_SPR_MOVE:
             raw = f1 if op == O_MFSPR else f0
             n = ((raw & 0x1F) << 5) | ((raw >> 5) & 0x1F)
             if op == O_MFSPR:
@@ -1266,6 +1200,130 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     if _interrupt(st, mem, ST_PROGRAM, pc, pc, ESR_PIL):
                         continue
                     return ST_PROGRAM
+        elif g == G_CR_MOVE:
+            if op == O_MFCR:
+                st[f0] = st[S_CR]
+            elif op == O_MFOCRF:
+                m = 0
+                for k in range(8):
+                    if f1 & (0x80 >> k):
+                        m |= 0xF << (28 - 4 * k)
+                st[f0] = st[S_CR] & m
+            else:  # mtcrf / mtocrf
+                m = 0
+                for k in range(8):
+                    if f0 & (0x80 >> k):
+                        m |= 0xF << (28 - 4 * k)
+                st[S_CR] = (st[S_CR] & ~m & M32) | (st[f1] & m)
+        elif g == G_LOAD_MULTIPLE or g == G_STORE_MULTIPLE:
+            is_store = g == G_STORE_MULTIPLE
+            ea = ((st[f2] if f2 else 0) + f1) & M32
+            size = 4 * (32 - f0)
+            if ea & 3 or ea & 0x80000000 and size != 4:
+                if _interrupt(st, mem, ST_ALIGNMENT, pc, ea, ESR_ST if is_store else 0):
+                    continue
+                return ST_ALIGNMENT
+            if ea & 0x80000000:        # one register (r31): a register-bus word access
+                st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
+                st[S_BUS_WRITE] = 1 if is_store else 0
+                st[S_BUS_DATA] = st[f0] if is_store else 0
+                st[S_BUS_RT] = f0
+                _retire(st, dec[wi, 2])
+                st[S_PC] = npc
+                return ST_BUS
+            if ea + size > nmem:
+                if _interrupt(st, mem, ST_BUS_ERROR, pc, ea, 0):
+                    continue
+                return ST_BUS_ERROR
+            if is_store:
+                for k in range(ea >> 2, min((ea + size + 3) >> 2, nwords)):
+                    dec[k, 0] = OP_STALE
+                for r in range(f0, 32):
+                    _store(mem, ea + 4 * (r - f0), 4, st[r])
+            else:
+                for r in range(f0, 32):
+                    st[r] = _load(mem, ea + 4 * (r - f0), 4)
+        elif g == G_BIT_COUNT:
+            s = st[f1]
+            if op == O_CNTLZW:
+                r = 0
+                while r < 32 and not s & (0x80000000 >> r):
+                    r += 1
+            elif op == O_POPCNTB:
+                r = 0
+                for k in range(4):
+                    byte = (s >> (8 * k)) & 0xFF
+                    c = 0
+                    while byte:
+                        c += byte & 1
+                        byte >>= 1
+                    r |= c << (8 * k)
+            else:  # prtyw
+                r = ((s >> 24) ^ (s >> 16) ^ (s >> 8) ^ s) & 1
+            st[f0] = r
+            if rc:
+                crv = r
+        elif g == G_CR_LOGIC:
+            a = (st[S_CR] >> (31 - f1)) & 1
+            b = (st[S_CR] >> (31 - f2)) & 1
+            if op == O_CRNOR:
+                t = 1 - (a | b)
+            elif op == O_CRANDC:
+                t = a & (1 - b)
+            elif op == O_CRXOR:
+                t = a ^ b
+            elif op == O_CRNAND:
+                t = 1 - (a & b)
+            elif op == O_CRAND:
+                t = a & b
+            elif op == O_CREQV:
+                t = 1 - (a ^ b)
+            elif op == O_CRORC:
+                t = a | (1 - b)
+            else:  # cror
+                t = a | b
+            sh = 31 - f0
+            st[S_CR] = (st[S_CR] & ~(1 << sh) & M32) | (t << sh)
+        elif g == G_CR_FIELD:
+            _set_crf(st, f0, (st[S_CR] >> (28 - 4 * f1)) & 0xF)
+        elif g == G_TRAP:
+            a = st[f1]
+            b = st[f2] if op == O_TW else (f2 & M32)
+            sa = _s32(a)
+            sb = _s32(b)
+            if ((f0 & 16 and sa < sb) or (f0 & 8 and sa > sb) or (f0 & 4 and a == b)
+                    or (f0 & 2 and a < b) or (f0 & 1 and a > b)):
+                _retire(st, dec[wi, 2])
+                if _interrupt(st, mem, ST_TRAP, pc, pc, ESR_PTR):
+                    continue
+                return ST_TRAP
+        elif g == G_WAIT:
+            st[S_FAULT] = pc
+            st[S_PC] = npc
+            _retire(st, dec[wi, 2])
+            st[S_WAIT_CYCLES] = st[S_CYCLES]
+            st[S_SLEEP] = 1
+            if _sleep(st, max_cycles, sleep_advances):
+                continue
+            return ST_SLEEPING
+        elif g == G_MSR:
+            if op == O_MFMSR:
+                st[f0] = st[S_MSR]
+            else:  # mtmsr
+                st[S_MSR] = st[f0] & M32
+        elif g == G_RETURN:
+            if op == O_RFI:
+                npc = st[S_SRR0] & 0xFFFFFFFC
+                st[S_MSR] = st[S_SRR1]
+            elif op == O_RFCI:
+                npc = st[S_CSRR0] & 0xFFFFFFFC
+                st[S_MSR] = st[S_CSRR1]
+            else:  # rfmci
+                npc = st[S_MCSRR0] & 0xFFFFFFFC
+                st[S_MSR] = st[S_MCSRR1]
+        # G_SYNC: nothing to do
+        if crv >= 0:
+            _cr0(st, crv)
         _retire(st, dec[wi, 2] + extra)
         st[S_PC] = npc
 
