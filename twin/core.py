@@ -378,10 +378,14 @@ class EventCore:
             n = 1 if idle else (0 if ppu_only else k_end - k)
             if net.settling(t_tick) and not idle and n > 0:
                 n = min(n, max(1, int(self._settle_chunk(t_tick) // self.step)))
-            cells, gcells = net.cell_outputs(t_tick + (n * self.step) // 2, pm_enabled)
-            P, ref_steps = net.neuron_params(cells, ref_ticks)
-            P = apply_flags(P, flags).astype(np.float32)
-            corr_scale = net.correlation_scales(gcells)
+            if ppu_only:            # no analog step runs: the kernel parameters are not read
+                P = np.zeros((K.NPAR, net.N), np.float32)
+                ref_steps, corr_scale = np.zeros(net.N, np.int32), np.zeros(2)
+            else:
+                cells, gcells = net.cell_outputs(t_tick + (n * self.step) // 2, pm_enabled)
+                P, ref_steps = net.neuron_params(cells, ref_ticks)
+                P = apply_flags(P, flags).astype(np.float32)
+                corr_scale = net.correlation_scales(gcells)
             args = (self.step, p.rows, p.columns, net.label_mask,
                     P, net.S, flags, slow, net.refc, ref_steps, counts, nlabel, bool(xbar["recurrent"]),
                     net.syn_label, net.syn_amp, net.row_flags,

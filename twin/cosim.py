@@ -422,7 +422,7 @@ class CoSim:
     def run(self, core, k, n, t_stop, args, probe_out, out_step, out_neuron, cadc):
         """One run_span call over analog steps k .. k+n-1 and PPU time to t_stop."""
         net = core.net
-        announce(run_span, "the chip's co-simulation loop (analog core and PPU interpreter)", "about 30 s")
+        announce(run_span, "the chip's co-simulation loop (analog core and PPU interpreter)", "about 25 s")
         why, s_done, n_out, who = run_span(
             np.int64(k), np.int64(n), *args, probe_out, out_step, out_neuron,
             self.active, self.dec, self.mem, self.state, self.vec,
