@@ -171,10 +171,11 @@ class EventCore:
     def _cadc(self, volts: np.ndarray, columns: np.ndarray) -> np.ndarray:
         a, m = self.p.analog, self.p.mismatch
         full = 1 << a.cadc_bits
-        code = volts / a.adc_v_max * full + self.net.fp.cadc_offset[columns]
-        if self.net.mismatch and m.cadc_noise > 0:
-            code = code + self.net.noise.standard_normal(code.shape) * m.cadc_noise
-        return np.clip(np.rint(code), 0, full - 1).astype(np.uint32)
+        volts = np.asarray(volts, np.float64)
+        offset = np.broadcast_to(self.net.fp.cadc_offset[columns], volts.shape).astype(np.float64)
+        noise = (self.net.noise.standard_normal(volts.shape) * m.cadc_noise
+                 if self.net.mismatch and m.cadc_noise > 0 else np.zeros(volts.shape))
+        return K.cadc_codes(volts, offset, noise, float(a.adc_v_max), float(full))
 
     def _trace_codes(self, rows: np.ndarray, cols: np.ndarray, traces: np.ndarray) -> np.ndarray:
         """Column-ADC codes of sensors (global rows (n, 1), columns (n, k)):

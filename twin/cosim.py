@@ -42,10 +42,11 @@ import numpy as np
 from numba import njit
 
 from isa.ppu.iomap import SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_LABELS, SPACE_WEIGHTS, SPACES
+from isa.wire import FPGA_TICK_S
 
 from .analog.kernel import (EL, F_ADAPT, F_EMIT, F_EXP, FLUSH_STEPS, IEXC, IINH, PEXC, PINH, PLEAK,
                             QDRIVE, R_ENABLE, SRC_RECURRENT, TICK_S, VRESET, VTH, WFAC, ADAPT_A, ADAPT_B,
-                            V, W, _causal, _deliver, _drive, _flush, _membranes, _xorshift)
+                            V, W, _causal, _deliver, _drive, _flush, _membranes, _xorshift, cadc_code)
 from .compile_note import announce
 from .ppu import interp as I
 
@@ -110,11 +111,8 @@ def _sync_io(st, dec, vec, io_space, rows, cols, arr, cbuf, abuf, causal, acausa
             trace = causal[n, row]
         else:
             trace = acausal[arr * rows + row, c]
-        code = (baseline - trace) / v_max * full + cadc_offset[n]
-        if noise_sd > 0.0:
-            code += normals[(off + j) & mask] * noise_sd
-        code = np.rint(code)
-        code = min(max(code, 0.0), full - 1.0)
+        noise = normals[(off + j) & mask] * noise_sd if noise_sd > 0.0 else 0.0
+        code = cadc_code(baseline - trace, cadc_offset[n], noise, v_max, full)
         code = min(max(code + adc_offset, 0.0), full - 1.0)
         if space == SPACE_CAUSAL:
             cbuf[row, c] = np.uint8(code)
@@ -393,7 +391,7 @@ class CoSim:
         self.arr_of = np.array([min(k, p.synapse_arrays - 1) for k in range(count)], np.int64)
         self.io_space = np.int64(I.io_space_of(p.ppu_slices)) if count else np.int64(0x4000)
         self.corr_cycles = np.int64(p.ppu_cadc_read_cycles)
-        self.cpt = p.ppu_clock_hz * 8e-9
+        self.cpt = p.ppu_clock_hz * FPGA_TICK_S       # PPU cycles per FPGA tick
         rm = chip.regmap
         wl, ll = rm.register("synapse", "weights").lanes("weight"), rm.register("synapse", "labels").lanes("label")
         self.lanes = np.array([[f.lsb for f in wl], [(1 << f.width) - 1 for f in wl],

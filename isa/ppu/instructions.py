@@ -529,7 +529,8 @@ for _c, _to in TRAP_CONDITIONS:
     _alias("tw" + _c, "tw", "ra:RA,rb:RB", f"TO={_to};RA=ra;RB=rb")
     _alias("tw" + _c + "i", "twi", "ra:RA,v:SI", f"TO={_to};RA=ra;D=v")
 
-# SPR moves. Numbers from the Power ISA / DESIGN.md section 6.
+# SPR moves. Numbers from the Power ISA 2.06 (Book III-E) and the nux RTL
+# (github.com/electronicvisions/nux, src/rtl: TBL/TBU 284/285).
 SPR_NAMES = (("xer", 1), ("lr", 8), ("ctr", 9), ("dec", 22), ("srr0", 26), ("srr1", 27),
              ("csrr0", 58), ("csrr1", 59), ("pvr", 287))
 for _n, _v in SPR_NAMES:

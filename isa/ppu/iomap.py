@@ -3,8 +3,10 @@ address spaces that fxvinx/fxvoutx reach, and the firmware runtime convention.
 
 Vector I/O: the effective address EA = (RA|0) + RB selects a space by
 EA // io_space_size(slices) and a row half by EA % io_space_size = row*2 + half
-(DESIGN.md section 6: dls 0x0000 / 0x4000 / 0x8000 / 0xC000, BrainScaleS-2
-0x0 / 0x4_0000 / 0x8_0000 / 0xC_0000).
+(dls 0x0000 / 0x4000 / 0x8000 / 0xC000, BrainScaleS-2 0x0 / 0x4_0000 / 0x8_0000 /
+0xC_0000).  Friedmann et al. 2017 (IEEE TBioCAS 11(1)) describe the PPU's vector
+access to the synapse weights and correlation readouts on HICANN-DLS; the address
+layout above is this project's model of it, not a published memory map.
 
 Runtime: main's return value (r3) is stored at RETURN_CODE_ADDRESS, the word
 just below the 4 KiB mailbox at MAILBOX_ADDRESS; then the core executes `wait`

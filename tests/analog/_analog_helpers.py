@@ -91,3 +91,25 @@ def lsb_for_volts(profile, v):
 def lsb_for_tau(profile, tau):
     p = lookup(profile) if isinstance(profile, str) else profile
     return int(round(p.analog.tau_full_scale / tau * 1022))
+
+
+def pair_bench(serial: int = 9) -> Bench:
+    """An ideal dls chip (mismatch off) set up for one correlation pair: neuron 0
+    spikes on an event to row 1 (label 0, weight 63); synapse (row 0, column 0),
+    label 5, weight 0, pairs row-0 events with those spikes; cells settled."""
+    b = Bench("dls", serial=serial, mismatch=False)
+    b.write(b.pm, "config", [0], b.field_words(b.pm, "config", enable=1, settle=0))
+    b.cells([0], v_leak=lsb_for_volts(b.p, 0.3), v_threshold=lsb_for_volts(b.p, 0.5),
+            v_reset=lsb_for_volts(b.p, 0.3), i_bias_leak=lsb_for_tau(b.p, 10e-6),
+            i_bias_syn_exc_tau=lsb_for_tau(b.p, 2e-6), i_bias_syn_exc_gm=1022)
+    b.neurons([0], enable=1, refractory=255, refractory_clock=4)
+    b.write("routing", "neuron_label", [0], b.field_words("routing", "neuron_label", label=0x3FF, enable=1))
+    W, L = np.zeros((32, 32), int), np.zeros((32, 32), int)
+    W[1, 0] = 63
+    L[0, 0] = 5
+    b.synapses(W, L)
+    b.drivers([0, 1], enable=1, gain=15)
+    b.global_cells(i_bias_correlation=1022, v_correlation_store=1022,
+                   v_correlation_baseline=lsb_for_volts(b.p, 1.0))
+    b.advance(b.p.analog.step_ticks * 1000)
+    return b

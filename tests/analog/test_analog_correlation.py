@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from _analog_helpers import Bench, lsb_for_tau, lsb_for_volts, volts
+from _analog_helpers import Bench, lsb_for_tau, lsb_for_volts, pair_bench, volts
 
 STEP = 12
 PRE, TEACH = (0 << 6) | 5, (1 << 6) | 0       # row 0 label 5: measured synapse; row 1 label 0: forces a spike
@@ -24,21 +24,7 @@ def lsb(b):
 
 @pytest.fixture(scope="module")
 def bench():
-    b = Bench("dls", serial=9, mismatch=False)
-    b.write(b.pm, "config", [0], b.field_words(b.pm, "config", enable=1, settle=0))
-    b.cells([0], v_leak=lsb_for_volts(b.p, 0.3), v_threshold=lsb_for_volts(b.p, 0.5),
-            v_reset=lsb_for_volts(b.p, 0.3), i_bias_leak=lsb_for_tau(b.p, 10e-6),
-            i_bias_syn_exc_tau=lsb_for_tau(b.p, 2e-6), i_bias_syn_exc_gm=1022)
-    b.neurons([0], enable=1, refractory=255, refractory_clock=4)
-    b.write("routing", "neuron_label", [0], b.field_words("routing", "neuron_label", label=0x3FF, enable=1))
-    W, L = np.zeros((32, 32), int), np.zeros((32, 32), int)
-    W[1, 0] = 63
-    L[0, 0] = 5
-    b.synapses(W, L)
-    b.drivers([0, 1], enable=1, gain=15)
-    b.global_cells(i_bias_correlation=1022, v_correlation_store=1022, v_correlation_baseline=lsb_for_volts(b.p, 1.0))
-    b.advance(STEP * 1000)
-    return b
+    return pair_bench(serial=9)
 
 
 def pair(b, pre_first: bool, gap_steps: int):

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "analog"))
-from _analog_helpers import Bench, lsb_for_tau, lsb_for_volts  # noqa: E402
+from _analog_helpers import Bench, lsb_for_tau, lsb_for_volts, pair_bench  # noqa: E402
 
 from isa.ppu.asm import assemble  # noqa: E402
 from twin.ppu import interp as I  # noqa: E402
@@ -22,23 +22,9 @@ SETTLE = STEP * 1000
 
 
 def bench() -> Bench:
-    """Neuron 0 spikes on a TEACH event; synapse (row 0, column 0) pairs PRE with it."""
-    b = Bench("dls", serial=9, mismatch=False)
-    b.write(b.pm, "config", [0], b.field_words(b.pm, "config", enable=1, settle=0))
-    b.cells([0], v_leak=lsb_for_volts(b.p, 0.3), v_threshold=lsb_for_volts(b.p, 0.5),
-            v_reset=lsb_for_volts(b.p, 0.3), i_bias_leak=lsb_for_tau(b.p, 10e-6),
-            i_bias_syn_exc_tau=lsb_for_tau(b.p, 2e-6), i_bias_syn_exc_gm=1022)
-    b.neurons([0], enable=1, refractory=255, refractory_clock=4)
-    b.write("routing", "neuron_label", [0], b.field_words("routing", "neuron_label", label=0x3FF, enable=1))
-    W, L = np.zeros((32, 32), int), np.zeros((32, 32), int)
-    W[1, 0] = 63
-    L[0, 0] = 5
-    b.synapses(W, L)
-    b.drivers([0, 1], enable=1, gain=15)
-    b.global_cells(i_bias_correlation=1022, v_correlation_store=1022,
-                   v_correlation_baseline=lsb_for_volts(b.p, 1.0))
-    b.advance(SETTLE)                           # the cells settle: later spans run as one chunk
-    return b
+    """Neuron 0 spikes on a TEACH event; synapse (row 0, column 0) pairs PRE with it;
+    cells settled (SETTLE), so later spans run as one chunk."""
+    return pair_bench(serial=9)
 
 
 T_PRE, T_TEACH = SETTLE + 100 * STEP, SETTLE + 104 * STEP

@@ -374,6 +374,24 @@ def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
 
 
 @njit(cache=True)
+def cadc_code(volts, offset, noise, v_max, full):
+    """The column ADC: code of an input voltage with the column's offset (LSB)
+    and a noise sample (LSB), rounded and clipped to 0 .. full-1 (docs/model.md)."""
+    code = np.rint(volts / v_max * full + offset + noise)
+    return min(max(code, 0.0), full - 1.0)
+
+
+@njit(cache=True)
+def cadc_codes(volts, offset, noise, v_max, full):
+    """cadc_code over arrays of the same shape (flattened); uint32 codes."""
+    v, o, z = volts.ravel(), offset.ravel(), noise.ravel()
+    out = np.empty(v.shape[0], np.uint32)
+    for i in range(v.shape[0]):
+        out[i] = np.uint32(cadc_code(v[i], o[i], z[i], v_max, full))
+    return out.reshape(volts.shape)
+
+
+@njit(cache=True)
 def fifo(times, depth, drain, free_at, level_out):
     """The output event FIFO: an event (sorted times, FPGA ticks) enters if
     fewer than `depth` events are waiting; one event leaves every `drain`

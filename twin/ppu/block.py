@@ -52,12 +52,13 @@ from typing import Callable
 import numpy as np
 
 from isa.ppu.iomap import STOP_FAULTS, STOP_HALTED, STOP_SLEEPING
+from isa.wire import FPGA_TICK_S
 
 from . import interp as I
 
 __all__ = ["PPUBlock", "attach_ppus", "CHUNK_TICKS", "TICK_SECONDS", "STOP_HALTED"]
 
-TICK_SECONDS = 8e-9
+TICK_SECONDS = FPGA_TICK_S
 CHUNK_TICKS = 125          # 1 us of hardware time
 _FAULTS = (I.Status.PROGRAM, I.Status.TRAP, I.Status.ALIGNMENT, I.Status.BUS_ERROR,
            I.Status.UNIMPLEMENTED, I.Status.DECREMENTER)

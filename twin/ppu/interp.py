@@ -426,7 +426,7 @@ def _store(mem, ea, size, v):
 # ---- interrupts and sleep ----------------------------------------------------
 @njit(cache=True, inline="always")
 def _charge(st, cost):
-    """Cycles that pass without an instruction retiring (interrupt entry)."""
+    """`cost` cycles pass: an instruction's, or an interrupt entry's (no instruction retires)."""
     st[S_CYCLES] += cost
     d = st[S_DEC]
     if d > 0:
@@ -439,15 +439,9 @@ def _charge(st, cost):
 
 @njit(cache=True, inline="always")
 def _retire(st, cost):
-    st[S_CYCLES] += cost
+    """An instruction retires after `cost` cycles."""
+    _charge(st, cost)
     st[S_INSNS] += 1
-    d = st[S_DEC]
-    if d > 0:
-        d -= cost
-        if d <= 0:
-            d = 0
-            st[S_DEC_PENDING] = 1
-        st[S_DEC] = d
 
 
 @njit(cache=True)
@@ -486,6 +480,15 @@ def _interrupt(st, mem, status, pc, addr, esr):
     st[S_PC] = vec
     _charge(st, INTERRUPT_ENTRY_CYCLES)
     return True
+
+
+@njit(cache=True, inline="always")
+def _bus_request(st, ea, is_store, rt):
+    """A word access to the register bus for the driver (Status.BUS)."""
+    st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
+    st[S_BUS_WRITE] = 1 if is_store else 0
+    st[S_BUS_DATA] = st[rt] if is_store else 0
+    st[S_BUS_RT] = rt
 
 
 @njit(cache=True)
@@ -907,10 +910,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 return ST_ALIGNMENT
             if ea & 0x80000000:
                 # Register bus: leave the loop; the driver completes the access.
-                st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
-                st[S_BUS_WRITE] = 1 if is_store else 0
-                st[S_BUS_DATA] = st[f0] if is_store else 0
-                st[S_BUS_RT] = f0
+                _bus_request(st, ea, is_store, f0)
                 if fl & FLAG_UPDATE:
                     st[ra] = ea
                 _retire(st, dec[wi, 2])
@@ -1224,10 +1224,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     continue
                 return ST_ALIGNMENT
             if ea & 0x80000000:        # one register (r31): a register-bus word access
-                st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
-                st[S_BUS_WRITE] = 1 if is_store else 0
-                st[S_BUS_DATA] = st[f0] if is_store else 0
-                st[S_BUS_RT] = f0
+                _bus_request(st, ea, is_store, f0)
                 _retire(st, dec[wi, 2])
                 st[S_PC] = npc
                 return ST_BUS

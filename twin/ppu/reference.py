@@ -86,15 +86,8 @@ class _Machine:
 
     # -- time, interrupts, sleep
     def retire(self, cost: int):
-        self.cycles += cost
+        self.charge(cost)
         self.insns += 1
-        dec = self.spr[22]
-        if dec > 0:
-            if dec <= cost:
-                self.spr[22] = 0
-                self.x["S_DEC_PENDING"] = 1
-            else:
-                self.spr[22] = dec - cost
 
     def take(self, status: int, pc: int, addr: int, esr: int = 0):
         """Vector the interrupt, or raise _Stop when it has no vector."""
