@@ -23,7 +23,10 @@ and runs ahead in one interpreter call; the analog core runs in one
   resets zero the traces, before the analog core moves on;
 * a register-bus access, a stale decoded word, a fault and the periodic
   wall-time yield are left to Python (the PPU block serves them): the call
-  returns with the analog core brought to that PPU's time.
+  returns with the analog core brought to that PPU's time;
+* hot code found by a PPU is marked and translated (twin.ppu.jit) by Python
+  after the call: translation never splits a span, so it cannot change what
+  the network does.
 
 A PPU's state between calls is `pend[p]` (RUN: run it; SYNC: at a vector-I/O
 instruction at tick `ptick[p]`; PYTHON: an event for Python, status in
@@ -57,7 +60,8 @@ SPAN_DONE, SPAN_OUT_FULL, SPAN_PYTHON = 0, 1, 2
 
 _K_INX = I.K_INX
 _K_OUTX = I.K_OUTX
-_ST_SYNC, _ST_YIELD, _ST_REDECODE, _ST_BUS = I.ST_SYNC, I.ST_YIELD, I.ST_REDECODE, I.ST_BUS
+_ST_SYNC, _ST_YIELD, _ST_REDECODE, _ST_BUS, _ST_HOT = I.ST_SYNC, I.ST_YIELD, I.ST_REDECODE, I.ST_BUS, I.ST_HOT
+_COL_JIT, _COL_COVERED = I.COL_JIT, I.COL_COVERED
 _ST_MAX, _ST_SLEEPING = I.ST_MAX_CYCLES, I.ST_SLEEPING
 _S_PC, _S_CYCLES, _S_SYNC_OK = I.S_PC, I.S_CYCLES, I.S_SYNC_OK
 _M32 = 0xFFFFFFFF
@@ -162,7 +166,7 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
              out_step, out_neuron,
              # --- PPUs (stacked: index p) ---
              active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
-             io_space, corr_cycles, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
+             io_space, corr_cycles, hot, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
              # --- column ADC and synapse rows ---
              cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full, normals, nidx,
              lanes, wmax, gain8, fp_syn, syn_lost, corr_present):
@@ -212,8 +216,15 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
             if not active[p] or pend[p] != RUN:
                 continue
             a = arr_of[p]
-            status = I._run(dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a], cbuf[p], abuf[p],
-                            resets[p], touched[p], io_space, True, np.int64(0), True, corr_cycles)
+            while True:
+                status = I._run(dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a], cbuf[p], abuf[p],
+                                resets[p], touched[p], io_space, True, hot, True, corr_cycles)
+                if status != _ST_HOT:
+                    break
+                # Hot code: translated by Python after this call (CoSim.run), so
+                # that translating never splits the analog span; interpret on.
+                dec[p][st[p, _S_PC] >> 2, _COL_JIT] = I.JIT_PENDING
+                dec[p][0, _COL_COVERED] |= I.HOT_PENDING
             if out_row[p] >= 0:           # the one vector-I/O instruction of this run was an fxvoutx
                 _apply_io(a, out_row[p], rows, cols, wts, lbls, touched[p], resets[p], lanes, wmax, gain8,
                           fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
@@ -391,6 +402,7 @@ class CoSim:
         self.arr_of = np.array([min(k, p.synapse_arrays - 1) for k in range(count)], np.int64)
         self.io_space = np.int64(I.io_space_of(p.ppu_slices)) if count else np.int64(0x4000)
         self.corr_cycles = np.int64(p.ppu_cadc_read_cycles)
+        self.hot = np.int64(I.HOT_THRESHOLD)          # 0: no translation (twin.ppu.jit)
         self.cpt = p.ppu_clock_hz * FPGA_TICK_S       # PPU cycles per FPGA tick
         rm = chip.regmap
         wl, ll = rm.register("synapse", "weights").lanes("weight"), rm.register("synapse", "labels").lanes("label")
@@ -426,11 +438,14 @@ class CoSim:
             self.active, self.dec, self.mem, self.state, self.vec,
             core.synapse_weights, core.synapse_labels, self.arr_of,
             self.cbuf, self.abuf, self.resets, self.touched,
-            self.io_space, self.corr_cycles, float(self.tick0), self.cyc0, float(self.cpt), float(t_stop),
+            self.io_space, self.corr_cycles, self.hot, float(self.tick0), self.cyc0, float(self.cpt), float(t_stop),
             self.pend, self.ptick, self.pstat,
             *cadc, self.normals, self.nidx,
             self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,
             bool(core.p.correlation))
+        for p in range(self.count):
+            if self.dec[p, 0, I.COL_COVERED] & I.HOT_PENDING:
+                I.serve_pending_hot(self.mem[p], self.dec[p])
         if why == SPAN_PYTHON:
             self.need = int(who)
             self.reached = float(self.ptick[who])

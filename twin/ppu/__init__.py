@@ -7,4 +7,4 @@ plain-Python model the tests hold it against; `block.attach_ppus(chip)` puts
 the PPUs on a chip's register bus.  Imported lazily: `import twin.ppu`
 compiles nothing.
 """
-__all__ = ["interp", "reference", "translate", "block"]
+__all__ = ["interp", "reference", "jit", "block"]

@@ -278,6 +278,7 @@ class PPUBlock:
         elif status == I.ST_REDECODE:
             I.redecode(self.mem, self.decoded)
 
+
     def sync_memory_view(self) -> None:
         """The register storage of `memory` follows the SRAM after a run."""
         if self.running:

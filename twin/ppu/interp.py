@@ -76,14 +76,14 @@ Code is predecoded once; a store (or a host write, through `invalidate`) to
 a decoded word marks it stale and it is decoded again when fetched, so
 self-modifying code behaves like the hardware.
 
-Hot loops: taken backward `b`/`bc` branches are counted per target; after
-`hot_threshold` (default `HOT_THRESHOLD`; 0 disables) the loop there is
-translated into a numba function by `twin.ppu.translate` (when it is a
-straight-line block of the supported scalar subset) and runs translated
-whenever the core reaches its start with DEC = 0 and nothing pending.  The
-translation leaves at instruction boundaries with exactly the interpreter's
-state (tests hold the two against each other), so results, cycle counts and
-stop statuses do not depend on it.
+Hot code: taken branches are counted per target word; after `hot_threshold`
+(default `HOT_THRESHOLD`; 0 disables translation) the code reachable from
+there is compiled to machine code by `twin.ppu.jit` (a region of basic blocks,
+calls included, in the scalar subset) and the loop enters it whenever it
+fetches one of the region's block starts, unless a decrementer interrupt is
+due.  A region leaves at instruction boundaries with exactly the interpreter's
+state (tests hold the two against each other on random programs and on
+compiled C), so results, cycle counts and stop statuses do not depend on it.
 
 Cycle cost per instruction is the table's (multiply 4, divide 31, loads 2,
 fxvinx/fxvoutx 20, fxvlax 2, others 1); `S_CYCLES` accumulates it and
@@ -171,6 +171,7 @@ from numba import njit
 from isa.ppu.iomap import (INTERRUPT_ENTRY_CYCLES, SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS, SPACES,
                            io_space_size)
 
+from ._jitcall import call_region
 from ._decode import (FLAG_AA, FLAG_INDEXED, FLAG_LK, FLAG_OE, FLAG_RC, FLAG_SIGN, FLAG_UPDATE, GROUP,
                       GROUP_SHIFT, OP, OP_GROUP_NAME, OP_ILLEGAL, OPS, SIZE_SHIFT, check_handled,
                       predecode_words, words_from_bytes)
@@ -220,7 +221,7 @@ class Status:
 ST_SLEEPING, ST_PROGRAM, ST_TRAP, ST_ALIGNMENT = 1, 2, 3, 4
 ST_BUS_ERROR, ST_UNIMPLEMENTED, ST_MAX_CYCLES, ST_BUS, ST_DECREMENTER = 5, 6, 7, 8, 9
 ST_REDECODE = 100          # internal: a stale decoded word was fetched
-ST_HOT = 101               # internal: a taken backward branch to a hot loop
+ST_HOT = 101               # internal: a taken branch to hot code (translate it: twin.ppu.jit)
 ST_SYNC = 102              # internal (sync runs): at a vector-I/O instruction, not executed yet
 ST_YIELD = 103             # internal: YIELD_INSNS instructions ran; back to Python, then resume
 #: Instructions (or interrupt entries) per compiled call before it returns to
@@ -314,9 +315,16 @@ class VectorIO:
                    io_space_of(slices))
 
 
-DECODED_WIDTH = 10
-HOT_THRESHOLD = 20_000      # taken backward branches to a target before it is translated
-_LOOPS: list = []           # compiled loop translations (twin.ppu.translate)
+# Columns after the decoder's (see twin.ppu.jit): taken branches to the word,
+# region entry (1; -1 never translated), the region's machine-code address
+# (low, high 32 bits), word translated (bit 0; bit DIRTY in row 0: a store hit
+# translated code, drop the translations before entering one again).
+COL_HOT, COL_JIT, COL_ADDR_LO, COL_ADDR_HI, COL_COVERED = 8, 9, 10, 11, 12
+DECODED_WIDTH = 13
+DIRTY = 2
+HOT_PENDING = 4             # row 0, COL_COVERED: words wait for translation (COL_JIT = JIT_PENDING)
+JIT_PENDING = -2
+HOT_THRESHOLD = 1_000       # taken branches to a word before the code there is translated
 
 
 def predecode_memory(mem: np.ndarray) -> np.ndarray:
@@ -327,9 +335,7 @@ def predecode_memory(mem: np.ndarray) -> np.ndarray:
 
 def _annotate(decoded: np.ndarray) -> np.ndarray:
     """Add the interpreter's columns: fxv kind | width << 8 in column 7 of fxv
-    rows; column 8 counts taken backward branches to the word (hot-loop
-    detection), column 9 is its loop translation (0 unknown, -1 none, else
-    index + 1 in `_LOOPS`)."""
+    rows; COL_HOT .. COL_COVERED for translation (twin.ppu.jit), zero."""
     out = np.zeros((len(decoded), DECODED_WIDTH), np.int32)
     out[:, :decoded.shape[1]] = decoded
     v = (out[:, 0] >= 0) & ((out[:, 1] >> GROUP_SHIFT) == G_VECTOR)
@@ -339,8 +345,15 @@ def _annotate(decoded: np.ndarray) -> np.ndarray:
 
 
 def invalidate(decoded: np.ndarray, first_word: int, count: int = 1) -> None:
-    """Mark decoded words stale (after the memory changed behind the core's back)."""
+    """Mark decoded words stale (after the memory changed behind the core's back);
+    translations covering them are dropped."""
     decoded[first_word:first_word + count, 0] = OP_STALE
+    if decoded.shape[1] >= DECODED_WIDTH and decoded[first_word:first_word + count, COL_COVERED].any():
+        _drop_translations(decoded)
+
+
+def _drop_translations(decoded: np.ndarray) -> None:
+    decoded[:, COL_HOT:COL_COVERED + 1] = 0
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -586,8 +599,7 @@ def _vmem(kind, rt, ra, rb, st, mem, vec, dec):
     else:
         for j in range(nb):
             mem[ea + j] = vec[ta + j]
-        for k in range(ea >> 2, min((ea + nb) >> 2, dec.shape[0])):
-            dec[k, 0] = OP_STALE
+        _mark_stores(dec, ea, nb)
     return 0
 
 
@@ -811,17 +823,28 @@ def _valu_loop(kind, w, ta, aa, ba, acc, fl, c, cbit, n, vec, toacc, dosat):
 
 
 # ---- the run loop ------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hot(dec, tw, threshold):
-    """A taken backward branch to word tw: True when the driver should run
-    (or first translate) the loop there."""
-    if tw >= dec.shape[0]:
+    """A taken branch to word tw: True when the driver should translate the
+    code there (twin.ppu.jit)."""
+    if tw >= dec.shape[0] or dec[tw, COL_JIT] != 0:
         return False
-    state = dec[tw, 9]
-    if state == 0:
-        dec[tw, 8] += 1
-        return dec[tw, 8] >= threshold
-    return state > 0
+    dec[tw, COL_HOT] += 1
+    return dec[tw, COL_HOT] >= threshold
+
+
+@njit(cache=True, inline="always")
+def _mark_stores(dec, ea, nbytes):
+    """A store to ea..ea+nbytes-1: its words are decoded again when fetched;
+    True when it hit translated code (row 0 then carries DIRTY)."""
+    hit = False
+    for k in range(ea >> 2, min((ea + nbytes + 3) >> 2, dec.shape[0])):
+        dec[k, 0] = OP_STALE
+        if dec.shape[1] > COL_COVERED and dec[k, COL_COVERED] & 1:
+            hit = True
+    if hit:
+        dec[0, COL_COVERED] |= DIRTY
+    return hit
 
 
 
@@ -853,6 +876,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
     if st[S_SLEEP] and not _sleep(st, max_cycles, sleep_advances):
         return ST_SLEEPING
     steps = 0
+    jit_skip = False
     while True:
         pc = st[S_PC]
         steps += 1
@@ -872,6 +896,31 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             if _interrupt(st, mem, status, pc, pc, 0):
                 continue
             return status
+        if hot and dec[wi, COL_JIT] > 0:
+            # A translated region starts here (twin.ppu.jit): run it, unless it
+            # just retired nothing here (budget, or an access it leaves to us).
+            if jit_skip:
+                jit_skip = False
+            elif dec[0, COL_COVERED] & DIRTY:
+                return ST_REDECODE              # translated code was overwritten: drop first
+            else:
+                limit = max_cycles
+                if st[S_DEC] > 0:               # the region must not reach the decrementer's expiry
+                    limit = min(limit, st[S_CYCLES] + st[S_DEC] - 1)
+                limit = min(limit, st[S_CYCLES] + (YIELD_INSNS - steps))
+                addr = (np.int64(dec[wi, COL_ADDR_HI]) << 32) | (np.int64(dec[wi, COL_ADDR_LO]) & M32)
+                n = st[S_INSNS]
+                call_region(addr, st, mem, dec, limit)
+                n = st[S_INSNS] - n
+                if n > 0:
+                    steps += n
+                    # It left for code outside every region (a jump-table case, a
+                    # return to untranslated code): count that target like a branch.
+                    tw = st[S_PC] >> 2
+                    if tw < nwords and dec[tw, COL_JIT] == 0 and _hot(dec, tw, hot):
+                        return ST_HOT
+                    continue
+                jit_skip = True
         op = dec[wi, 0]
         fl = dec[wi, 1]
         f0 = np.int64(dec[wi, 3])
@@ -921,9 +970,13 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     continue
                 return ST_BUS_ERROR
             if is_store:
-                for k in range(ea >> 2, min((ea + size + 3) >> 2, nwords)):
-                    dec[k, 0] = OP_STALE
                 _store(mem, ea, size, st[f0])
+                if _mark_stores(dec, ea, size):       # into translated code
+                    if fl & FLAG_UPDATE:
+                        st[ra] = ea
+                    _retire(st, dec[wi, 2])
+                    st[S_PC] = npc
+                    return ST_REDECODE
             else:
                 v = _load(mem, ea, size)
                 if fl & FLAG_SIGN and v & 0x8000:
@@ -952,8 +1005,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 st[S_LR] = npc
             if ctr_ok and cond_ok:
                 npc = tgt
-                if (hot and op == O_BC and tgt <= pc and not fl & (FLAG_AA | FLAG_LK)
-                        and _hot(dec, tgt >> 2, hot)):
+                if hot and _hot(dec, tgt >> 2, hot):
                     _retire(st, dec[wi, 2])
                     st[S_PC] = npc
                     return ST_HOT
@@ -1008,7 +1060,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             if fl & FLAG_LK:
                 st[S_LR] = npc
             npc = tgt
-            if hot and tgt <= pc and not fl & (FLAG_AA | FLAG_LK) and _hot(dec, tgt >> 2, hot):
+            if hot and _hot(dec, tgt >> 2, hot):
                 _retire(st, dec[wi, 2])
                 st[S_PC] = npc
                 return ST_HOT
@@ -1233,10 +1285,12 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     continue
                 return ST_BUS_ERROR
             if is_store:
-                for k in range(ea >> 2, min((ea + size + 3) >> 2, nwords)):
-                    dec[k, 0] = OP_STALE
                 for r in range(f0, 32):
                     _store(mem, ea + 4 * (r - f0), 4, st[r])
+                if _mark_stores(dec, ea, size):
+                    _retire(st, dec[wi, 2])
+                    st[S_PC] = npc
+                    return ST_REDECODE
             else:
                 for r in range(f0, 32):
                     st[r] = _load(mem, ea + 4 * (r - f0), 4)
@@ -1375,45 +1429,40 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
         if status == ST_REDECODE:
             redecode(mem, decoded)
         elif status == ST_HOT:
-            if not _run_loop(mem, state, decoded, max_cycles):
-                hot = 0     # the decrementer runs: interpret the rest of this call
+            serve_hot(mem, state, decoded)
         else:
             return status
 
 
-def _run_loop(mem, state, decoded, max_cycles) -> bool:
-    """The core is at the start of a hot loop: run its translation (translating
-    it first).  False when translations cannot run now (decrementer active)."""
-    from .translate import loop_function
-    pc = int(state[S_PC])
-    w0 = pc >> 2
-    lid = int(decoded[w0, 9])
-    if lid > 0:
-        fn, start, code = _LOOPS[lid - 1]
-        if start != pc or mem[pc:pc + len(code)].tobytes() != code:
-            lid = 0             # the loop's code changed since it was translated
-    if lid == 0:
-        got = loop_function(mem, decoded, pc)
-        if got is None:
-            decoded[w0, 9] = -1
-            return True
-        fn, hi = got
-        _LOOPS.append((fn, pc, mem[pc:hi].tobytes()))
-        lid = decoded[w0, 9] = len(_LOOPS)
-    if lid < 0:
-        return True
-    if state[S_DEC] or state[S_DEC_PENDING]:
-        return False
-    _LOOPS[lid - 1][0](mem, state, decoded, np.int64(max_cycles))
-    return True
+def serve_hot(mem: np.ndarray, state: np.ndarray, decoded: np.ndarray) -> None:
+    """The loop stopped with ST_HOT at a branch target: translate the code there."""
+    from . import jit
+    jit.translate_at(mem, decoded, int(state[S_PC]))
+
+
+def serve_pending_hot(mem: np.ndarray, decoded: np.ndarray) -> None:
+    """Translate the words the co-simulation marked JIT_PENDING."""
+    from . import jit
+    decoded[0, COL_COVERED] &= ~HOT_PENDING
+    for w in np.flatnonzero(decoded[:, COL_JIT] == JIT_PENDING).tolist():
+        if decoded[w, COL_JIT] == JIT_PENDING:      # not made an entry by the previous region
+            decoded[w, COL_JIT] = 0
+            jit.translate_at(mem, decoded, 4 * w)
 
 
 def redecode(mem: np.ndarray, decoded: np.ndarray) -> None:
-    """Decode the stale words of `decoded` again from `mem`."""
+    """Decode the stale words of `decoded` again from `mem`; after a store into
+    translated code, drop the translations first."""
+    wide = decoded.shape[1] >= DECODED_WIDTH
+    if wide and decoded[0, COL_COVERED] & DIRTY:
+        _drop_translations(decoded)
     stale = np.flatnonzero(decoded[:, 0] == OP_STALE)
     if len(stale):
+        flags = int(decoded[0, COL_COVERED]) & ~1 if wide else 0
         words = words_from_bytes(mem[:len(mem) & ~3])
         decoded[stale] = _annotate(predecode_words(words[stale]))[:, :decoded.shape[1]]
+        if wide:
+            decoded[0, COL_COVERED] |= flags      # row 0 carries the memory's flags
 
 
 def complete_bus(state: np.ndarray, value: int | None) -> None:
