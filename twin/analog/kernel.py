@@ -97,20 +97,24 @@ def _xorshift(state):
 
 
 @njit(cache=True, fastmath=True)
-def _add_matching(cols, base, lab, labels, amps, gain, target):
-    """target[base + c] += amps[c] * gain[base + c] where labels[c] == lab (branch-free)."""
+def _add_matching(cols, lab, labels, amps, gain, target):
+    """target[c] += amps[c] * gain[c] where labels[c] == lab (branch-free).
+    Every array is indexed from 0 by the loop counter: an index base + c with
+    a run-time base carries numba's negative-index wraparound per element,
+    which keeps the loop scalar (or, for loads, turns it into gathers)."""
     for c in range(cols):
         m = np.float32(1.0) if labels[c] == lab else np.float32(0.0)
-        target[base + c] += (m * amps[c]) * gain[base + c]
+        target[c] += (m * amps[c]) * gain[c]
 
 
 @njit(cache=True, fastmath=True)
-def _acausal(cols, base, lab, t_pre, labels, last_post, acausal, eta, itau, eta_scale, itau_scale, inv_sat):
+def _acausal(cols, lab, t_pre, labels, last_post, acausal, eta, itau, eta_scale, itau_scale, inv_sat):
     """Acausal traces of a row's synapses matching `lab`: pair the event at
-    t_pre with each neuron's last spike (branch-free, vectorisable)."""
+    t_pre with each neuron's last spike (last_post: the row's neurons;
+    branch-free, vectorisable)."""
     cut = np.float32(CORR_CUTOFF)
     for c in range(cols):
-        tp = last_post[base + c]
+        tp = last_post[c]
         ok = (labels[c] == lab) & (tp > NEVER)
         d = t_pre - tp if ok else 0.0
         x = np.float32(d * itau_scale) * itau[c]
@@ -152,13 +156,11 @@ def _deliver(row, lab, t_pre, rows, cols, syn_label, syn_amp, row_flags, P, S,
     pair it with the neuron's last spike (acausal) and remember it."""
     inh = (row_flags[row] & R_INH) != 0
     base = (row // rows) * cols
-    target = S[IINH] if inh else S[IEXC]
-    gain = P[GINH] if inh else P[GEXC]
     labels = syn_label[row]
-    amps = syn_amp[row]
-    _add_matching(cols, base, lab, labels, amps, gain, target)
+    _add_matching(cols, lab, labels, syn_amp[row], P[GINH if inh else GEXC, base:base + cols],
+                  S[IINH if inh else IEXC, base:base + cols])
     if corr_on:
-        _acausal(cols, base, lab, t_pre, labels, last_post, acausal[row], eta_a[row], itau_a[row],
+        _acausal(cols, lab, t_pre, labels, last_post[base:base + cols], acausal[row], eta_a[row], itau_a[row],
                  np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat))
     if corr_on:
         row_last[lab, row] = t_pre
