@@ -97,32 +97,35 @@ def _xorshift(state):
 
 
 @njit(cache=True, fastmath=True)
-def _add_matching(cols, lab, labels, amps, gain, target):
-    """target[c] += amps[c] * gain[c] where labels[c] == lab (branch-free).
-    Every array is indexed from 0 by the loop counter: an index base + c with
-    a run-time base carries numba's negative-index wraparound per element,
-    which keeps the loop scalar (or, for loads, turns it into gathers)."""
+def _add_matching(cols, base, lab, row, syn_label, syn_amp, g_row, P, t_row, S):
+    """S[t_row, base + c] += syn_amp[row, c] * P[g_row, base + c] where
+    syn_label[row, c] == lab (branch-free).  The column index base + c is
+    unsigned: a signed one carries numba's negative-index wraparound per
+    element, which keeps the loop scalar (or turns its loads into gathers);
+    the matrices are indexed in place because row views cost reference
+    counting per event."""
     for c in range(cols):
-        m = np.float32(1.0) if labels[c] == lab else np.float32(0.0)
-        target[c] += (m * amps[c]) * gain[c]
+        i = np.uint64(base + c)
+        m = np.float32(1.0) if syn_label[row, c] == lab else np.float32(0.0)
+        S[t_row, i] += (m * syn_amp[row, c]) * P[g_row, i]
 
 
 @njit(cache=True, fastmath=True)
-def _acausal(cols, lab, t_pre, labels, last_post, acausal, eta, itau, eta_scale, itau_scale, inv_sat):
-    """Acausal traces of a row's synapses matching `lab`: pair the event at
-    t_pre with each neuron's last spike (last_post: the row's neurons;
-    branch-free, vectorisable)."""
+def _acausal(cols, base, lab, row, t_pre, syn_label, last_post, acausal, eta, itau, eta_scale, itau_scale, inv_sat):
+    """Acausal traces of row `row`'s synapses matching `lab`: pair the event at
+    t_pre with each neuron's last spike (branch-free, vectorisable; unsigned
+    neuron index as in _add_matching)."""
     cut = np.float32(CORR_CUTOFF)
     for c in range(cols):
-        tp = last_post[c]
-        ok = (labels[c] == lab) & (tp > NEVER)
+        tp = last_post[np.uint64(base + c)]
+        ok = (syn_label[row, c] == lab) & (tp > NEVER)
         d = t_pre - tp if ok else 0.0
-        x = np.float32(d * itau_scale) * itau[c]
+        x = np.float32(d * itau_scale) * itau[row, c]
         ok = ok & (x < cut)
         e = _exp_neg(x if x < cut else cut)
-        a = acausal[c]
-        inc = eta_scale * eta[c] * e * (np.float32(1.0) - a * inv_sat)
-        acausal[c] = a + (inc if ok else np.float32(0.0))
+        a = acausal[row, c]
+        inc = eta_scale * eta[row, c] * e * (np.float32(1.0) - a * inv_sat)
+        acausal[row, c] = a + (inc if ok else np.float32(0.0))
 
 
 @njit(cache=True, fastmath=True)
@@ -148,7 +151,7 @@ def _causal(rows, r0, t_post, lab_t, row_last, causal, eta, itau, eta_scale, ita
         causal[rr] = a + (inc if ok else np.float32(0.0))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _deliver(row, lab, t_pre, rows, cols, syn_label, syn_amp, row_flags, P, S,
              corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a):
     """An event reaches driver row `row` with address `lab`: matching synapses
@@ -156,11 +159,9 @@ def _deliver(row, lab, t_pre, rows, cols, syn_label, syn_amp, row_flags, P, S,
     pair it with the neuron's last spike (acausal) and remember it."""
     inh = (row_flags[row] & R_INH) != 0
     base = (row // rows) * cols
-    labels = syn_label[row]
-    _add_matching(cols, lab, labels, syn_amp[row], P[GINH if inh else GEXC, base:base + cols],
-                  S[IINH if inh else IEXC, base:base + cols])
+    _add_matching(cols, base, lab, row, syn_label, syn_amp, GINH if inh else GEXC, P, IINH if inh else IEXC, S)
     if corr_on:
-        _acausal(cols, lab, t_pre, labels, last_post[base:base + cols], acausal[row], eta_a[row], itau_a[row],
+        _acausal(cols, base, lab, row, t_pre, syn_label, last_post, acausal, eta_a, itau_a,
                  np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat))
     if corr_on:
         row_last[lab, row] = t_pre
@@ -182,40 +183,39 @@ def _drive(P, n, v, w, use_exp, use_w):
 
 @njit(cache=True, fastmath=True)
 def _membranes(N, P, S, drive, use_drive, tmp, hits):
-    """Linear part of every membrane over one step.  Returns how many
-    membranes are at or above their threshold (refractory ones included) and
-    lists them in `hits`.  `tmp` is scratch memory of the kernel (not aliased
-    with the arguments, so that the compiler vectorises the first loop); the
-    upper rail is the same for every neuron (P[VCLIP, 0]).  Rows are indexed
-    in place (P[EL, n]), not taken as views: each view costs reference counting
-    per call, which on a small chip is more than the arithmetic."""
+    """Linear part of every membrane over one step, and the decay of the
+    synaptic currents.  Returns how many membranes are at or above their
+    threshold (refractory ones included) and lists them in `hits`.  One pass
+    over the neurons: the loop is bound by its loads and stores (ten per
+    neuron), so nothing is read twice.  The rail constants are taken in the
+    array's precision (0.0 would promote the clamps to float64); the upper
+    rail is the same for every neuron (P[VCLIP, 0]).  Rows are indexed in
+    place (P[EL, n]), not taken as views: each view costs reference counting
+    per call, which on a small chip is more than the arithmetic.  `tmp` is
+    unused (kept for the call signature of twin.cosim)."""
     vclip = P[VCLIP, 0]
-    if use_drive:
-        for n in range(N):
-            x = (P[EL, n] + (S[V, n] - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n]
-                 - P[PINH, n] * S[IINH, n] + P[QDRIVE, n] * drive[n])
-            x = x if x > 0.0 else 0.0
-            tmp[n] = x if x < vclip else vclip
-    else:
-        for n in range(N):
-            x = P[EL, n] + (S[V, n] - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n] - P[PINH, n] * S[IINH, n]
-            x = x if x > 0.0 else 0.0
-            tmp[n] = x if x < vclip else vclip
+    zero = vclip - vclip
     above = 0
     for n in range(N):
-        x = tmp[n]
+        ie = S[IEXC, n]
+        ii = S[IINH, n]
+        x = P[EL, n] + (S[V, n] - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * ie - P[PINH, n] * ii
+        if use_drive:
+            x += P[QDRIVE, n] * drive[n]
+        x = x if x > zero else zero
+        x = x if x < vclip else vclip
         S[V, n] = x
+        S[IEXC, n] = ie * P[FEXC, n]
+        S[IINH, n] = ii * P[FINH, n]
         above += x >= P[VTH, n]
     if above:
         k = 0
         for n in range(N):
-            if tmp[n] >= P[VTH, n]:
+            if S[V, n] >= P[VTH, n]:
                 hits[k] = n
                 k += 1
-    for n in range(N):
-        S[IEXC, n] *= P[FEXC, n]
-    for n in range(N):
-        S[IINH, n] *= P[FINH, n]
+                if k == above:
+                    break
     return above
 
 
