@@ -129,26 +129,26 @@ def _acausal(cols, base, lab, row, t_pre, syn_label, last_post, acausal, eta, it
 
 
 @njit(cache=True, fastmath=True)
-def _causal(rows, r0, t_post, lab_t, row_last, causal, eta, itau, eta_scale, itau_scale, inv_sat, t_pre):
-    """Causal traces of a neuron's synapses (one column: rows r0 .. r0+rows-1,
-    neuron-major arrays): pair its spike at t_post with each synapse's last
-    presynaptic event.  The last events are gathered into the scratch array
-    `t_pre` first: with the label-indexed load in it, the arithmetic loop does
-    not vectorise (3x slower)."""
+def _causal(rows, r0, n, t_post, lab_t, row_last, causal, eta, itau, eta_scale, itau_scale, inv_sat, t_pre):
+    """Causal traces of neuron n's synapses (one column: rows r0 .. r0+rows-1,
+    neuron-major arrays indexed in place, as in _add_matching): pair its spike
+    at t_post with each synapse's last presynaptic event.  The last events
+    are gathered into the scratch array `t_pre` first: with the label-indexed
+    load in it, the arithmetic loop does not vectorise (3x slower)."""
     for rr in range(rows):
-        lab = lab_t[rr]
+        lab = lab_t[n, rr]
         t_pre[rr] = row_last[lab, r0 + rr] if lab >= 0 else NEVER
     cut = np.float32(CORR_CUTOFF)
     for rr in range(rows):
         tp = t_pre[rr]
         ok = tp > NEVER
         d = t_post - tp if ok else 0.0
-        x = np.float32(d * itau_scale) * itau[rr]
+        x = np.float32(d * itau_scale) * itau[n, rr]
         ok = ok & (x < cut)
         e = _exp_neg(x if x < cut else cut)
-        a = causal[rr]
-        inc = eta_scale * eta[rr] * e * (np.float32(1.0) - a * inv_sat)
-        causal[rr] = a + (inc if ok else np.float32(0.0))
+        a = causal[n, rr]
+        inc = eta_scale * eta[n, rr] * e * (np.float32(1.0) - a * inv_sat)
+        causal[n, rr] = a + (inc if ok else np.float32(0.0))
 
 
 @njit(cache=True, inline="always")
@@ -325,7 +325,7 @@ def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
                     new_buf[n_new] = n
                     n_new += 1
                 if corr_on:
-                    _causal(rows, (n // cols) * rows, t_end, lab_t[n], row_last, causal[n], eta_c[n], itau_c[n],
+                    _causal(rows, (n // cols) * rows, n, t_end, lab_t, row_last, causal, eta_c, itau_c,
                             np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat), t_pre)
                     last_post[n] = t_end
         # refractory clamp: neurons refractory at the start of this step
