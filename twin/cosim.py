@@ -192,6 +192,7 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
     tmp = np.empty_like(P[EL])
     hits = np.empty(N, np.int64)
     spiked = np.empty(N, np.int64)
+    t_pre = np.empty(rows, np.float64)       # scratch of _causal
     n_ev = ev_tick.shape[0]
     step_s = step_ticks * TICK_S
     v_arr, w_arr = S[V], S[W]
@@ -300,8 +301,8 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
                         new_buf[n_new] = n
                         n_new += 1
                     if corr_on:
-                        _causal(rows, (n // cols) * rows, t_end, lab_t[n], row_last, causal[n], eta_c[n], itau_c[n],
-                                np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat))
+                        _causal(rows, (n // cols) * rows, n, t_end, lab_t, row_last, causal, eta_c, itau_c,
+                                np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat), t_pre)
                         last_post[n] = t_end
             # refractory clamp: neurons refractory at the start of this step
             j = 0

@@ -144,3 +144,12 @@ def test_fifo_drops_only_when_full():
     assert keep.tolist() == [True] * 4 + [False] * 6
     spaced = np.arange(10, dtype=np.int64) * 2         # exactly the drain rate: nothing lost
     assert K.fifo(spaced, 1, 2, np.zeros(1, np.int64), np.zeros(1, np.int64)).all()
+
+
+def test_sensor_exponential_is_exp_within_its_stated_error():
+    """The correlation sensors' exp(-x) (2**-k from exponent bits times a
+    polynomial) over 0 .. CORR_CUTOFF: relative error below 2e-6."""
+    xs = np.linspace(0.0, K.CORR_CUTOFF, 20001).astype(np.float32)
+    got = np.array([K._exp_neg(x) for x in xs[::7]] + [K._exp_neg(xs[-1])], np.float64)
+    want = np.exp(-np.concatenate([xs[::7], xs[-1:]]).astype(np.float64))
+    assert np.all(np.abs(got / want - 1.0) < 2e-6)

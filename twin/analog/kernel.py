@@ -29,7 +29,9 @@ other.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 # Rows of the per-neuron parameter matrix P (shape (NPAR, neurons); float32 on a chip).
 (EL, VRESET, VTH, VT, DELTA_T, GL, QDRIVE, PLEAK, PEXC, PINH, FEXC, FINH, ADAPT_A, ADAPT_B, WFAC, VCLIP,
@@ -56,24 +58,32 @@ TINY = 1e-30
 FLUSH_STEPS = 64
 
 
-#: 2**-k for the exponential below.
-_POW2_NEG = np.array([2.0 ** -k for k in range(40)], np.float32)
 _LOG2E = np.float32(1.4426950408889634)
 _LN2 = np.float32(0.6931471805599453)
+
+
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    """The float32 whose bit pattern is the int32 `bits` (a register move)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.int32), codegen
 
 
 @njit(cache=True, fastmath=True, inline="always")
 def _exp_neg(x):
     """exp(-x) in float32 for 0 <= x <= CORR_CUTOFF, relative error below 2e-6,
-    without a library call (so that the loops calling it vectorise):
-    exp(-x) = 2**-k * exp(-f ln 2), k = round(x log2 e), |f| <= 1/2, degree-6 Taylor."""
+    without a library call or a table lookup (so that the loops calling it
+    vectorise without gathers):
+    exp(-x) = 2**-k * exp(-f ln 2), k = round(x log2 e), |f| <= 1/2, degree-6 Taylor;
+    2**-k is built from its exponent bits (k <= 29: a normal float)."""
     y = x * _LOG2E
     k = np.int32(y + np.float32(0.5))
     z = (np.float32(k) - y) * _LN2
     p = np.float32(1.0) + z * (np.float32(1.0) + z * (np.float32(0.5) + z * (
         np.float32(1.0 / 6.0) + z * (np.float32(1.0 / 24.0) + z * (np.float32(1.0 / 120.0)
                                                                     + z * np.float32(1.0 / 720.0))))))
-    return _POW2_NEG[k] * p
+    return _f32_from_bits((np.int32(127) - k) << np.int32(23)) * p
 
 
 @njit(cache=True)
@@ -87,50 +97,61 @@ def _xorshift(state):
 
 
 @njit(cache=True, fastmath=True)
-def _add_matching(cols, base, lab, labels, amps, gain, target):
-    """target[base + c] += amps[c] * gain[base + c] where labels[c] == lab (branch-free)."""
+def _add_matching(cols, base, lab, row, syn_label, syn_amp, g_row, P, t_row, S):
+    """S[t_row, base + c] += syn_amp[row, c] * P[g_row, base + c] where
+    syn_label[row, c] == lab (branch-free).  The column index base + c is
+    unsigned: a signed one carries numba's negative-index wraparound per
+    element, which keeps the loop scalar (or turns its loads into gathers);
+    the matrices are indexed in place because row views cost reference
+    counting per event."""
     for c in range(cols):
-        m = np.float32(1.0) if labels[c] == lab else np.float32(0.0)
-        target[base + c] += (m * amps[c]) * gain[base + c]
+        i = np.uint64(base + c)
+        m = np.float32(1.0) if syn_label[row, c] == lab else np.float32(0.0)
+        S[t_row, i] += (m * syn_amp[row, c]) * P[g_row, i]
 
 
 @njit(cache=True, fastmath=True)
-def _acausal(cols, base, lab, t_pre, labels, last_post, acausal, eta, itau, eta_scale, itau_scale, inv_sat):
-    """Acausal traces of a row's synapses matching `lab`: pair the event at
-    t_pre with each neuron's last spike (branch-free, vectorisable)."""
+def _acausal(cols, base, lab, row, t_pre, syn_label, last_post, acausal, eta, itau, eta_scale, itau_scale, inv_sat):
+    """Acausal traces of row `row`'s synapses matching `lab`: pair the event at
+    t_pre with each neuron's last spike (branch-free, vectorisable; unsigned
+    neuron index as in _add_matching)."""
     cut = np.float32(CORR_CUTOFF)
     for c in range(cols):
-        tp = last_post[base + c]
-        ok = (labels[c] == lab) & (tp > NEVER)
+        tp = last_post[np.uint64(base + c)]
+        ok = (syn_label[row, c] == lab) & (tp > NEVER)
         d = t_pre - tp if ok else 0.0
-        x = np.float32(d * itau_scale) * itau[c]
+        x = np.float32(d * itau_scale) * itau[row, c]
         ok = ok & (x < cut)
         e = _exp_neg(x if x < cut else cut)
-        a = acausal[c]
-        inc = eta_scale * eta[c] * e * (np.float32(1.0) - a * inv_sat)
-        acausal[c] = a + (inc if ok else np.float32(0.0))
+        a = acausal[row, c]
+        inc = eta_scale * eta[row, c] * e * (np.float32(1.0) - a * inv_sat)
+        acausal[row, c] = a + (inc if ok else np.float32(0.0))
 
 
 @njit(cache=True, fastmath=True)
-def _causal(rows, r0, t_post, lab_t, row_last, causal, eta, itau, eta_scale, itau_scale, inv_sat):
-    """Causal traces of a neuron's synapses (one column: rows r0 .. r0+rows-1,
-    neuron-major arrays): pair its spike at t_post with each synapse's last
-    presynaptic event (branch-free, vectorisable)."""
+def _causal(rows, r0, n, t_post, lab_t, row_last, causal, eta, itau, eta_scale, itau_scale, inv_sat, t_pre):
+    """Causal traces of neuron n's synapses (one column: rows r0 .. r0+rows-1,
+    neuron-major arrays indexed in place, as in _add_matching): pair its spike
+    at t_post with each synapse's last presynaptic event.  The last events
+    are gathered into the scratch array `t_pre` first: with the label-indexed
+    load in it, the arithmetic loop does not vectorise (3x slower)."""
+    for rr in range(rows):
+        lab = lab_t[n, rr]
+        t_pre[rr] = row_last[lab, r0 + rr] if lab >= 0 else NEVER
     cut = np.float32(CORR_CUTOFF)
     for rr in range(rows):
-        lab = lab_t[rr]
-        tp = row_last[lab if lab >= 0 else 0, r0 + rr]
-        ok = (lab >= 0) & (tp > NEVER)
+        tp = t_pre[rr]
+        ok = tp > NEVER
         d = t_post - tp if ok else 0.0
-        x = np.float32(d * itau_scale) * itau[rr]
+        x = np.float32(d * itau_scale) * itau[n, rr]
         ok = ok & (x < cut)
         e = _exp_neg(x if x < cut else cut)
-        a = causal[rr]
-        inc = eta_scale * eta[rr] * e * (np.float32(1.0) - a * inv_sat)
-        causal[rr] = a + (inc if ok else np.float32(0.0))
+        a = causal[n, rr]
+        inc = eta_scale * eta[n, rr] * e * (np.float32(1.0) - a * inv_sat)
+        causal[n, rr] = a + (inc if ok else np.float32(0.0))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _deliver(row, lab, t_pre, rows, cols, syn_label, syn_amp, row_flags, P, S,
              corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a):
     """An event reaches driver row `row` with address `lab`: matching synapses
@@ -138,13 +159,9 @@ def _deliver(row, lab, t_pre, rows, cols, syn_label, syn_amp, row_flags, P, S,
     pair it with the neuron's last spike (acausal) and remember it."""
     inh = (row_flags[row] & R_INH) != 0
     base = (row // rows) * cols
-    target = S[IINH] if inh else S[IEXC]
-    gain = P[GINH] if inh else P[GEXC]
-    labels = syn_label[row]
-    amps = syn_amp[row]
-    _add_matching(cols, base, lab, labels, amps, gain, target)
+    _add_matching(cols, base, lab, row, syn_label, syn_amp, GINH if inh else GEXC, P, IINH if inh else IEXC, S)
     if corr_on:
-        _acausal(cols, base, lab, t_pre, labels, last_post, acausal[row], eta_a[row], itau_a[row],
+        _acausal(cols, base, lab, row, t_pre, syn_label, last_post, acausal, eta_a, itau_a,
                  np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat))
     if corr_on:
         row_last[lab, row] = t_pre
@@ -166,40 +183,39 @@ def _drive(P, n, v, w, use_exp, use_w):
 
 @njit(cache=True, fastmath=True)
 def _membranes(N, P, S, drive, use_drive, tmp, hits):
-    """Linear part of every membrane over one step.  Returns how many
-    membranes are at or above their threshold (refractory ones included) and
-    lists them in `hits`.  `tmp` is scratch memory of the kernel (not aliased
-    with the arguments, so that the compiler vectorises the first loop); the
-    upper rail is the same for every neuron (P[VCLIP, 0]).  Rows are indexed
-    in place (P[EL, n]), not taken as views: each view costs reference counting
-    per call, which on a small chip is more than the arithmetic."""
+    """Linear part of every membrane over one step, and the decay of the
+    synaptic currents.  Returns how many membranes are at or above their
+    threshold (refractory ones included) and lists them in `hits`.  One pass
+    over the neurons: the loop is bound by its loads and stores (ten per
+    neuron), so nothing is read twice.  The rail constants are taken in the
+    array's precision (0.0 would promote the clamps to float64); the upper
+    rail is the same for every neuron (P[VCLIP, 0]).  Rows are indexed in
+    place (P[EL, n]), not taken as views: each view costs reference counting
+    per call, which on a small chip is more than the arithmetic.  `tmp` is
+    unused (kept for the call signature of twin.cosim)."""
     vclip = P[VCLIP, 0]
-    if use_drive:
-        for n in range(N):
-            x = (P[EL, n] + (S[V, n] - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n]
-                 - P[PINH, n] * S[IINH, n] + P[QDRIVE, n] * drive[n])
-            x = x if x > 0.0 else 0.0
-            tmp[n] = x if x < vclip else vclip
-    else:
-        for n in range(N):
-            x = P[EL, n] + (S[V, n] - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n] - P[PINH, n] * S[IINH, n]
-            x = x if x > 0.0 else 0.0
-            tmp[n] = x if x < vclip else vclip
+    zero = vclip - vclip
     above = 0
     for n in range(N):
-        x = tmp[n]
+        ie = S[IEXC, n]
+        ii = S[IINH, n]
+        x = P[EL, n] + (S[V, n] - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * ie - P[PINH, n] * ii
+        if use_drive:
+            x += P[QDRIVE, n] * drive[n]
+        x = x if x > zero else zero
+        x = x if x < vclip else vclip
         S[V, n] = x
+        S[IEXC, n] = ie * P[FEXC, n]
+        S[IINH, n] = ii * P[FINH, n]
         above += x >= P[VTH, n]
     if above:
         k = 0
         for n in range(N):
-            if tmp[n] >= P[VTH, n]:
+            if S[V, n] >= P[VTH, n]:
                 hits[k] = n
                 k += 1
-    for n in range(N):
-        S[IEXC, n] *= P[FEXC, n]
-    for n in range(N):
-        S[IINH, n] *= P[FINH, n]
+                if k == above:
+                    break
     return above
 
 
@@ -250,6 +266,7 @@ def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
     tmp = np.empty_like(P[EL])
     hits = np.empty(N, np.int64)
     spiked = np.empty(N, np.int64)
+    t_pre = np.empty(rows, np.float64)       # scratch of _causal
     n_ev = ev_tick.shape[0]
     step_s = step_ticks * TICK_S
     v_arr, w_arr = S[V], S[W]
@@ -308,8 +325,8 @@ def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
                     new_buf[n_new] = n
                     n_new += 1
                 if corr_on:
-                    _causal(rows, (n // cols) * rows, t_end, lab_t[n], row_last, causal[n], eta_c[n], itau_c[n],
-                            np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat))
+                    _causal(rows, (n // cols) * rows, n, t_end, lab_t, row_last, causal, eta_c, itau_c,
+                            np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat), t_pre)
                     last_post[n] = t_end
         # refractory clamp: neurons refractory at the start of this step
         j = 0
