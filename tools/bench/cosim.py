@@ -38,7 +38,9 @@ targets are printed as PASS/MISS and never asserted):
          two short probes so that the long run fits the time budget.  Both must return the same checksum
          (checked: a mismatch is an error).  Targets: twin rate >= 0.25 of qemu's;
          twin wall <= cycles / 250 MHz (the real hx PPU), end to end and
-         startup-subtracted.
+         startup-subtracted.  The translated code (twin.ppu.jit) is cached on disk:
+         the repeats load it, and one more long run with an empty translation
+         cache shows what a firmware's first run costs.
   cold   a fresh process with NUMBA_CACHE_DIR pointed at an empty folder that
          connects to twin:dls, loads a tiny program into host.PPU and runs it to
          sleep: wall time including Python start-up (target <= 15 s); reference:
@@ -228,14 +230,18 @@ class PPURunResult:
         return self.return_code & 0xFFFFFFFF
 
 
-def ppu_run(image: Path, chip: str = "hx", max_cycles: int = 10**10, regs: bool = False) -> PPURunResult:
+def ppu_run(image: Path, chip: str = "hx", max_cycles: int = 10**10, regs: bool = False,
+            translation_cache: Path | None = None) -> PPURunResult:
     """`bss-twin ppu-run IMAGE --chip CHIP --max-cycles N` as a subprocess (wall time from
-    spawn to exit)."""
+    spawn to exit); `translation_cache`: BSS_TWIN_CACHE_DIR for it (twin.ppu.jit)."""
     cmd = [*bss_twin_command(), "ppu-run", str(image), "--chip", chip, "--max-cycles", str(max_cycles)]
     if regs:
         cmd.append("--regs")
+    env = dict(os.environ)
+    if translation_cache is not None:
+        env["BSS_TWIN_CACHE_DIR"] = str(translation_cache)
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if r.returncode:
         raise RuntimeError(f"{' '.join(cmd)} exited with {r.returncode}:\n{r.stdout}\n{r.stderr}")
@@ -511,6 +517,10 @@ def part_mix(repeats: int, quick: bool, budget_s: float) -> int:
                     continue
                 progress(f"mix: ppu-run {n} iterations ({r + 1}/{repeats})")
                 twin[n].append(ppu_run(imgs[n], "hx", max_cycles(n)))
+        # The same long run once more with an empty translation cache: what the
+        # first run of a new firmware costs (its hot code is compiled on the way).
+        progress(f"mix: ppu-run {n2} iterations, empty translation cache")
+        fresh = ppu_run(imgs[n2], "hx", max_cycles(n2), translation_cache=tmp / "fresh-jit-cache")
         qemu: dict[int, list[tuple[float, int]]] = {n: [] for n in (n1, n2, q1, q2)}
         progress("mix: qemu")
         for r in range(repeats):
@@ -555,7 +565,11 @@ def part_mix(repeats: int, quick: bool, budget_s: float) -> int:
            [f"twin wall end to end, {n1} iteration{'s' if n1 != 1 else ''}, vs real hx PPU", fmt_s(t1), fmt_s(hw1),
             f"{t1 / hw1:.3g}", "<= 1", verdict(t1 <= hw1)],
            ["twin wall startup-subtracted (long - short) vs real hx PPU", fmt_s(t2 - t1), fmt_s(hw_d),
-            f"{(t2 - t1) / hw_d:.3g}", "<= 1", verdict(t2 - t1 <= hw_d)]], "lrrrll")
+            f"{(t2 - t1) / hw_d:.3g}", "<= 1", verdict(t2 - t1 <= hw_d)],
+           [f"the same {n2} iterations, first run of the firmware (empty translation cache)", fmt_s(fresh.wall),
+            fmt_s(hw2), f"{fresh.wall / hw2:.3g}", "<= 1", verdict(fresh.wall <= hw2)]], "lrrrll")
+    if fresh.checksum != twin[n2][0].checksum:
+        bad.append(f"{n2} iterations with an empty translation cache: 0x{fresh.checksum:08x}")
     if bad:
         print("**checksum mismatch between the twin and qemu**: " + "; ".join(bad) + "\n")
         return 1

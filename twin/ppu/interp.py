@@ -377,7 +377,7 @@ def _s32(x):
     return x - 0x100000000 if x & 0x80000000 else x
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _cr0(st, value):
     v = _s32(value)
     c = 8 if v < 0 else (4 if v > 0 else 2)
@@ -392,7 +392,7 @@ def _set_crf(st, bf, c):
     st[S_CR] = (st[S_CR] & ~(0xF << sh) & M32) | (c << sh)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _set_ov(st, ov):
     if ov:
         st[S_XER] |= XER_OV | XER_SO
@@ -400,7 +400,7 @@ def _set_ov(st, ov):
         st[S_XER] &= ~XER_OV & M32
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _set_ca(st, ca):
     if ca:
         st[S_XER] |= XER_CA
@@ -460,7 +460,8 @@ def _retire(st, cost):
 @njit(cache=True)
 def _interrupt(st, mem, status, pc, addr, esr):
     """Take the interrupt of `status` at `pc`: True when vectored, False when
-    the core stops (S_FAULT = addr)."""
+    the core stops (S_FAULT = addr).  Callers pass status and esr as np.int64:
+    with literal constants numba compiles one copy per call site's values."""
     if status == ST_BUS_ERROR:
         vec = 0x04
     elif status == ST_ALIGNMENT:
@@ -495,7 +496,7 @@ def _interrupt(st, mem, status, pc, addr, esr):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _bus_request(st, ea, is_store, rt):
     """A word access to the register bus for the driver (Status.BUS)."""
     st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
@@ -884,7 +885,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             return ST_YIELD
         if st[S_DEC_PENDING] and st[S_MSR] & MSR_EE:
             st[S_DEC_PENDING] = 0
-            if not _interrupt(st, mem, ST_DECREMENTER, pc, pc, 0):
+            if not _interrupt(st, mem, np.int64(ST_DECREMENTER), pc, pc, np.int64(0)):
                 return ST_DECREMENTER
             continue
         if st[S_CYCLES] >= max_cycles:
@@ -893,7 +894,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
         wi = pc >> 2
         if pc & 3 or wi >= nwords:
             status = ST_ALIGNMENT if pc & 3 else ST_BUS_ERROR
-            if _interrupt(st, mem, status, pc, pc, 0):
+            if _interrupt(st, mem, np.int64(status), pc, pc, np.int64(0)):
                 continue
             return status
         if hot and dec[wi, COL_JIT] > 0:
@@ -932,7 +933,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             if op == OP_STALE:
                 return ST_REDECODE
             status = ST_PROGRAM if op == OP_ILLEGAL else ST_UNIMPLEMENTED
-            if _interrupt(st, mem, status, pc, pc, ESR_PIL):
+            if _interrupt(st, mem, np.int64(status), pc, pc, np.int64(ESR_PIL)):
                 continue
             return status
         npc = (pc + 4) & M32
@@ -954,7 +955,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             size = (fl >> SIZE_SHIFT) & 7
             is_store = g == G_STORE
             if ea & (size - 1) or ea & 0x80000000 and size != 4:
-                if _interrupt(st, mem, ST_ALIGNMENT, pc, ea, ESR_ST if is_store else 0):
+                if _interrupt(st, mem, np.int64(ST_ALIGNMENT), pc, ea, np.int64(ESR_ST if is_store else 0)):
                     continue
                 return ST_ALIGNMENT
             if ea & 0x80000000:
@@ -966,7 +967,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 st[S_PC] = npc
                 return ST_BUS
             if ea + size > nmem:
-                if _interrupt(st, mem, ST_BUS_ERROR, pc, ea, 0):
+                if _interrupt(st, mem, np.int64(ST_BUS_ERROR), pc, ea, np.int64(0)):
                     continue
                 return ST_BUS_ERROR
             if is_store:
@@ -1223,7 +1224,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             else:
                 _vpack(kind, f0, f1, f2, f3, vec)
             if status:
-                if _interrupt(st, mem, status, pc, st[S_FAULT], 0):
+                if _interrupt(st, mem, np.int64(status), pc, st[S_FAULT], np.int64(0)):
                     continue
                 return status
         elif g == G_SPR_MOVE:
@@ -1237,7 +1238,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 elif spr_lut[n] >= 0:
                     st[f0] = st[spr_lut[n]]
                 else:
-                    if _interrupt(st, mem, ST_PROGRAM, pc, pc, ESR_PIL):
+                    if _interrupt(st, mem, np.int64(ST_PROGRAM), pc, pc, np.int64(ESR_PIL)):
                         continue
                     return ST_PROGRAM
             else:
@@ -1249,7 +1250,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 elif spr_lut[n] >= 0:
                     st[spr_lut[n]] = v
                 else:
-                    if _interrupt(st, mem, ST_PROGRAM, pc, pc, ESR_PIL):
+                    if _interrupt(st, mem, np.int64(ST_PROGRAM), pc, pc, np.int64(ESR_PIL)):
                         continue
                     return ST_PROGRAM
         elif g == G_CR_MOVE:
@@ -1272,7 +1273,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             ea = ((st[f2] if f2 else 0) + f1) & M32
             size = 4 * (32 - f0)
             if ea & 3 or ea & 0x80000000 and size != 4:
-                if _interrupt(st, mem, ST_ALIGNMENT, pc, ea, ESR_ST if is_store else 0):
+                if _interrupt(st, mem, np.int64(ST_ALIGNMENT), pc, ea, np.int64(ESR_ST if is_store else 0)):
                     continue
                 return ST_ALIGNMENT
             if ea & 0x80000000:        # one register (r31): a register-bus word access
@@ -1281,7 +1282,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 st[S_PC] = npc
                 return ST_BUS
             if ea + size > nmem:
-                if _interrupt(st, mem, ST_BUS_ERROR, pc, ea, 0):
+                if _interrupt(st, mem, np.int64(ST_BUS_ERROR), pc, ea, np.int64(0)):
                     continue
                 return ST_BUS_ERROR
             if is_store:
@@ -1345,7 +1346,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             if ((f0 & 16 and sa < sb) or (f0 & 8 and sa > sb) or (f0 & 4 and a == b)
                     or (f0 & 2 and a < b) or (f0 & 1 and a > b)):
                 _retire(st, dec[wi, 2])
-                if _interrupt(st, mem, ST_TRAP, pc, pc, ESR_PTR):
+                if _interrupt(st, mem, np.int64(ST_TRAP), pc, pc, np.int64(ESR_PTR)):
                     continue
                 return ST_TRAP
         elif g == G_WAIT:
