@@ -21,9 +21,11 @@ and runs ahead in one interpreter call; the analog core runs in one
   by fxvoutx update the analog core's synapse row (amplitude with its
   fixed-pattern factor, label, neuron-major label copy) and correlation
   resets zero the traces, before the analog core moves on;
-* a register-bus access, a stale decoded word, a fault and the periodic
-  wall-time yield are left to Python (the PPU block serves them): the call
-  returns with the analog core brought to that PPU's time;
+* a register-bus access is a meeting point too: spike-counter reads and resets
+  are served here (`_serve_fast_bus`); every other register, a stale decoded
+  word, a fault and the periodic wall-time yield are left to Python (the PPU
+  block serves them): the call returns with the analog core brought to that
+  PPU's time;
 * hot code found by a PPU is marked and translated (twin.ppu.jit) by Python
   after the call: translation never splits a span, so it cannot change what
   the network does.
@@ -54,7 +56,7 @@ from .compile_note import announce
 from .ppu import interp as I
 
 # pend states
-RUN, SYNC, PYTHON, DONE, STOPPED = 0, 1, 2, 3, 4
+RUN, SYNC, PYTHON, DONE, STOPPED, BUS = 0, 1, 2, 3, 4, 5
 # why run_span returned
 SPAN_DONE, SPAN_OUT_FULL, SPAN_PYTHON = 0, 1, 2
 
@@ -64,6 +66,9 @@ _ST_SYNC, _ST_YIELD, _ST_REDECODE, _ST_BUS, _ST_HOT = I.ST_SYNC, I.ST_YIELD, I.S
 _COL_JIT, _COL_COVERED = I.COL_JIT, I.COL_COVERED
 _ST_MAX, _ST_SLEEPING = I.ST_MAX_CYCLES, I.ST_SLEEPING
 _S_PC, _S_CYCLES, _S_SYNC_OK = I.S_PC, I.S_CYCLES, I.S_SYNC_OK
+_S_BUS_ADDR, _S_BUS_WRITE, _S_BUS_DATA, _S_BUS_RT = I.S_BUS_ADDR, I.S_BUS_WRITE, I.S_BUS_DATA, I.S_BUS_RT
+# fast_bus: word addresses and field layout of the registers served in compiled code
+FB_COUNTER, FB_RESET, FB_N, FB_COUNT_BITS, FB_OVERFLOW_LSB = 0, 1, 2, 3, 4
 _M32 = 0xFFFFFFFF
 
 
@@ -71,6 +76,42 @@ _M32 = 0xFFFFFFFF
 def _tick_of(cycles, tick0, cyc0, cpt):
     """Hardware tick (float) at which a PPU reaches a cycle count."""
     return tick0 + (cycles - cyc0) / cpt
+
+
+@njit(cache=True, inline="always")
+def _is_fast_bus(st, fast_bus):
+    """A register-bus access compiled code serves itself: a spike-counter read
+    or a spike-counter reset (the firmware of a homeostatic rule polls them)."""
+    if fast_bus[FB_N] <= 0:
+        return False
+    a = st[_S_BUS_ADDR]
+    if st[_S_BUS_WRITE]:
+        return fast_bus[FB_RESET] <= a < fast_bus[FB_RESET] + fast_bus[FB_N]
+    return fast_bus[FB_COUNTER] <= a < fast_bus[FB_COUNTER] + fast_bus[FB_N]
+
+
+@njit(cache=True)
+def _serve_fast_bus(st, fast_bus, counter_view, counts):
+    """The access of _is_fast_bus at its time, as twin.core's register hooks
+    would serve it: the counter register holds the counts of earlier calls, the
+    kernel's `counts` those of this one (added, saturating, by
+    AnalogCore._add_counts afterwards); a reset clears both."""
+    a = st[_S_BUS_ADDR]
+    if st[_S_BUS_WRITE]:
+        n = a - fast_bus[FB_RESET]
+        if st[_S_BUS_DATA] & 1:
+            counter_view[n] = 0
+            counts[n] = 0
+        return
+    n = a - fast_bus[FB_COUNTER]
+    limit = (np.int64(1) << fast_bus[FB_COUNT_BITS]) - 1
+    old = np.int64(counter_view[n])
+    over = (old >> fast_bus[FB_OVERFLOW_LSB]) & 1
+    new = (old & limit) + counts[n]
+    if new > limit:
+        new = limit
+        over = 1
+    st[st[_S_BUS_RT]] = new | (over << fast_bus[FB_OVERFLOW_LSB])
 
 
 @njit(cache=True, inline="always")
@@ -166,7 +207,7 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
              out_step, out_neuron,
              # --- PPUs (stacked: index p) ---
              active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
-             io_space, corr_cycles, hot, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
+             io_space, corr_cycles, hot, fast_bus, counter_view, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
              # --- column ADC and synapse rows ---
              cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full, normals, nidx,
              lanes, wmax, gain8, fp_syn, syn_lost, corr_present):
@@ -236,6 +277,8 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
                 pend[p] = SYNC
             elif status == _ST_MAX or status == _ST_SLEEPING:
                 pend[p] = DONE
+            elif status == _ST_BUS and _is_fast_bus(st[p], fast_bus):
+                pend[p] = BUS
             elif status == _ST_BUS or status == _ST_YIELD or status == _ST_REDECODE:
                 pend[p] = PYTHON
             else:
@@ -244,7 +287,7 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
         best = -1
         tbest = 0.0
         for p in range(nppu):
-            if active[p] and (pend[p] == SYNC or pend[p] == PYTHON):
+            if active[p] and (pend[p] == SYNC or pend[p] == PYTHON or pend[p] == BUS):
                 if best < 0 or ptick[p] < tbest:
                     best = p
                     tbest = ptick[p]
@@ -368,6 +411,10 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
             return SPAN_DONE, k - k0, n_out, -1
         if pend[best] == PYTHON:
             return SPAN_PYTHON, k - k0, n_out, best
+        if pend[best] == BUS:            # served here, with the network of its cycle
+            _serve_fast_bus(st[best], fast_bus, counter_view, counts)
+            pend[best] = RUN
+            continue
         # A vector-I/O instruction: readings of now, then it executes.
         p = best
         out_row[p] = _sync_io(st[p], dec[p], vec[p], io_space, rows, cols, arr_of[p], cbuf[p], abuf[p],
@@ -406,6 +453,13 @@ class CoSim:
         self.hot = np.int64(I.HOT_THRESHOLD)          # 0: no translation (twin.ppu.jit)
         self.cpt = p.ppu_clock_hz * FPGA_TICK_S       # PPU cycles per FPGA tick
         rm = chip.regmap
+        # Register-bus accesses served in compiled code (FB_N = 0: all go to Python).
+        self.fast_bus = np.zeros(5, np.int64)
+        if count:
+            cnt = rm.register("neuron", "spike_counter")
+            self.fast_bus[:] = (rm.address("neuron", "spike_counter", 0),
+                                rm.address("neuron", "spike_counter_reset", 0), cnt.count,
+                                cnt.field("count").width, cnt.field("overflow").lsb)
         wl, ll = rm.register("synapse", "weights").lanes("weight"), rm.register("synapse", "labels").lanes("label")
         self.lanes = np.array([[f.lsb for f in wl], [(1 << f.width) - 1 for f in wl],
                                [f.lsb for f in ll], [(1 << f.width) - 1 for f in ll]], np.int64)
@@ -439,7 +493,7 @@ class CoSim:
             self.active, self.dec, self.mem, self.state, self.vec,
             core.synapse_weights, core.synapse_labels, self.arr_of,
             self.cbuf, self.abuf, self.resets, self.touched,
-            self.io_space, self.corr_cycles, self.hot, float(self.tick0), self.cyc0, float(self.cpt), float(t_stop),
+            self.io_space, self.corr_cycles, self.hot, self.fast_bus, core.counters, float(self.tick0), self.cyc0, float(self.cpt), float(t_stop),
             self.pend, self.ptick, self.pstat,
             *cadc, self.normals, self.nidx,
             self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,

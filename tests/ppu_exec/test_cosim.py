@@ -163,9 +163,10 @@ def test_register_bus_read_sees_the_spike_within_one_step():
     assert t_post <= seen <= t_post + STEP + loop_ticks, (seen, t_post)
 
 
-def _network(profile: str, seed: int) -> Bench:
-    """Random weights and labels, every neuron on, fixed-pattern noise on, membrane ADC on neuron 3."""
-    b = Bench(profile, serial=5, mismatch=True)
+def _network(profile: str, seed: int, mismatch: bool = True) -> Bench:
+    """Random weights and labels, every neuron on, fixed-pattern noise on (unless
+    `mismatch` is False), membrane ADC on neuron 3."""
+    b = Bench(profile, serial=5, mismatch=mismatch)
     rng = np.random.default_rng(seed)
     p = b.p
     n = np.arange(p.neurons)
@@ -239,3 +240,59 @@ def test_an_idle_chip_runs_its_ppus_alone_with_exact_clocks():
         assert ppu.state[I.S_CYCLES] == 25_000
         assert abs(int(ppu.state[3]) - 12_500) <= 1          # one addi per two cycles
     assert b.chip.core.k_next == (start + 12_500) // b.p.analog.step_ticks
+
+
+def test_spike_counters_served_in_compiled_code_as_over_the_bus():
+    """Firmware that polls and resets spike counters while the network runs:
+    the compiled loop serves those accesses itself (twin.cosim._serve_fast_bus);
+    with that switched off every access goes to Python's register bus.  Both
+    leave the same log in memory, registers, cycle count and counters.  (An
+    ideal chip: with temporal noise, each return to Python draws the noise of
+    the next span anew, so the Python path's network differs in its noise.)"""
+    from twin.cosim import FB_N
+    results = []
+    for fast in (True, False):
+        b = _network("dls", 3, mismatch=False)
+        if not fast:
+            b.chip.ppus[0].bank.fast_bus[FB_N] = 0
+        counter = 0x80000000 | (b.rm.address("neuron", "spike_counter", 0) << 2)
+        reset = 0x80000000 | (b.rm.address("neuron", "spike_counter_reset", 0) << 2)
+        # 12 rounds: read the counters of neurons 0..7 into a log, reset the even ones
+        start_firmware(b, f"""
+            lis 5, {counter >> 16:#x}
+            ori 5, 5, {counter & 0xFFFF:#x}
+            lis 6, {reset >> 16:#x}
+            ori 6, 6, {reset & 0xFFFF:#x}
+            li 7, 0x1000
+            li 8, 12
+            mtctr 8
+            li 10, 1
+        1:  li 9, 0
+        2:  slwi 11, 9, 2
+            lwzx 4, 5, 11
+            stw 4, 0(7)
+            addi 7, 7, 4
+            andi. 12, 9, 1
+            bne 3f
+            stwx 10, 6, 11
+        3:  addi 9, 9, 1
+            cmpwi 9, 8
+            blt 2b
+            li 13, 150
+        4:  addic. 13, 13, -1
+            bne 4b
+            bdnz 1b
+            wait
+        """)
+        span = 125 * 100
+        t, lab = _poisson(b, span, 4)
+        b.advance(b.chip.now + span, t, lab)
+        ppu = b.chip.ppus[0]
+        assert ppu.sleeping
+        log = ppu.mem[0x1000:0x1000 + 4 * 96].view(">u4").copy()
+        results.append((log, ppu.state.copy(), b.read("neuron", "spike_counter", np.arange(8))))
+    (log1, st1, c1), (log2, st2, c2) = results
+    assert log1.any(), "the network must spike for the comparison to mean something"
+    np.testing.assert_array_equal(log1, log2)
+    np.testing.assert_array_equal(st1, st2)
+    np.testing.assert_array_equal(c1, c2)

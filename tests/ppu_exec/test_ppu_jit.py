@@ -268,9 +268,10 @@ def test_random_programs_do_run_translated():
     mem[:len(img)] = np.frombuffer(img, np.uint8)
     dec = I.predecode_memory(mem)
     st = I.new_state()
-    before = jit.stats["regions"] + jit.stats["cached"]
+    used = lambda: jit.stats["regions"] + jit.stats["disk"] + jit.stats["cached"]
+    before = used()
     assert I.run(mem, st, decoded=dec, hot_threshold=3) == I.Status.SLEEPING
-    assert jit.stats["regions"] + jit.stats["cached"] > before
+    assert used() > before
     assert (dec[:, I.COL_JIT] > 0).sum() >= 2 and st[3] == 300
     assert int.from_bytes(mem[0x800:0x804].tobytes(), "big") == 900
 
