@@ -90,7 +90,9 @@ class Chip:
         periodic yield (a few ms of wall time) so that signals are honoured."""
         if until < self.now:
             raise ValueError(f"cannot run the chip backwards ({until} < {self.now})")
-        if not any(p.executing for p in self.ppus):
+        if until == self.now or not any(p.executing for p in self.ppus):
+            # (no time passes: output in flight leaves, nothing runs; a host
+            # program's closing loopback asks for exactly that)
             act = self.core.advance(self.now, until, in_times, in_labels)
             for ppu in self.ppus:
                 ppu.advance(self.now, until)      # sleeping or stopped: only its clock moves

@@ -605,6 +605,13 @@ def _vmem(kind, rt, ra, rb, st, mem, vec, dec):
 
 
 @njit(cache=True)
+def _reads_sensors(st, ra, rb, io_space):
+    """The fxvinx with operands RA, RB reads a correlation space."""
+    space = (((st[ra] if ra else 0) + st[rb]) & M32) // io_space
+    return space == SPACE_CAUSAL or space == SPACE_ACAUSAL
+
+
+@njit(cache=True)
 def _vio(kind, rt, ra, rb, c, st, vec, wts, lbls, causal, acausal, resets, touched, io_space):
     """fxvinx / fxvoutx; 0 (-1 after a correlation read), or a fault status with S_FAULT set."""
     nb = vec.shape[0] // 35
@@ -867,7 +874,8 @@ check_handled(OPS, OP_GROUP_NAME, RUN_GROUPS)
 def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touched, io_space,
          sleep_advances, hot, sync, corr_cycles):
     """The interpreter loop (see the module docstring).  `sync`: stop with
-    ST_SYNC before a vector-I/O instruction unless S_SYNC_OK is set (then run
+    ST_SYNC before an fxvoutx or an fxvinx of the correlation sensors unless
+    S_SYNC_OK is set (then run
     it and clear S_SYNC_OK), so that the co-simulation can bring the analog
     core to the instruction's time first; `corr_cycles`: extra cycles of an
     fxvinx from a correlation space (the column-ADC conversion)."""
@@ -1205,7 +1213,11 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
         elif g == G_VECTOR:
             kind = f4 & 0xFF           # the fxv kind and width, from `_annotate`
             status = 0
-            if sync and (kind == K_INX or kind == K_OUTX):
+            # Sync runs meet the analog core before an fxvoutx (it changes the
+            # network) and an fxvinx of the correlation sensors (they follow the
+            # network); weights and labels change only through this PPU's own
+            # fxvoutx, so reading them needs no meeting.
+            if sync and (kind == K_OUTX or (kind == K_INX and _reads_sensors(st, f1, f2, io_space))):
                 if not st[S_SYNC_OK]:
                     return ST_SYNC
                 st[S_SYNC_OK] = 0
@@ -1388,6 +1400,8 @@ def _announce_compile() -> None:
     if _announced or _run.signatures:
         return
     _announced = True
+    from ..compile_note import check_dependencies
+    check_dependencies(_run)
     try:
         index = pathlib.Path(_run._cache._cache_file._index_path)
     except AttributeError:                     # numba internals moved: stay quiet
