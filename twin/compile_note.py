@@ -11,8 +11,8 @@ numba checks a cached kernel against its own source file only, yet the
 kernels inline code and constants from other files (the co-simulation loop
 links the PPU interpreter, which reads the instruction table's groups): a
 kernel cached before such a file changed would run the old code.
-`check_dependencies` keeps, beside numba's index, a hash of every source file
-of the `twin` and `isa` packages and drops the cached kernel when it differs.
+`check_dependencies` keeps, beside numba's cache, a hash of every source file
+of the `twin` and `isa` packages and drops every cached kernel when it differs.
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import pathlib
 import sys
 
 _done: set[str] = set()
-_checked: set[int] = set()
 _source_hash: str | None = None
 
 
@@ -39,27 +38,40 @@ def _sources_hash() -> str:
 
 
 def check_dependencies(dispatcher) -> None:
-    """Once per process and kernel: drop its cached machine code if any source
-    file of `twin` or `isa` changed since it was cached."""
-    if id(dispatcher) in _checked or dispatcher.signatures:
+    """Once per process, before the first kernel runs: when any source file of
+    `twin` or `isa` changed since the cached kernels were compiled, drop them
+    all (numba's cache files of both packages), so that none runs old code
+    inlined from another file.  `dispatcher` locates the cache."""
+    global _checked_all
+    if _checked_all:
         return
-    _checked.add(id(dispatcher))
+    _checked_all = True
+    root = pathlib.Path(__file__).resolve().parents[1]
     try:
-        cache = dispatcher._cache
-        index = pathlib.Path(cache._cache_file._index_path)
-    except AttributeError:                     # numba internals moved: nothing to check
+        cache = pathlib.Path(dispatcher._cache._cache_path)          # numba's folder for that file
+        rel = pathlib.Path(dispatcher.py_func.__code__.co_filename).resolve().parent.relative_to(root)
+    except (AttributeError, ValueError):       # numba internals moved, or not our file: nothing to check
         return
-    stamp = index.with_suffix(".sources")
+    in_tree = cache.name == "__pycache__"      # else under NUMBA_CACHE_DIR, mirroring the source folders
+    root_cache = cache.parent if in_tree else cache
+    for _ in rel.parts:
+        root_cache = root_cache.parent
+    twin_cache = root_cache / "twin" / "__pycache__" if in_tree else root_cache / "twin"
+    stamp = twin_cache / "bss-twin-sources"
     want = _sources_hash()
     try:
-        have = stamp.read_text() if stamp.exists() else None
-        if have != want:
-            if index.exists():
-                cache.flush()
-                index.unlink(missing_ok=True)
-            stamp.write_text(want)
+        if stamp.exists() and stamp.read_text() == want:
+            return
+        for pkg in ("twin", "isa"):
+            for f in (root_cache / pkg).rglob("*.nb[ic]"):
+                f.unlink(missing_ok=True)
+        twin_cache.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(want)
     except OSError:                            # a read-only cache: numba recompiles there anyway
         pass
+
+
+_checked_all = False
 
 
 def announce(dispatcher, what: str, seconds: str) -> None:
