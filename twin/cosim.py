@@ -500,7 +500,7 @@ class CoSim:
             bool(core.p.correlation))
         for p in range(self.count):
             if self.dec[p, 0, I.COL_COVERED] & I.HOT_PENDING:
-                I.serve_pending_hot(self.mem[p], self.dec[p])
+                I.serve_pending_hot(self.mem[p], self.dec[p], self.vec.shape[1] // 35)
         if why == SPAN_PYTHON:
             self.need = int(who)
             self.reached = float(self.ptick[who])

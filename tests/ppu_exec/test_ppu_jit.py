@@ -391,3 +391,60 @@ def test_compiled_c_matches_the_interpreter(tmp_path):
     diff = np.flatnonzero(s1 != s2)
     assert not len(diff), {int(k): (hex(s1[k]), hex(s2[k])) for k in diff}
     assert np.array_equal(m1, m2)
+
+
+# ---------------------------------------------------------------------------- vector code
+from test_fxv_exec import ARITH, _operands, vector_case  # noqa: E402
+
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hs.lists(vector_case(names=ARITH), min_size=2, max_size=10), hs.integers(2, 12))
+def test_random_vector_loops_match_the_interpreter(cases, iterations):
+    """Loops of random fxv arithmetic, compare and select (every condition, both
+    widths, 1 and 8 slices) translated leave the same vector state, registers
+    and cycle count as the interpreter."""
+    slices = cases[0][6].size // 35 // 16
+    body = "".join(_operands(n, rt, ra, rb, c, sh) for n, rt, ra, rb, c, sh, *_ in cases)
+    src = f"li r29, {iterations}\n mtctr r29\n1:\n{body} bdnz 1b\n wait\n"
+    img = assemble(src).image()
+    vec0, gprs = cases[0][6], cases[0][7]
+    out = []
+    for threshold in (1, 0):
+        mem = np.zeros(0x1000, np.uint8)
+        mem[:len(img)] = np.frombuffer(img, np.uint8)
+        dec = I.predecode_memory(mem)
+        st = I.new_state()
+        st[:29] = gprs[:29]
+        vec = vec0.copy()
+        assert I.run(mem, st, decoded=dec, vec=vec, hot_threshold=threshold) == I.Status.SLEEPING
+        out.append((st, vec, int((dec[:, I.COL_JIT] > 0).sum())))
+    (s1, v1, entries), (s2, v2, _) = out
+    if any(not n.startswith(("fxvpck", "fxvupck")) for n, *_ in cases):    # pack/unpack: interpreted
+        assert entries > 0, "the loop must have run translated"
+    diff = np.flatnonzero(v1 != v2)
+    assert not len(diff), (src, slices, diff[:8], v1[diff[:8]], v2[diff[:8]])
+    assert np.array_equal(s1, s2)
+
+
+def test_code_after_vector_io_is_an_entry():
+    """A loop whose body holds an instruction the interpreter executes itself
+    (fxvlax here) is translated on both sides of it."""
+    src = """
+        li r1, 0x800
+        li r5, 200
+        mtctr r5
+    1:  addi r3, r3, 1
+        fxvlax 2, 0, r1
+        fxvaddbm 3, 3, 2
+        addi r4, r4, 2
+        bdnz 1b
+        wait
+    """
+    _src_run(src)
+    img = assemble(src).image()
+    mem = np.zeros(0x1000, np.uint8)
+    mem[:len(img)] = np.frombuffer(img, np.uint8)
+    dec = I.predecode_memory(mem)
+    assert I.run(mem, I.new_state(), decoded=dec, hot_threshold=3) == I.Status.SLEEPING
+    assert dec[3, I.COL_JIT] > 0 and dec[5, I.COL_JIT] > 0       # the loop head and the word after fxvlax

@@ -280,14 +280,14 @@ def _pool(regmap) -> list[int]:
     that produce events on their own (madc.config, routing.crossbar,
     neuron.config: an enabled neuron may spike and count) and not the
     registers whose reads convert analog state (correlation traces, column ADC),
-    nor the PPU's control and debug registers, which start, halt and step the
-    core (a write of `step` alone reads back 0: tests/ppu_exec covers them)."""
+    nor the PPU's registers other than its memory: control and debug start,
+    halt and step the core, status and the debug views show its state (the
+    instruction word at its pc, say); tests/ppu_exec covers them."""
     skip = {("madc", "config"), ("routing", "crossbar"), ("neuron", "config"),
-            ("correlation", "causal"), ("correlation", "acausal"), ("correlation", "membrane"),
-            ("ppu", "control"), ("ppu", "debug")}
+            ("correlation", "causal"), ("correlation", "acausal"), ("correlation", "membrane")}
     pool = set()
     for b, r in regmap.iter_registers():
-        if b.name == "link" or (b.name, r.name) in skip:
+        if b.name == "link" or (b.name, r.name) in skip or (b.name.startswith("ppu") and r.name != "memory"):
             continue
         start = b.base + r.offset
         pool.update({start, start + max(r.count, 1) - 1})

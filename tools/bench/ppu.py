@@ -43,6 +43,7 @@ from isa.profiles import PROFILES  # noqa: E402
 from isa.regmap import register_map  # noqa: E402
 from twin.ppu import interp as I  # noqa: E402
 
+TARGET_STDP_FRACTION = 0.5     # the STDP kernel: twin wall <= half the real 98 MHz PPU's time
 TARGET_QEMU_FRACTION = 0.25
 LOOP_BODY = """
 1:  addi 3, 3, 1
@@ -275,12 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## vector STDP kernel (dls, 32 x 32 synapses)\n")
     t, cycles, insns = stdp_kernel(max(50, 10 * repeats))     # a 60-us kernel: many samples for a stable median
     hw = cycles / PROFILES["dls"].ppu_clock_hz
-    verdict = "PASS" if t < hw else "MISS"
+    verdict = "PASS" if t <= TARGET_STDP_FRACTION * hw else "MISS"
     print(f"| instructions | cycles | real PPU (98 MHz) | twin wall | twin / real | rate |")
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {insns:,} | {cycles:,} | {hw * 1e6:.1f} us | {t * 1e6:.1f} us | {t / hw:.2f} | "
           f"{_fmt_rate(insns / t)}IPS |")
-    print(f"\ntarget: twin wall < real PPU time: {verdict}")
+    print(f"\ntarget: twin wall <= {TARGET_STDP_FRACTION} x the real PPU's time: {verdict}")
 
     print("\n## a chip with its PPU executing (in-process link, wall per us of hardware time)\n")
     print("| chip | firmware | wall per us | slower than real time |")

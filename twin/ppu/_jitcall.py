@@ -6,7 +6,7 @@ address that twin.ppu.jit stores in the decoded rows.  The region function's
 C signature is
 
     int64 region(int64 *state, uint8 *mem, int32 *decoded,
-                 int64 mem_bytes, int64 decoded_rows, int64 cycle_limit)
+                 int64 mem_bytes, int64 decoded_rows, int64 cycle_limit, uint8 *vector_state)
 
 and it returns 0 (the caller reads what it retired from the state's
 instruction counter: a region may chain into others through tail calls).
@@ -21,22 +21,24 @@ __all__ = ["call_region"]
 
 
 @intrinsic
-def call_region(typingctx, addr, st, mem, dec, limit):
-    """call_region(addr, st, mem, dec, limit): run the region at addr."""
-    sig = types.int64(addr, st, mem, dec, limit)
+def call_region(typingctx, addr, st, mem, dec, limit, vec):
+    """call_region(addr, st, mem, dec, limit, vec): run the region at addr."""
+    sig = types.int64(addr, st, mem, dec, limit, vec)
 
     def codegen(context, builder, signature, args):
-        a_addr, a_st, a_mem, a_dec, a_limit = args
+        a_addr, a_st, a_mem, a_dec, a_limit, a_vec = args
         st_s = context.make_array(signature.args[1])(context, builder, a_st)
         mem_s = context.make_array(signature.args[2])(context, builder, a_mem)
         dec_s = context.make_array(signature.args[3])(context, builder, a_dec)
+        vec_s = context.make_array(signature.args[5])(context, builder, a_vec)
         i8p = ir.IntType(8).as_pointer()
         i64 = ir.IntType(64)
-        fnty = ir.FunctionType(i64, [i8p, i8p, i8p, i64, i64, i64])
+        fnty = ir.FunctionType(i64, [i8p, i8p, i8p, i64, i64, i64, i8p])
         fn = builder.inttoptr(a_addr, fnty.as_pointer())
         nmem = builder.extract_value(mem_s.shape, 0)
         nrows = builder.extract_value(dec_s.shape, 0)
         return builder.call(fn, [builder.bitcast(st_s.data, i8p), builder.bitcast(mem_s.data, i8p),
-                                 builder.bitcast(dec_s.data, i8p), nmem, nrows, a_limit])
+                                 builder.bitcast(dec_s.data, i8p), nmem, nrows, a_limit,
+                                 builder.bitcast(vec_s.data, i8p)])
 
     return sig, codegen

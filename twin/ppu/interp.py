@@ -357,10 +357,14 @@ def _drop_translations(decoded: np.ndarray) -> None:
 
 
 # ---- helpers ---------------------------------------------------------------
-# Only the small scalar helpers are inlined into the run loop.  Inlining the
-# vector-unit helpers too made the cold start (first numba compile, which every
-# user waits for) five times longer, about 2 minutes, for a vector speed gain
-# within the run-to-run noise (tools/bench/ppu.py, docs/performance.md).
+# Only the small scalar helpers and the vector I/O (`_vio`) are inlined into the
+# run loop.  Inlining the vector-unit arithmetic too made the cold start (first
+# numba compile, which every user waits for) five times longer, about 2 minutes,
+# for a vector speed gain within the run-to-run noise (tools/bench/ppu.py,
+# docs/performance.md); that arithmetic is translated by twin.ppu.jit when hot.
+# `_vio` takes 14 arguments, 9 of them arrays: called, their reference counts
+# cost about as much as the access (the dls STDP kernel: 40.7 -> 35.9 us inlined;
+# cold compile of the loop within the noise, 11.7-12.3 s).
 # Within the vector unit only `_valu_body`/`_valu_loop` are numba-inlined (to
 # specialise on width, destination and saturation): numba copies and retypes
 # the IR at every inlined call site, so the element helpers are plain njit
@@ -611,7 +615,7 @@ def _reads_sensors(st, ra, rb, io_space):
     return space == SPACE_CAUSAL or space == SPACE_ACAUSAL
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _vio(kind, rt, ra, rb, c, st, vec, wts, lbls, causal, acausal, resets, touched, io_space):
     """fxvinx / fxvoutx; 0 (-1 after a correlation read), or a fault status with S_FAULT set."""
     nb = vec.shape[0] // 35
@@ -919,7 +923,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 limit = min(limit, st[S_CYCLES] + (YIELD_INSNS - steps))
                 addr = (np.int64(dec[wi, COL_ADDR_HI]) << 32) | (np.int64(dec[wi, COL_ADDR_LO]) & M32)
                 n = st[S_INSNS]
-                call_region(addr, st, mem, dec, limit)
+                call_region(addr, st, mem, dec, limit, vec)
                 n = st[S_INSNS] - n
                 if n > 0:
                     steps += n
@@ -1444,25 +1448,26 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
         if status == ST_REDECODE:
             redecode(mem, decoded)
         elif status == ST_HOT:
-            serve_hot(mem, state, decoded)
+            serve_hot(mem, state, decoded, len(vec) // 35)
         else:
             return status
 
 
-def serve_hot(mem: np.ndarray, state: np.ndarray, decoded: np.ndarray) -> None:
-    """The loop stopped with ST_HOT at a branch target: translate the code there."""
+def serve_hot(mem: np.ndarray, state: np.ndarray, decoded: np.ndarray, vector_bytes: int) -> None:
+    """The loop stopped with ST_HOT at a branch target: translate the code there
+    (for vector registers of `vector_bytes`)."""
     from . import jit
-    jit.translate_at(mem, decoded, int(state[S_PC]))
+    jit.translate_at(mem, decoded, int(state[S_PC]), vector_bytes)
 
 
-def serve_pending_hot(mem: np.ndarray, decoded: np.ndarray) -> None:
+def serve_pending_hot(mem: np.ndarray, decoded: np.ndarray, vector_bytes: int) -> None:
     """Translate the words the co-simulation marked JIT_PENDING."""
     from . import jit
     decoded[0, COL_COVERED] &= ~HOT_PENDING
     for w in np.flatnonzero(decoded[:, COL_JIT] == JIT_PENDING).tolist():
         if decoded[w, COL_JIT] == JIT_PENDING:      # not made an entry by the previous region
             decoded[w, COL_JIT] = 0
-            jit.translate_at(mem, decoded, 4 * w)
+            jit.translate_at(mem, decoded, 4 * w, vector_bytes)
 
 
 def redecode(mem: np.ndarray, decoded: np.ndarray) -> None:

@@ -6,8 +6,10 @@ ST_HOT and its driver (`interp.run`, or the co-simulation's Python side) calls
 `translate_at`.  That collects a *region*: every basic block reachable from the
 target through direct branches, fall-through, calls (`bl`: the callee and the
 return site) and conditional returns, up to `MAX_REGION_INSNS` instructions,
-and compiles it with llvmlite into one machine-code function.  The function
-keeps the GPRs, CR, XER, LR, CTR and SPRG0-3 in registers, checks the cycle
+and compiles it with llvmlite into one machine-code function (for the vector
+register size of its chip: the fxv arithmetic, compare and select are
+translated as element loops over the vector state).  The function keeps the
+GPRs, CR, XER, LR, CTR and SPRG0-3 in the state array, checks the cycle
 budget once per block and leaves with exactly the interpreter's state at an
 instruction boundary.  Indirect branches (`blr`, `bctr`) continue inside the
 region when their target is one of its blocks.  Every block start is an entry:
@@ -26,9 +28,11 @@ instruction itself) with S_PC at:
   decrementer's expiry, or the interpreter's yield bound): the interpreter runs
   the rest of the budget instruction by instruction, so stops, decrementer
   interrupts and cycle counts are exact;
-* an instruction outside the translated subset (vector unit, `wait`, traps,
-  MSR and interrupt returns, SPRs other than XER/LR/CTR/SPRG0-3/TB, illegal or
-  stale words);
+* an instruction outside the translated subset (vector I/O, pack/unpack and
+  vector loads/stores, `wait`, traps, MSR and interrupt returns, SPRs other
+  than XER/LR/CTR/SPRG0-3/TB, illegal or stale words); the word after such an
+  instruction starts a block of its own, so the interpreter executes the one
+  instruction and enters the translation again;
 * a load or store that is misaligned, outside memory, on the register bus, or
   (stores) into translated code: the interpreter then faults, goes to the bus,
   or marks the translations dirty;
@@ -79,6 +83,9 @@ _GROUPS = frozenset({"load", "store", "add_imm", "branch_cond", "compare", "rota
                      "cr_move", "load_multiple", "store_multiple", "bit_count", "cr_logic", "cr_field",
                      "sync"})
 _GROUP_NAME = {v: k for k, v in I.GROUP.items()}
+# Vector kinds translated: the element-wise arithmetic (I._VALU_TAB, splat,
+# shift), compare and select; I/O, pack/unpack and vector loads/stores are not.
+_VKINDS = frozenset(range(I.K_INX)) | {I.K_SEL}
 # SPRs a region keeps in registers (number -> state slot); TB reads come from the cycle counter.
 _SPR_REG = {1: I.S_XER, 8: I.S_LR, 9: I.S_CTR, 272: I.S_SPRG0, 273: I.S_SPRG0 + 1,
             274: I.S_SPRG0 + 2, 275: I.S_SPRG0 + 3}
@@ -101,9 +108,11 @@ def _translatable(row) -> bool:
     if op < 0:
         return False
     g = _GROUP_NAME.get(fl >> GROUP_SHIFT)
-    if g not in _GROUPS:
+    if g not in _GROUPS and g != "vector":
         return False
     name = OPS[op]
+    if g == "vector":
+        return (int(row[7]) & 0xFF) in _VKINDS
     if g == "spr_move":
         n = _spr_number(int(row[4]) if name == "mfspr" else int(row[3]))
         return n in _SPR_REG or (name == "mfspr" and n in _TB)
@@ -142,18 +151,26 @@ def _discover(dec: np.ndarray, entry: int):
     nwords = dec.shape[0]
     blocks: dict[int, list] = {}
     todo = [entry]
+    seen = set()
     total = 0
     while todo and total < MAX_REGION_INSNS:
         start = todo.pop(0)
-        if start in blocks or start & 3 or (start >> 2) >= nwords:
+        if start in seen or start & 3 or (start >> 2) >= nwords:
             continue
+        seen.add(start)
         if start != entry and dec[start >> 2, I.COL_JIT] > 0:
             continue     # another region's entry: leave there (the interpreter goes on into it)
         insns = []
         pc = start
         while len(insns) < MAX_BLOCK_INSNS and total + len(insns) < MAX_REGION_INSNS:
             w = pc >> 2
-            if w >= nwords or not _translatable(dec[w]):
+            if w >= nwords:
+                break
+            if not _translatable(dec[w]):
+                if dec[w, 0] >= 0 and not _is_branch(dec[w]):
+                    # The interpreter executes this one (vector I/O, mtmsr, ...);
+                    # the code after it is an entry of its own.
+                    todo.append(pc + 4)
                 break
             insns.append((pc, dec[w]))
             if _is_branch(dec[w]):
@@ -174,17 +191,18 @@ def _discover(dec: np.ndarray, entry: int):
 class _Gen:
     """LLVM IR for one region (llvmlite.ir)."""
 
-    def __init__(self, blocks: dict, name: str):
+    def __init__(self, blocks: dict, name: str, nb: int):
         from llvmlite import ir
         self.ir = ir
         self.i1, self.i8, self.i16 = ir.IntType(1), ir.IntType(8), ir.IntType(16)
         self.i32, self.i64 = ir.IntType(32), ir.IntType(64)
         i8p = self.i8.as_pointer()
         self.module = ir.Module(name=name)
-        fnty = ir.FunctionType(self.i64, [i8p, i8p, i8p, self.i64, self.i64, self.i64])
+        fnty = ir.FunctionType(self.i64, [i8p, i8p, i8p, self.i64, self.i64, self.i64, i8p])
         self.fn = ir.Function(self.module, fnty, name=name)
-        for a in self.fn.args[:3]:
-            a.add_attribute("noalias")
+        for k in (0, 1, 2, 6):
+            self.fn.args[k].add_attribute("noalias")
+        self.nb = nb                     # vector register bytes (16 per slice)
         self.blocks = blocks
         self.lo = min(blocks)
         self.hi = max(pc for insns in blocks.values() for pc, _ in insns) + 4
@@ -328,7 +346,7 @@ class _Gen:
     def build(self):
         ir = self.ir
         fn = self.fn
-        st_arg, mem_arg, dec_arg, self.nmem, self.nrows, limit = fn.args
+        st_arg, mem_arg, dec_arg, self.nmem, self.nrows, limit, self.vec = fn.args
         entry = fn.append_basic_block("entry")
         self.b = b = ir.IRBuilder(entry)
         self.st = b.bitcast(st_arg, self.i64.as_pointer())
@@ -650,6 +668,8 @@ class _Gen:
             self.set_crf(f0, c)
         elif g == "sync":
             pass
+        elif g == "vector":
+            self.vector(f0, f1, f2, f3, f4)
         elif g == "branch":
             tgt = (f0 * 4) & I.M32 if fl & FLAG_AA else (pc + f0 * 4) & I.M32
             if fl & FLAG_LK:
@@ -665,6 +685,122 @@ class _Gen:
         if crv is not None:
             self.cr0_from(crv)
         self.retire(cost)
+
+    # vector unit (layout and semantics: twin.ppu.interp, "Vector unit") ----------
+    def vload(self, off, nbytes):
+        """Signed big-endian element of `nbytes` at byte offset `off` (i64) of the vector state."""
+        b = self.b
+        ty = {1: self.i8, 2: self.i16, 4: self.i32}[nbytes]
+        v = b.load(b.bitcast(b.gep(self.vec, [off]), ty.as_pointer()), align=1)
+        if nbytes > 1:
+            v = self.bswap(v, ty)
+        return b.sext(v, self.i64)
+
+    def vstore(self, off, nbytes, v):
+        """The low `nbytes` of v (i64), big-endian, at byte offset `off`."""
+        b = self.b
+        ty = {1: self.i8, 2: self.i16, 4: self.i32}[nbytes]
+        t = b.trunc(v, ty)
+        if nbytes > 1:
+            t = self.bswap(t, ty)
+        b.store(t, b.bitcast(b.gep(self.vec, [off]), ty.as_pointer()), align=1)
+
+    def elements(self, n, body, w=1, c=0):
+        """for i in range(n): body(i), only where the condition flag of element
+        i's first byte holds (C != 0)."""
+        b = self.b
+        fn = self.fn
+        pre = b.block
+        head, work, done = fn.append_basic_block(), fn.append_basic_block(), fn.append_basic_block()
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(self.i64)
+        i.add_incoming(self.c64(0), pre)
+        b.cbranch(b.icmp_signed("<", i, self.c64(n)), work, done)
+        b.position_at_end(work)
+        if c:
+            flag = b.load(b.gep(self.vec, [b.add(self.c64(34 * self.nb), b.mul(i, self.c64(w)))]))
+            on = b.icmp_unsigned("!=", b.and_(flag, self.ir.Constant(self.i8, 1 << (c - 1))),
+                                 self.ir.Constant(self.i8, 0))
+            yes, nxt = fn.append_basic_block(), fn.append_basic_block()
+            b.cbranch(on, yes, nxt)
+            b.position_at_end(yes)
+            body(i)
+            b.branch(nxt)
+            b.position_at_end(nxt)
+        else:
+            body(i)
+        i.add_incoming(b.add(i, self.c64(1)), b.block)
+        b.branch(head)
+        b.position_at_end(done)
+
+    def vector(self, rt, ra, rb, c, annot):
+        """One fxv instruction of _VKINDS (the interpreter's _valu, _vselcmp)."""
+        b = self.b
+        kind, w = annot & 0xFF, annot >> 8
+        nb = self.nb
+        c64 = self.c64
+        ta, aa, ba, acc, fl = (rt & 31) * nb, (ra & 31) * nb, (rb & 31) * nb, 32 * nb, 34 * nb
+        n = nb // w
+        at = lambda base, i, size: b.add(c64(base), b.mul(i, c64(size)))
+        if kind == I.K_SEL:
+            if c == 0:
+                self.elements(nb, lambda i: self.vstore(at(ta, i, 1), 1, self.vload(at(ba, i, 1), 1)))
+            else:
+                def sel(i):
+                    flag = b.load(b.gep(self.vec, [at(fl, i, 1)]))
+                    on = b.icmp_unsigned("!=", b.and_(flag, self.ir.Constant(self.i8, 1 << (c - 1))),
+                                         self.ir.Constant(self.i8, 0))
+                    v = b.select(on, self.vload(at(ba, i, 1), 1), self.vload(at(aa, i, 1), 1))
+                    self.vstore(at(ta, i, 1), 1, v)
+                self.elements(nb, sel)
+        elif kind == I.K_CMP:
+            def cmp(i):
+                v = self.vload(at(aa, i, w), w)
+                f = b.select(b.icmp_signed("==", v, c64(0)), c64(I.FLAG_EQ),
+                             b.select(b.icmp_signed("<", v, c64(0)), c64(I.FLAG_LT), c64(I.FLAG_GT)))
+                for j in range(w):
+                    self.vstore(b.add(at(fl, i, w), c64(j)), 1, f)
+            self.elements(n, cmp)
+        elif kind == I.K_SPLAT:
+            g = b.zext(self.reg(ra & 31), self.i64)
+            self.elements(n, lambda i: self.vstore(at(ta, i, w), w, g), w, c)
+        elif kind == I.K_SH:
+            sh = rb - 32 if rb & 16 else rb
+            um = (1 << (8 * w)) - 1
+
+            def shift(i):
+                u = b.and_(self.vload(at(aa, i, w), w), c64(um))
+                v = b.shl(u, c64(sh)) if sh > 0 else (b.lshr(u, c64(-sh)) if sh < 0 else u)
+                self.vstore(at(ta, i, w), w, v)
+            self.elements(n, shift, w, c)
+        else:
+            ca, sa, cb, cab, cacc, sat, hi, toacc = (int(x) for x in I._VALU_TAB[kind])
+            bits = 8 * w
+            lim = 1 << (sat * bits - 1) if sat else 1 << 62
+
+            def alu(i):
+                x = c64(0)
+                a = self.vload(at(aa, i, w), w) if (ca or cab) else None
+                if ca:
+                    x = b.add(x, b.shl(a, c64(bits * sa)))
+                if cb or cab:
+                    bv = self.vload(at(ba, i, w), w)
+                    coef = c64(cb)
+                    if cab:
+                        coef = b.add(coef, b.mul(c64(cab), a))
+                    x = b.add(x, b.mul(coef, bv))
+                if cacc:
+                    x = b.add(x, self.vload(at(acc, i, 2 * w), 2 * w))
+                if sat:
+                    x = b.select(b.icmp_signed("<", x, c64(-lim)), c64(-lim), x)
+                    x = b.select(b.icmp_signed(">", x, c64(lim - 1)), c64(lim - 1), x)
+                    x = b.ashr(x, c64(bits * hi))
+                if toacc:
+                    self.vstore(at(acc, i, 2 * w), 2 * w, x)
+                else:
+                    self.vstore(at(ta, i, w), w, x)
+            self.elements(n, alu, w, c)
 
     def branch_cond(self, pc, name, fl, bo, bi, bd, cost):
         b = self.b
@@ -756,12 +892,13 @@ def _generator_key() -> bytes:
 _gen_key = None
 
 
-def _compile(blocks: dict, dec: np.ndarray):
+def _compile(blocks: dict, nb: int):
     """(engine, address) of the region's machine code: from the disk cache when
     this region was compiled before (by any process), else compiled now."""
     t0 = time.perf_counter()
     llvm, tm = _target()
     h = hashlib.sha256(_generator_key())
+    h.update(nb.to_bytes(4, "big"))
     for pc in blocks:
         h.update(pc.to_bytes(4, "big"))
         for _, row in blocks[pc]:
@@ -781,7 +918,7 @@ def _compile(blocks: dict, dec: np.ndarray):
                 return engine, addr
         except Exception:          # a damaged file: compile again and replace it
             pass
-    gen = _Gen(blocks, name)
+    gen = _Gen(blocks, name, nb)
     gen.build()
     mod = llvm.parse_assembly(str(gen.module))
     mod.verify()
@@ -811,27 +948,30 @@ def _save(path: pathlib.Path, data: bytes) -> None:
         pass
 
 
-def translate_at(mem: np.ndarray, dec: np.ndarray, pc: int) -> bool:
-    """Translate the region at `pc` (the interpreter found it hot) and mark its
-    entries in `dec`; False (and `pc` marked never-hot) when there is nothing to
-    translate there."""
+def translate_at(mem: np.ndarray, dec: np.ndarray, pc: int, vector_bytes: int = 16) -> bool:
+    """Translate the region at `pc` (the interpreter found it hot) for vector
+    registers of `vector_bytes` (16 per slice) and mark its entries in `dec`;
+    False (and `pc` marked never-hot) when there is nothing to translate there."""
     w0 = pc >> 2
     if dec.shape[1] < I.DECODED_WIDTH or w0 >= dec.shape[0]:
         return False
     blocks = _discover(dec, pc)
-    if not blocks:
+    if pc not in blocks:
+        # The hot word is one the interpreter executes itself (a loop that starts
+        # with fxvinx, say): the region begins after it.
         dec[w0, I.COL_JIT] = -1
+    if not blocks:
         return False
     words = sorted({p >> 2 for insns in blocks.values() for p, _ in insns})
     code = mem[:dec.shape[0] * 4].view(">u4")
-    key = (pc, tuple(sorted(blocks)), tuple(words), code[words].tobytes())
+    key = (pc, vector_bytes, tuple(sorted(blocks)), tuple(words), code[words].tobytes())
     got = _CACHE.get(key)
     if got is None:
         if len(_CACHE) >= MAX_REGIONS:
             stats["refused"] += 1
             dec[w0, I.COL_JIT] = -1
             return False
-        got = _CACHE[key] = _compile(blocks, dec)
+        got = _CACHE[key] = _compile(blocks, vector_bytes)
     else:
         stats["cached"] += 1
     addr = got[1]
