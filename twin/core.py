@@ -407,7 +407,7 @@ class EventCore:
                     finished = done + s_done >= n
                 else:
                     why, s_done, n_out = cosim.run(self, k + done, n - done, t_stop, args, probe_out,
-                                                   out_step, out_neuron, cadc)
+                                                   out_step, out_neuron, cadc, ppu_only)
                     finished = why == SPAN_DONE
                     stopped = why == SPAN_PYTHON
                 if n_out:

@@ -424,6 +424,83 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
         pend[p] = RUN
 
 
+@njit(cache=True)
+def run_ppus(rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal,
+             active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
+             io_space, corr_cycles, hot, fast_bus, counter_view, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
+             cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full, normals, nidx,
+             lanes, wmax, gain8, fp_syn, syn_lost, corr_present):
+    """run_span for a chip whose analog core has nothing to run (no neuron
+    enabled, no input: AnalogCore's ppu_only mode): the PPUs run to t_stop and
+    meet a network that stands still.  Kept apart so that firmware on an idle
+    chip (`bss-twin ppu-run`, a first PPU program) does not wait for the analog
+    step body to compile.  The PPU part is run_span's, copied (numba's inlining
+    of a shared helper passes the arrays as tuples, whose reference counting
+    made the dls sweep 25 % slower); tests/ppu_exec/test_cosim.py holds the
+    two to identical results."""
+    nppu = active.shape[0]
+    budget = np.zeros(nppu, np.int64)
+    out_row = np.full(nppu, -1, np.int64)
+    for p in range(nppu):
+        budget[p] = np.int64(np.floor(cyc0[p] + (t_stop - tick0) * cpt))
+        if pend[p] == DONE:
+            pend[p] = RUN
+    while True:
+        # Every PPU that may run goes on to its next meeting point.
+        for p in range(nppu):
+            if not active[p] or pend[p] != RUN:
+                continue
+            a = arr_of[p]
+            while True:
+                status = I._run(dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a], cbuf[p], abuf[p],
+                                resets[p], touched[p], io_space, True, hot, True, corr_cycles)
+                if status != _ST_HOT:
+                    break
+                # Hot code: translated by Python after this call (CoSim.run), so
+                # that translating never splits the analog span; interpret on.
+                dec[p][st[p, _S_PC] >> 2, _COL_JIT] = I.JIT_PENDING
+                dec[p][0, _COL_COVERED] |= I.HOT_PENDING
+            if out_row[p] >= 0:           # the one vector-I/O instruction of this run was an fxvoutx
+                _apply_io(a, out_row[p], rows, cols, wts, lbls, touched[p], resets[p], lanes, wmax, gain8,
+                          fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
+                out_row[p] = -1
+            ptick[p] = _tick_of(st[p, _S_CYCLES], tick0, cyc0[p], cpt)
+            pstat[p] = status
+            if status == _ST_SYNC:
+                pend[p] = SYNC
+            elif status == _ST_MAX or status == _ST_SLEEPING:
+                pend[p] = DONE
+            elif status == _ST_BUS and _is_fast_bus(st[p], fast_bus):
+                pend[p] = BUS
+            elif status == _ST_BUS or status == _ST_YIELD or status == _ST_REDECODE:
+                pend[p] = PYTHON
+            else:
+                pend[p] = STOPPED
+        # The earliest pending meeting point.
+        best = -1
+        tbest = 0.0
+        for p in range(nppu):
+            if active[p] and (pend[p] == SYNC or pend[p] == PYTHON or pend[p] == BUS):
+                if best < 0 or ptick[p] < tbest:
+                    best = p
+                    tbest = ptick[p]
+        if best < 0:
+            return SPAN_DONE, 0, 0, -1
+        if pend[best] == PYTHON:
+            return SPAN_PYTHON, 0, 0, best
+        if pend[best] == BUS:            # served here, with the network of its cycle
+            _serve_fast_bus(st[best], fast_bus, counter_view, counts)
+            pend[best] = RUN
+            continue
+        # A vector-I/O instruction: readings of now, then it executes.
+        p = best
+        out_row[p] = _sync_io(st[p], dec[p], vec[p], io_space, rows, cols, arr_of[p], cbuf[p], abuf[p],
+                              causal, acausal, cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full,
+                              normals, nidx)
+        st[p, _S_SYNC_OK] = 1
+        pend[p] = RUN
+
+
 class CoSim:
     """The stacked PPU state of one chip (the PPU blocks hold views of it) and
     the per-call bookkeeping of `run_span`."""
@@ -451,6 +528,7 @@ class CoSim:
         self.io_space = np.int64(I.io_space_of(p.ppu_slices)) if count else np.int64(0x4000)
         self.corr_cycles = np.int64(p.ppu_cadc_read_cycles)
         self.hot = np.int64(I.HOT_THRESHOLD)          # 0: no translation (twin.ppu.jit)
+        self.use_run_ppus = True                       # False: idle chips too go through run_span (tests)
         self.cpt = p.ppu_clock_hz * FPGA_TICK_S       # PPU cycles per FPGA tick
         rm = chip.regmap
         # Register-bus accesses served in compiled code (FB_N = 0: all go to Python).
@@ -484,9 +562,25 @@ class CoSim:
                 self.pend[k] = RUN
         self.need = -1
 
-    def run(self, core, k, n, t_stop, args, probe_out, out_step, out_neuron, cadc):
-        """One run_span call over analog steps k .. k+n-1 and PPU time to t_stop."""
+    def run(self, core, k, n, t_stop, args, probe_out, out_step, out_neuron, cadc, ppu_only=False):
+        """One run_span call over analog steps k .. k+n-1 and PPU time to t_stop
+        (run_ppus when the analog core has nothing to run)."""
         net = core.net
+        if ppu_only and self.use_run_ppus:
+            (_, rows, cols, _, _, _, _, _, _, _, counts, _, _, syn_label, syn_amp, _, _, _, _, _, _, _, _, _, _,
+             _, _, _, _, lab_t, _, causal, acausal) = args[:33]
+            announce(run_ppus, "the chip's PPU loop (PPU interpreter and its network access)", "about 15 s")
+            why, s_done, n_out, who = run_ppus(
+                rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal,
+                self.active, self.dec, self.mem, self.state, self.vec,
+                core.synapse_weights, core.synapse_labels, self.arr_of,
+                self.cbuf, self.abuf, self.resets, self.touched,
+                self.io_space, self.corr_cycles, self.hot, self.fast_bus, core.counters, float(self.tick0),
+                self.cyc0, float(self.cpt), float(t_stop), self.pend, self.ptick, self.pstat,
+                *cadc, self.normals, self.nidx,
+                self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,
+                bool(core.p.correlation))
+            return self._after(why, s_done, n_out, who)
         announce(run_span, "the chip's co-simulation loop (analog core and PPU interpreter)", "about 25 s")
         why, s_done, n_out, who = run_span(
             np.int64(k), np.int64(n), *args, probe_out, out_step, out_neuron,
@@ -498,6 +592,9 @@ class CoSim:
             *cadc, self.normals, self.nidx,
             self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,
             bool(core.p.correlation))
+        return self._after(why, s_done, n_out, who)
+
+    def _after(self, why, s_done, n_out, who):
         for p in range(self.count):
             if self.dec[p, 0, I.COL_COVERED] & I.HOT_PENDING:
                 I.serve_pending_hot(self.mem[p], self.dec[p], self.vec.shape[1] // 35)

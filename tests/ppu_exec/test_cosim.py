@@ -242,6 +242,30 @@ def test_an_idle_chip_runs_its_ppus_alone_with_exact_clocks():
     assert b.chip.core.k_next == (start + 12_500) // b.p.analog.step_ticks
 
 
+def test_an_idle_chip_runs_the_same_in_its_own_loop():
+    """On an idle chip the PPUs run in twin.cosim.run_ppus, which carries a copy
+    of run_span's PPU part: both loops leave the same PPU states, memories,
+    vector registers, synapse weights and correlation traces (hx: both PPUs
+    sweeping the array with sensor reads, weight writes and sensor resets)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+    from tools.bench.cosim import sweep_image
+    image = np.frombuffer(sweep_image("hx"), ">u4")
+    out = []
+    for own_loop in (True, False):
+        b = Bench("hx", serial=2)
+        b.chip.ppus[0].bank.use_run_ppus = own_loop
+        for blk in ("ppu_top", "ppu_bottom"):
+            b.write(blk, "memory", np.arange(len(image)), image)
+            b.write(blk, "control", [0], b.field_words(blk, "control", inhibit_reset=1))
+        b.advance(b.chip.now + 25_000)                 # 200 us
+        bank = b.chip.ppus[0].bank
+        out.append((bank.state.copy(), bank.mem.copy(), bank.vec.copy(),
+                    b.chip.core.synapse_weights.copy(), *[t.copy() for t in b.chip.core.net.traces()]))
+    assert 50_000 <= out[0][0][0, I.S_CYCLES] < 50_000 + 500     # the last instruction may cross the span
+    for a, c in zip(*out):
+        np.testing.assert_array_equal(a, c)
+
+
 def test_spike_counters_served_in_compiled_code_as_over_the_bus():
     """Firmware that polls and resets spike counters while the network runs:
     the compiled loop serves those accesses itself (twin.cosim._serve_fast_bus);

@@ -375,7 +375,7 @@ def _drop_translations(decoded: np.ndarray) -> None:
 M32 = 0xFFFFFFFF
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _s32(x):
     x &= 0xFFFFFFFF
     return x - 0x100000000 if x & 0x80000000 else x
@@ -390,7 +390,7 @@ def _cr0(st, value):
     st[S_CR] = (st[S_CR] & 0x0FFFFFFF) | (c << 28)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _set_crf(st, bf, c):
     sh = 28 - 4 * bf
     st[S_CR] = (st[S_CR] & ~(0xF << sh) & M32) | (c << sh)
@@ -412,20 +412,20 @@ def _set_ca(st, ca):
         st[S_XER] &= ~XER_CA & M32
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _mask(mb, me):
     m1 = M32 >> mb
     m2 = (M32 << (31 - me)) & M32
     return (m1 & m2) if mb <= me else (m1 | m2)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rotl(x, n):
     n &= 31
     return ((x << n) | (x >> (32 - n))) & M32 if n else x
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _load(mem, ea, size):
     v = 0
     for i in range(size):
@@ -433,7 +433,7 @@ def _load(mem, ea, size):
     return v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _store(mem, ea, size, v):
     for i in range(size):
         mem[ea + i] = (v >> (8 * (size - 1 - i))) & 0xFF
@@ -441,7 +441,7 @@ def _store(mem, ea, size, v):
 
 
 # ---- interrupts and sleep ----------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _charge(st, cost):
     """`cost` cycles pass: an instruction's, or an interrupt entry's (no instruction retires)."""
     st[S_CYCLES] += cost
@@ -454,7 +454,7 @@ def _charge(st, cost):
         st[S_DEC] = d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _retire(st, cost):
     """An instruction retires after `cost` cycles."""
     _charge(st, cost)
@@ -763,10 +763,7 @@ for _k, _row in {    # ca sa  cb cab cacc sat hi toacc
 def _valu(kind, w, rt, ra, rb, c, st, vec):
     """Element-wise fxv arithmetic (every kind but I/O, pack/unpack, cmp, sel).
     The body is inlined with a constant width so its loops specialise."""
-    if w == 1:
-        _valu_body(kind, 1, rt, ra, rb, c, st, vec)
-    else:
-        _valu_body(kind, 2, rt, ra, rb, c, st, vec)
+    _valu_body(kind, w, rt, ra, rb, c, st, vec)
 
 
 @njit(cache=True, inline="always")
@@ -797,15 +794,9 @@ def _valu_body(kind, w, rt, ra, rb, c, st, vec):
         for i in range(n):
             if _on(vec, fl, i, w, c, cbit):
                 _sete(vec, ta, i, w, ((_gete(vec, aa, i, w) & um) << sl) >> sr)
-    elif _VALU_TAB[kind, _VA_TOACC]:
-        if _VALU_TAB[kind, _VA_SAT]:
-            _valu_loop(kind, w, ta, aa, ba, acc, fl, c, cbit, n, vec, True, True)
-        else:
-            _valu_loop(kind, w, ta, aa, ba, acc, fl, c, cbit, n, vec, True, False)
-    elif _VALU_TAB[kind, _VA_SAT]:
-        _valu_loop(kind, w, ta, aa, ba, acc, fl, c, cbit, n, vec, False, True)
     else:
-        _valu_loop(kind, w, ta, aa, ba, acc, fl, c, cbit, n, vec, False, False)
+        _valu_loop(kind, w, ta, aa, ba, acc, fl, c, cbit, n, vec, _VALU_TAB[kind, _VA_TOACC] != 0,
+                   _VALU_TAB[kind, _VA_SAT] != 0)
 
 
 @njit(cache=True, inline="always")
@@ -835,7 +826,7 @@ def _valu_loop(kind, w, ta, aa, ba, acc, fl, c, cbit, n, vec, toacc, dosat):
 
 
 # ---- the run loop ------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _hot(dec, tw, threshold):
     """A taken branch to word tw: True when the driver should translate the
     code there (twin.ppu.jit)."""
@@ -845,7 +836,7 @@ def _hot(dec, tw, threshold):
     return dec[tw, COL_HOT] >= threshold
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _mark_stores(dec, ea, nbytes):
     """A store to ea..ea+nbytes-1: its words are decoded again when fetched;
     True when it hit translated code (row 0 then carries DIRTY)."""
