@@ -81,7 +81,7 @@ def test_c_kernels_match_qemu(kernels):
     assert len(flat) <= 0x1C000
     mem[:len(flat)] = flat
     res = img.symbols["result"]
-    for hot in (0, 50):        # interpreter only; hot loops translated (twin.ppu.translate)
+    for hot in (0, 50):        # interpreter only; hot code translated (twin.ppu.jit)
         m = mem.copy()
         st = I.new_state(img.entry)
         dec = I.predecode_memory(m)

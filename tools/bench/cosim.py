@@ -478,11 +478,11 @@ def report_chips(figs: list[ChipFigures], analog_hx: float | None) -> None:
 def mix_counts(slope: float, budget_s: float, quick: bool) -> tuple[int, int]:
     """Short and long iteration counts for the twin: the long run should take about
     `budget_s` beyond start-up (at `slope` seconds per iteration), within limits."""
-    # The slope of two probes a few iterations apart is mostly start-up noise:
-    # take the full count unless even a pessimistic slope says it would take
-    # far longer than the budget.
+    # The slope of two probes a few iterations apart is mostly start-up noise
+    # (tens of ms against 0.1 ms per iteration): take the full count unless the
+    # probes say that the twin is slower than the real PPU by orders of magnitude.
     cap = 1000 if quick else 5000
-    n2 = cap if slope * cap <= 3 * budget_s else int(max(4, budget_s / max(slope, 1e-6)))
+    n2 = cap if slope < 0.1 else int(max(4, budget_s / slope))
     n1 = max(1, min(n2 // 20, 20))
     return n1, n2
 
