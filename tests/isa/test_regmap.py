@@ -108,7 +108,7 @@ def test_check_finds_broken_maps():
     ]
 
 
-# --------------------------------------------------------------------------- known facts (DESIGN.md section 5)
+# --------------------------------------------------------------------------- known facts (the chips' documented register fields)
 def _ppu_fields_match_design(rm, block):
     control = rm.register(block, "control")
     assert {n: (control.field(n).lsb, control.field(n).width)

@@ -85,7 +85,7 @@ def test_encoding_errors(mn, ops, message):
 
 
 def test_known_words():
-    # Independent values: DESIGN.md section 6 and the Power ISA book.
+    # Independent values: the nux RTL's `wait` and the Power ISA book.
     assert encode("wait") == 0x7C00007C
     assert encode("blr") == 0x4E800020
     assert encode("nop") == 0x60000000

@@ -1,4 +1,5 @@
-"""fxv vector encodings: DESIGN.md examples and an independent hand table."""
+"""fxv vector encodings: worked examples and an independent hand table (the fxv
+extension as decoded by the nux RTL, github.com/electronicvisions/nux; docs/ppu.md)."""
 from __future__ import annotations
 
 import pytest
@@ -7,15 +8,15 @@ from isa.ppu import decode, encode
 from isa.ppu.asm import assemble
 from isa.ppu.disasm import format_instruction
 
-# Copied from DESIGN.md section 6, not from the code under test.
-DESIGN_EXAMPLES = [
+# Worked examples of the fxv encoding (docs/ppu.md), not from the code under test.
+WORKED_EXAMPLES = [
     ("fxvaddbm 3,1,2", 0x10611734),
     ("fxvshb 1,1,-1", 0x1021FCF4),
     ("fxvsel 4,4,5,2", 0x10842CFE),
     ("fxvlax 0,0,1", 0x10000FB0),
 ]
 
-# Extended opcodes as listed in DESIGN.md section 6.
+# Extended opcodes of the fxv extension (nux RTL), written out by hand.
 HAND_XO = {
     "fxvmahm": 12, "fxvmabm": 13, "fxvmtach": 15, "fxvmtacb": 14, "fxvmahfs": 28, "fxvmabfs": 29,
     "fxvmtachf": 31, "fxvmtacbf": 30, "fxvmatachm": 44, "fxvmatacbm": 45, "fxvmatachfs": 60,
@@ -37,7 +38,7 @@ def hand_word(xo, t=0, a=0, b=0, c=0):
     return (4 << 26) | (t << 21) | (a << 16) | ((b & 31) << 11) | (xo << 2) | c
 
 
-@pytest.mark.parametrize("text,word", DESIGN_EXAMPLES)
+@pytest.mark.parametrize("text,word", WORKED_EXAMPLES)
 def test_design_examples(text, word):
     prog = assemble(f"\t{text}\n")
     assert bytes(prog.sections[".text"].data) == word.to_bytes(4, "big")

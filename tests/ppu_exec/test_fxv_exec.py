@@ -1,7 +1,7 @@
 """The fxv vector unit: every instruction against a NumPy model written here,
 on random registers, accumulator and flags, every condition code, both
 element widths, 1 and 8 slices; the numba interpreter against the
-plain-Python reference on random vector programs; the DESIGN.md encodings
+plain-Python reference on random vector programs; the worked encodings
 through the assembler; vector I/O address decoding for dls and hx."""
 from __future__ import annotations
 
