@@ -481,13 +481,7 @@ class EventCore:
 
     def _add_counts(self, counts: np.ndarray) -> None:
         reg = self.chip.regmap.register("neuron", "spike_counter")
-        fc, fo = reg.field("count"), reg.field("overflow")
-        old = fc.extract(self.counters).astype(np.int64)
-        over = fo.extract(self.counters).astype(np.int64)
-        new = old + counts
-        limit = (1 << fc.width) - 1
-        over = over | (new > limit)
-        self.counters[:] = (np.minimum(new, limit) | (over << fo.lsb)).astype(np.uint32)
+        K.add_spike_counts(self.counters, counts, reg.field("count").width, reg.field("overflow").lsb)
 
     def _update_status(self) -> None:
         reg = self.chip.regmap.register("routing", "fifo_status")

@@ -51,7 +51,8 @@ from isa.wire import FPGA_TICK_S
 
 from .analog.kernel import (EL, F_ADAPT, F_EMIT, F_EXP, FLUSH_STEPS, IEXC, IINH, PEXC, PINH, PLEAK,
                             QDRIVE, R_ENABLE, SRC_RECURRENT, TICK_S, VRESET, VTH, WFAC, ADAPT_A, ADAPT_B,
-                            V, W, _causal, _deliver, _drive, _flush, _membranes, _xorshift, cadc_code)
+                            V, W, _causal, _deliver, _drive, _flush, _membranes, _xorshift, cadc_code,
+                            spike_counter_word)
 from .compile_note import announce
 from .ppu import interp as I
 
@@ -94,8 +95,8 @@ def _is_fast_bus(st, fast_bus):
 def _serve_fast_bus(st, fast_bus, counter_view, counts):
     """The access of _is_fast_bus at its time, as twin.core's register hooks
     would serve it: the counter register holds the counts of earlier calls, the
-    kernel's `counts` those of this one (added, saturating, by
-    AnalogCore._add_counts afterwards); a reset clears both."""
+    kernel's `counts` those of this one (added afterwards by
+    EventCore._add_counts, with the same spike_counter_word); a reset clears both."""
     a = st[_S_BUS_ADDR]
     if st[_S_BUS_WRITE]:
         n = a - fast_bus[FB_RESET]
@@ -104,14 +105,8 @@ def _serve_fast_bus(st, fast_bus, counter_view, counts):
             counts[n] = 0
         return
     n = a - fast_bus[FB_COUNTER]
-    limit = (np.int64(1) << fast_bus[FB_COUNT_BITS]) - 1
-    old = np.int64(counter_view[n])
-    over = (old >> fast_bus[FB_OVERFLOW_LSB]) & 1
-    new = (old & limit) + counts[n]
-    if new > limit:
-        new = limit
-        over = 1
-    st[st[_S_BUS_RT]] = new | (over << fast_bus[FB_OVERFLOW_LSB])
+    st[st[_S_BUS_RT]] = spike_counter_word(counter_view[n], counts[n], fast_bus[FB_COUNT_BITS],
+                                           fast_bus[FB_OVERFLOW_LSB])
 
 
 @njit(cache=True, inline="always")

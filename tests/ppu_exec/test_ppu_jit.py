@@ -15,7 +15,7 @@ from twin.ppu import interp as I
 from twin.ppu import reference as R
 from twin.ppu import jit
 
-from _exec_cases import CODE, DATA, DATA_SIZE, INDEX, MEM_SIZE, SPRS_TWIN, instruction
+from _exec_cases import CODE, DATA, DATA_SIZE, INDEX, MEM_SIZE, SPRS_TWIN, instruction, setup
 
 SUBSET = {"addi", "addis", "mulli", "ori", "oris", "xori", "xoris", "andi.", "andis.", "add", "subf",
           "neg", "mullw", "mulhw", "mulhwu", "and", "andc", "or", "xor", "nor", "nand", "eqv", "orc",
@@ -80,6 +80,13 @@ def test_random_loops_match_the_interpreter(body, gprs, cr, xer, data, iteration
     assert dec[(CODE + 12) >> 2, I.COL_JIT] > 0          # the loop ran translated
 
 
+def _image(img: bytes, size: int = 0x1000):
+    """(memory holding img at 0, its decoded rows)."""
+    mem = np.zeros(size, np.uint8)
+    mem[:len(img)] = np.frombuffer(img, np.uint8)
+    return mem, I.predecode_memory(mem)
+
+
 def _src_run(src, max_cycles=1 << 40, **kw):
     img = assemble(src).image()
     mem = np.zeros(0x2000, np.uint8)
@@ -99,9 +106,7 @@ def test_translation_is_used_and_fast():
         wait
     """
     img = assemble(src).image()
-    mem = np.zeros(0x1000, np.uint8)
-    mem[:len(img)] = np.frombuffer(img, np.uint8)
-    dec = I.predecode_memory(mem)
+    mem, dec = _image(img)
     st = I.new_state()
     assert I.run(mem, st, decoded=dec, hot_threshold=100) == I.Status.SLEEPING
     assert dec[3, I.COL_JIT] > 0                             # the loop at 0xC was translated
@@ -164,9 +169,7 @@ def test_decrementer_falls_back_to_the_interpreter():
 def test_untranslatable_code_is_marked():
     # the loop head is mtmsr (outside the subset): nothing to translate there
     img = assemble("li r5, 100\n mtctr r5\n li r0, 0\n1: mtmsr r0\n addc r3, r3, r5\n bdnz 1b\n wait\n").image()
-    mem = np.zeros(0x1000, np.uint8)
-    mem[:len(img)] = np.frombuffer(img, np.uint8)
-    dec = I.predecode_memory(mem)
+    mem, dec = _image(img)
     assert I.run(mem, I.new_state(), decoded=dec, hot_threshold=5) == I.Status.SLEEPING
     assert dec[3, I.COL_JIT] == -1
 
@@ -212,14 +215,7 @@ def _program(draw):
 
 
 def _program_state(words, gprs, cr, xer, data, decrementer):
-    mem = np.zeros(MEM_SIZE, np.uint8)
-    code = np.array(words, ">u4").view(np.uint8)
-    mem[CODE:CODE + len(code)] = code
-    mem[DATA:DATA + DATA_SIZE] = np.frombuffer(data, np.uint8)
-    st = I.new_state(CODE)
-    st[:30] = gprs
-    st[30], st[31] = INDEX, DATA
-    st[I.S_CR], st[I.S_XER] = cr, xer
+    mem, st = setup(words[:-1], gprs, cr, xer, data, wait_word=words[-1])
     st[I.S_LR] = st[I.S_CTR] = gprs[CODE_ADDRS[0]]
     if decrementer:
         # handler at the decrementer vector: count in SPRG3, re-arm, return
@@ -264,9 +260,7 @@ def test_random_programs_do_run_translated():
         blr
     """
     img = assemble(src).image()
-    mem = np.zeros(0x1000, np.uint8)
-    mem[:len(img)] = np.frombuffer(img, np.uint8)
-    dec = I.predecode_memory(mem)
+    mem, dec = _image(img)
     st = I.new_state()
     used = lambda: jit.stats["regions"] + jit.stats["disk"] + jit.stats["cached"]
     before = used()
@@ -309,9 +303,7 @@ def test_decrementer_interrupts_at_the_same_cycle_while_translated():
     """
     img = assemble(src).image()
     for threshold in (2, 0):
-        mem = np.zeros(0x1000, np.uint8)
-        mem[:len(img)] = np.frombuffer(img, np.uint8)
-        dec = I.predecode_memory(mem)
+        mem, dec = _image(img)
         st = I.new_state()
         assert I.run(mem, st, decoded=dec, hot_threshold=threshold) == I.Status.SLEEPING
         if threshold:
@@ -340,9 +332,7 @@ def test_store_into_translated_code_drops_the_translation():
     """
     _src_run(src)                        # translated (threshold 2) = interpreter alone
     img = assemble(src).image()
-    mem = np.zeros(0x1000, np.uint8)
-    mem[:len(img)] = np.frombuffer(img, np.uint8)
-    dec = I.predecode_memory(mem)
+    mem, dec = _image(img)
     st = I.new_state()
     assert I.run(mem, st, decoded=dec, hot_threshold=3) == I.Status.SLEEPING
     assert st[3] == 200 + 5 * 200
@@ -350,9 +340,7 @@ def test_store_into_translated_code_drops_the_translation():
 
 def test_host_write_to_translated_code_drops_the_translation():
     img = assemble("li r4, 50\n mtctr r4\n1: addi r3, r3, 1\n bdnz 1b\n wait\n").image()
-    mem = np.zeros(0x1000, np.uint8)
-    mem[:len(img)] = np.frombuffer(img, np.uint8)
-    dec = I.predecode_memory(mem)
+    mem, dec = _image(img)
     st = I.new_state()
     assert I.run(mem, st, decoded=dec, hot_threshold=3) == I.Status.SLEEPING and st[3] == 50
     assert dec[2, I.COL_JIT] > 0
@@ -411,9 +399,7 @@ def test_random_vector_loops_match_the_interpreter(cases, iterations):
     vec0, gprs = cases[0][6], cases[0][7]
     out = []
     for threshold in (1, 0):
-        mem = np.zeros(0x1000, np.uint8)
-        mem[:len(img)] = np.frombuffer(img, np.uint8)
-        dec = I.predecode_memory(mem)
+        mem, dec = _image(img)
         st = I.new_state()
         st[:29] = gprs[:29]
         vec = vec0.copy()
@@ -443,8 +429,6 @@ def test_code_after_vector_io_is_an_entry():
     """
     _src_run(src)
     img = assemble(src).image()
-    mem = np.zeros(0x1000, np.uint8)
-    mem[:len(img)] = np.frombuffer(img, np.uint8)
-    dec = I.predecode_memory(mem)
+    mem, dec = _image(img)
     assert I.run(mem, I.new_state(), decoded=dec, hot_threshold=3) == I.Status.SLEEPING
     assert dec[3, I.COL_JIT] > 0 and dec[5, I.COL_JIT] > 0       # the loop head and the word after fxvlax

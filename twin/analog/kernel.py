@@ -409,6 +409,26 @@ def cadc_codes(volts, offset, noise, v_max, full):
 
 
 @njit(cache=True)
+def spike_counter_word(word, spikes, count_bits, overflow_lsb):
+    """A spike-counter register word after `spikes` more spikes: the count
+    saturates at its field's maximum and sets the sticky overflow bit."""
+    limit = (np.int64(1) << count_bits) - 1
+    over = (np.int64(word) >> overflow_lsb) & 1
+    new = (np.int64(word) & limit) + spikes
+    if new > limit:
+        new = limit
+        over = 1
+    return new | (over << overflow_lsb)
+
+
+@njit(cache=True)
+def add_spike_counts(counters, counts, count_bits, overflow_lsb):
+    """spike_counter_word over every neuron's register, in place."""
+    for n in range(counters.shape[0]):
+        counters[n] = spike_counter_word(counters[n], counts[n], count_bits, overflow_lsb)
+
+
+@njit(cache=True)
 def fifo(times, depth, drain, free_at, level_out):
     """The output event FIFO: an event (sorted times, FPGA ticks) enters if
     fewer than `depth` events are waiting; one event leaves every `drain`

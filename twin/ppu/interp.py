@@ -198,6 +198,15 @@ STATE_SIZE = 62
 SPR_INDEX = {1: S_XER, 8: S_LR, 9: S_CTR, 22: S_DEC, 26: S_SRR0, 27: S_SRR1, 58: S_CSRR0,
              59: S_CSRR1, 61: S_DEAR, 62: S_ESR, 570: S_MCSRR0, 571: S_MCSRR1, 272: S_SPRG0,
              273: S_SPRG0 + 1, 274: S_SPRG0 + 2, 275: S_SPRG0 + 3}
+#: Time-base reads: SPR number -> shift of the cycle counter S_CYCLES (TBL/TBU).
+TB_SHIFT = {268: 0, 284: 0, 269: 32, 285: 32}
+
+
+def spr_number(raw: int) -> int:
+    """SPR number of an mfspr/mtspr SPR field as decoded (its halves swapped)."""
+    return ((raw & 0x1F) << 5) | ((raw >> 5) & 0x1F)
+
+
 _SPR_LUT = np.full(1024, -1, np.int64)
 for _n, _i in SPR_INDEX.items():
     _SPR_LUT[_n] = _i

@@ -86,10 +86,12 @@ _GROUP_NAME = {v: k for k, v in I.GROUP.items()}
 # Vector kinds translated: the element-wise arithmetic (I._VALU_TAB, splat,
 # shift), compare and select; I/O, pack/unpack and vector loads/stores are not.
 _VKINDS = frozenset(range(I.K_INX)) | {I.K_SEL}
-# SPRs a region keeps in registers (number -> state slot); TB reads come from the cycle counter.
-_SPR_REG = {1: I.S_XER, 8: I.S_LR, 9: I.S_CTR, 272: I.S_SPRG0, 273: I.S_SPRG0 + 1,
-            274: I.S_SPRG0 + 2, 275: I.S_SPRG0 + 3}
-_TB = {268: 0, 284: 0, 269: 32, 285: 32}
+# SPRs a region moves (number -> state slot: XER, LR, CTR, SPRG0-3, from the
+# interpreter's table); TB reads come from the cycle counter.  Others (DEC,
+# SRR0/1, ...) leave the region: they interact with interrupts.
+_SPR_REG = {n: slot for n, slot in I.SPR_INDEX.items()
+            if slot in (I.S_XER, I.S_LR, I.S_CTR) or I.S_SPRG0 <= slot < I.S_SPRG0 + 4}
+_TB = I.TB_SHIFT
 _SLOTS = list(range(32)) + [I.S_CR, I.S_XER, I.S_LR, I.S_CTR] + [I.S_SPRG0 + k for k in range(4)]
 
 _CACHE: dict[tuple, tuple] = {}
@@ -97,10 +99,6 @@ _CACHE: dict[tuple, tuple] = {}
 # found in the process cache, refused (MAX_REGIONS reached)
 stats = {"regions": 0, "instructions": 0, "compile_s": 0.0, "disk": 0, "load_s": 0.0, "cached": 0,
          "refused": 0}
-
-
-def _spr_number(raw: int) -> int:
-    return ((raw & 0x1F) << 5) | ((raw >> 5) & 0x1F)
 
 
 def _translatable(row) -> bool:
@@ -114,7 +112,7 @@ def _translatable(row) -> bool:
     if g == "vector":
         return (int(row[7]) & 0xFF) in _VKINDS
     if g == "spr_move":
-        n = _spr_number(int(row[4]) if name == "mfspr" else int(row[3]))
+        n = I.spr_number(int(row[4]) if name == "mfspr" else int(row[3]))
         return n in _SPR_REG or (name == "mfspr" and n in _TB)
     return True
 
@@ -614,14 +612,14 @@ class _Gen:
                 crv = r
         elif g == "spr_move":
             if name == "mfspr":
-                n = _spr_number(f1)
+                n = I.spr_number(f1)
                 if n in _TB:
                     v = b.lshr(b.load(self.cycles), self.c64(_TB[n]))
                     self.set(f0, b.trunc(v, self.i32))
                 else:
                     self.set(f0, self.reg(_SPR_REG[n]))
             else:
-                n = _spr_number(f0)
+                n = I.spr_number(f0)
                 v = self.reg(f1)
                 if n == 1:
                     v = b.and_(v, c32(I.XER_MASK))
