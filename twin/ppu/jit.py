@@ -47,7 +47,7 @@ branches to the word, COL_JIT is 1 at region entries (-1: not translatable),
 COL_ADDR_LO/HI hold the machine-code address, COL_COVERED is 1 for every word
 a region translated; bit `DIRTY` of row 0's COL_COVERED is set by a store into
 covered code, after which the driver drops every translation of that memory
-(`drop`) before the interpreter enters one again.  Compiled regions are cached
+(`interp.redecode`) before the interpreter enters one again.  Compiled regions are cached
 for the process by their code and entry (at most `MAX_REGIONS`; beyond that
 code runs interpreted).
 """
@@ -67,7 +67,7 @@ from . import interp as I
 from ._decode import (FLAG_AA, FLAG_INDEXED, FLAG_LK, FLAG_OE, FLAG_RC, FLAG_SIGN, FLAG_UPDATE,
                       GROUP_SHIFT, OPS)
 
-__all__ = ["translate_at", "drop", "MAX_REGION_INSNS", "MAX_REGIONS", "stats"]
+__all__ = ["translate_at", "MAX_REGION_INSNS", "MAX_REGIONS", "stats", "report"]
 
 # LLVM -O1 for both the IR passes and code generation: on compiled C (mix.c)
 # it runs as fast as -O2 (about 2 G PPU cycles/s) and compiles about 10 %
@@ -979,12 +979,6 @@ def translate_at(mem: np.ndarray, dec: np.ndarray, pc: int, vector_bytes: int = 
     dec[starts, I.COL_ADDR_HI] = np.int32(addr >> 32)
     dec[np.array(words, np.int64), I.COL_COVERED] |= 1
     return True
-
-
-def drop(dec: np.ndarray) -> None:
-    """Forget every translation marked in `dec` (code they cover changed)."""
-    if dec.shape[1] >= I.DECODED_WIDTH:
-        dec[:, I.COL_HOT:I.COL_COVERED + 1] = 0
 
 
 def report(file=sys.stderr) -> None:
