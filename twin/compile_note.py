@@ -42,15 +42,32 @@ def check_dependencies(dispatcher) -> None:
     `twin` or `isa` changed since the cached kernels were compiled, drop them
     all (numba's cache files of both packages), so that none runs old code
     inlined from another file.  `dispatcher` locates the cache."""
+    try:
+        _check(dispatcher._cache._cache_path, dispatcher.py_func)
+    except AttributeError:                     # numba internals moved: nothing to check
+        return
+
+
+def check_dependencies_of(py_func) -> None:
+    """check_dependencies for a function numba compiles as a cfunc (located
+    through numba's cache for that function, without compiling it)."""
+    try:
+        from numba.core.caching import FunctionCache
+        _check(FunctionCache(py_func)._cache_path, py_func)
+    except (AttributeError, ImportError):
+        return
+
+
+def _check(cache_path, py_func) -> None:
     global _checked_all
     if _checked_all:
         return
     _checked_all = True
     root = pathlib.Path(__file__).resolve().parents[1]
+    cache = pathlib.Path(cache_path)                                  # numba's folder for that file
     try:
-        cache = pathlib.Path(dispatcher._cache._cache_path)          # numba's folder for that file
-        rel = pathlib.Path(dispatcher.py_func.__code__.co_filename).resolve().parent.relative_to(root)
-    except (AttributeError, ValueError):       # numba internals moved, or not our file: nothing to check
+        rel = pathlib.Path(py_func.__code__.co_filename).resolve().parent.relative_to(root)
+    except ValueError:                         # not our file: nothing to check
         return
     in_tree = cache.name == "__pycache__"      # else under NUMBA_CACHE_DIR, mirroring the source folders
     root_cache = cache.parent if in_tree else cache
@@ -86,5 +103,16 @@ def announce(dispatcher, what: str, seconds: str) -> None:
     except AttributeError:                     # numba internals moved: stay quiet
         return
     if not index.exists():
-        print(f"bss-twin: compiling {what} (first use after install, {seconds}; cached afterwards) ...",
-              file=sys.stderr, flush=True)
+        _say(what, seconds)
+
+
+def note_compile(what: str, seconds: str) -> None:
+    """The one line, once per process and `what`."""
+    if what not in _done:
+        _done.add(what)
+        _say(what, seconds)
+
+
+def _say(what: str, seconds: str) -> None:
+    print(f"bss-twin: compiling {what} (first use after install, {seconds}; cached afterwards) ...",
+          file=sys.stderr, flush=True)

@@ -44,7 +44,7 @@ step), and tests/ppu_exec/test_cosim.py holds the two to bit-identical results.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof
 
 from isa.ppu.iomap import SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_LABELS, SPACE_WEIGHTS, SPACES
 from isa.wire import FPGA_TICK_S
@@ -55,6 +55,7 @@ from .analog.kernel import (EL, F_ADAPT, F_EMIT, F_EXP, FLUSH_STEPS, IEXC, IINH,
                             spike_counter_word)
 from .compile_note import announce
 from .ppu import interp as I
+from .ppu._jitcall import call_run_loop
 
 # pend states
 RUN, SYNC, PYTHON, DONE, STOPPED, BUS = 0, 1, 2, 3, 4, 5
@@ -201,7 +202,7 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
              probe, probe_out,
              out_step, out_neuron,
              # --- PPUs (stacked: index p) ---
-             active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
+             run_addr, active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
              io_space, corr_cycles, hot, fast_bus, counter_view, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
              # --- column ADC and synapse rows ---
              cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full, normals, nidx,
@@ -254,8 +255,9 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
                 continue
             a = arr_of[p]
             while True:
-                status = I._run(dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a], cbuf[p], abuf[p],
-                                resets[p], touched[p], io_space, True, hot, True, corr_cycles)
+                status = call_run_loop(run_addr, dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a],
+                                       cbuf[p], abuf[p], resets[p], touched[p], io_space, True, hot, True,
+                                       corr_cycles)
                 if status != _ST_HOT:
                     break
                 # Hot code: translated by Python after this call (CoSim.run), so
@@ -421,7 +423,7 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
 
 @njit(cache=True)
 def run_ppus(rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal,
-             active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
+             run_addr, active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
              io_space, corr_cycles, hot, fast_bus, counter_view, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
              cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full, normals, nidx,
              lanes, wmax, gain8, fp_syn, syn_lost, corr_present):
@@ -447,8 +449,9 @@ def run_ppus(rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal,
                 continue
             a = arr_of[p]
             while True:
-                status = I._run(dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a], cbuf[p], abuf[p],
-                                resets[p], touched[p], io_space, True, hot, True, corr_cycles)
+                status = call_run_loop(run_addr, dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a],
+                                       cbuf[p], abuf[p], resets[p], touched[p], io_space, True, hot, True,
+                                       corr_cycles)
                 if status != _ST_HOT:
                     break
                 # Hot code: translated by Python after this call (CoSim.run), so
@@ -506,6 +509,8 @@ class CoSim:
         words = p.ppu_memory_bytes // 4
         self.chip = chip
         self.count = count
+        if count:
+            I.prefetch_run_loop()          # a fresh install: the interpreter compiles on the other core
         self.mem = np.zeros((count, p.ppu_memory_bytes), np.uint8)
         self.state = np.zeros((count, I.STATE_SIZE), np.int64)
         self.vec = np.zeros((count, 35 * nb), np.uint8)
@@ -561,13 +566,7 @@ class CoSim:
         """One run_span call over analog steps k .. k+n-1 and PPU time to t_stop
         (run_ppus when the analog core has nothing to run)."""
         net = core.net
-        if ppu_only and self.use_run_ppus:
-            (_, rows, cols, _, _, _, _, _, _, _, counts, _, _, syn_label, syn_amp, _, _, _, _, _, _, _, _, _, _,
-             _, _, _, _, lab_t, _, causal, acausal) = args[:33]
-            announce(run_ppus, "the chip's PPU loop (PPU interpreter and its network access)", "about 15 s")
-            why, s_done, n_out, who = run_ppus(
-                rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal,
-                self.active, self.dec, self.mem, self.state, self.vec,
+        ppus = (self.active, self.dec, self.mem, self.state, self.vec,
                 core.synapse_weights, core.synapse_labels, self.arr_of,
                 self.cbuf, self.abuf, self.resets, self.touched,
                 self.io_space, self.corr_cycles, self.hot, self.fast_bus, core.counters, float(self.tick0),
@@ -575,18 +574,18 @@ class CoSim:
                 *cadc, self.normals, self.nidx,
                 self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,
                 bool(core.p.correlation))
-            return self._after(why, s_done, n_out, who)
-        announce(run_span, "the chip's co-simulation loop (analog core and PPU interpreter)", "about 25 s")
-        why, s_done, n_out, who = run_span(
-            np.int64(k), np.int64(n), *args, probe_out, out_step, out_neuron,
-            self.active, self.dec, self.mem, self.state, self.vec,
-            core.synapse_weights, core.synapse_labels, self.arr_of,
-            self.cbuf, self.abuf, self.resets, self.touched,
-            self.io_space, self.corr_cycles, self.hot, self.fast_bus, core.counters, float(self.tick0), self.cyc0, float(self.cpt), float(t_stop),
-            self.pend, self.ptick, self.pstat,
-            *cadc, self.normals, self.nidx,
-            self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,
-            bool(core.p.correlation))
+        if ppu_only and self.use_run_ppus:
+            (_, rows, cols, _, _, _, _, _, _, _, counts, _, _, syn_label, syn_amp, _, _, _, _, _, _, _, _, _, _,
+             _, _, _, _, lab_t, _, causal, acausal) = args[:33]
+            kernel, head = run_ppus, (rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal)
+            announce(run_ppus, "the chip's PPU loop (the PPUs' network access)", "a few seconds")
+        else:
+            kernel, head = run_span, (np.int64(k), np.int64(n), *args, probe_out, out_step, out_neuron)
+            announce(run_span, "the chip's co-simulation loop (analog core and PPUs)", "about 5 s")
+        if not kernel.signatures and I.run_loop_pending():
+            # The interpreter compiles in the background: compile this loop meanwhile.
+            kernel.compile(tuple(typeof(a) for a in (*head, np.int64(0), *ppus)))
+        why, s_done, n_out, who = kernel(*head, np.int64(I.run_loop_address()), *ppus)
         return self._after(why, s_done, n_out, who)
 
     def _after(self, why, s_done, n_out, who):

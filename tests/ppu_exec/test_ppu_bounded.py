@@ -64,8 +64,9 @@ def test_a_compiled_call_yields_to_python():
     dec = I.predecode_memory(mem)
     io = I.VectorIO.empty()
     vec = I.new_vector_state(1)
-    status = I._run(dec, mem, st, np.int64(1 << 40), vec, io.weights, io.labels, io.causal, io.acausal,
-                    io.resets, io.touched, np.int64(io.space), False, np.int64(0), False, np.int64(0))
+    status = I._run_at(I.run_loop_address(), dec, mem, st, np.int64(1 << 40), vec, io.weights, io.labels,
+                       io.causal, io.acausal, io.resets, io.touched, np.int64(io.space), False, np.int64(0),
+                       False, np.int64(0))
     assert status == I.ST_YIELD and st[I.S_INSNS] == I.YIELD_INSNS
     st2 = I.new_state()
     assert I.run(mem, st2, 3 * I.YIELD_INSNS, hot_threshold=0) == I.Status.MAX_CYCLES

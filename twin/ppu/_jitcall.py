@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
+from numba.core import errors
 from numba.extending import intrinsic
 
-__all__ = ["call_region"]
+__all__ = ["call_region", "call_run_loop"]
 
 
 @intrinsic
@@ -40,5 +41,44 @@ def call_region(typingctx, addr, st, mem, dec, limit, vec):
         return builder.call(fn, [builder.bitcast(st_s.data, i8p), builder.bitcast(mem_s.data, i8p),
                                  builder.bitcast(dec_s.data, i8p), nmem, nrows, a_limit,
                                  builder.bitcast(vec_s.data, i8p)])
+
+    return sig, codegen
+
+
+@intrinsic
+def call_run_loop(typingctx, addr, dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets,
+                  touched, io_space, sleep_advances, hot, sync, corr_cycles):
+    """call_run_loop(addr, <the arguments of twin.ppu.interp._run>): run the
+    interpreter loop through its C entry at addr (twin.ppu.interp.run_loop_address).
+
+    Each array goes as its data pointer followed by its shape, each scalar as
+    an int64, in argument order: the C signature built by
+    twin.ppu.interp._run_c_signature.  Calling through the address keeps the
+    interpreter out of every loop that calls it: they compile (and are
+    cached) without it, instead of linking and optimising it again each."""
+    arrays = (dec, mem, st, vec, wts, lbls, causal, acausal, resets, touched)
+    for a in arrays:
+        if not isinstance(a, types.Array) or a.layout != "C":
+            raise errors.TypingError(f"call_run_loop needs C-contiguous arrays, got {a}")
+    sig = types.int64(addr, dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touched,
+                      io_space, sleep_advances, hot, sync, corr_cycles)
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        i64 = ir.IntType(64)
+        c_args, c_types = [], []
+        for ty, val in zip(signature.args[1:], args[1:]):
+            if isinstance(ty, types.Array):
+                a = context.make_array(ty)(context, builder, val)
+                c_args.append(builder.bitcast(a.data, i8p))
+                c_types.append(i8p)
+                for d in range(ty.ndim):
+                    c_args.append(builder.extract_value(a.shape, d))
+                    c_types.append(i64)
+            else:
+                c_args.append(context.cast(builder, val, ty, types.int64))
+                c_types.append(i64)
+        fn = builder.inttoptr(args[0], ir.FunctionType(i64, c_types).as_pointer())
+        return builder.call(fn, c_args)
 
     return sig, codegen

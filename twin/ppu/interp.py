@@ -161,17 +161,19 @@ The caller supplies (`VectorIO`):
 """
 from __future__ import annotations
 
+import os
 import pathlib
+import subprocess
 import sys
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import carray, cfunc, njit, types
 
 from isa.ppu.iomap import (INTERRUPT_ENTRY_CYCLES, SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS, SPACES,
                            io_space_size)
 
-from ._jitcall import call_region
+from ._jitcall import call_region, call_run_loop
 from ._decode import (FLAG_AA, FLAG_INDEXED, FLAG_LK, FLAG_OE, FLAG_RC, FLAG_SIGN, FLAG_UPDATE, GROUP,
                       GROUP_SHIFT, OP, OP_GROUP_NAME, OP_ILLEGAL, OPS, SIZE_SHIFT, check_handled,
                       predecode_words, words_from_bytes)
@@ -1396,26 +1398,110 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
         st[S_PC] = npc
 
 
-def _announce_compile() -> None:
-    """Say so when the first call must compile the run loop (about a minute on a
-    small machine): without a word the wait looks like a hang.  Uses numba's
-    cache index file to tell; says nothing if that cannot be found."""
-    global _announced
-    if _announced or _run.signatures:
-        return
-    _announced = True
-    from ..compile_note import check_dependencies
-    check_dependencies(_run)
+# ---------------------------------------------------------------- C entry
+# The run loop is reached through a C entry (a numba cfunc wrapping _run) at
+# a machine-code address, never linked into its callers: the co-simulation
+# loops and `run` call it through twin.ppu._jitcall.call_run_loop.  Linking
+# it made numba optimise the whole interpreter again inside each loop (about
+# 5 s of cold start each).  The arrays of _run arrive as pointer + shape.
+_RUN_ARRAYS = (("dec", types.int32, 2), ("mem", types.uint8, 1), ("st", types.int64, 1), None,
+               ("vec", types.uint8, 1), ("wts", types.uint32, 2), ("lbls", types.uint32, 2),
+               ("causal", types.uint8, 2), ("acausal", types.uint8, 2), ("resets", types.uint8, 2),
+               ("touched", types.uint8, 2), None, None, None, None, None)
+
+
+def _run_c_signature():
+    """C signature of the entry, in call_run_loop's argument order."""
+    args = []
+    for a in _RUN_ARRAYS:
+        if a is None:
+            args.append(types.int64)
+        else:
+            args += [types.CPointer(a[1])] + [types.int64] * a[2]
+    return types.int64(*args)
+
+
+def _run_c(dec_p, dec_n, dec_w, mem_p, mem_n, st_p, st_n, max_cycles, vec_p, vec_n,
+           wts_p, wts_r, wts_q, lbl_p, lbl_r, lbl_q, ca_p, ca_r, ca_c, ac_p, ac_r, ac_c,
+           rs_p, rs_r, rs_c, to_p, to_r, to_c, io_space, sleep_advances, hot, sync, corr_cycles):
+    return _run(carray(dec_p, (dec_n, dec_w)), carray(mem_p, (mem_n,)), carray(st_p, (st_n,)), max_cycles,
+                carray(vec_p, (vec_n,)), carray(wts_p, (wts_r, wts_q)), carray(lbl_p, (lbl_r, lbl_q)),
+                carray(ca_p, (ca_r, ca_c)), carray(ac_p, (ac_r, ac_c)), carray(rs_p, (rs_r, rs_c)),
+                carray(to_p, (to_r, to_c)), io_space, sleep_advances != 0, hot, sync != 0, corr_cycles)
+
+
+_run_entry = None
+_prefetch = None            # subprocess.Popen compiling the C entry into numba's cache
+
+
+def _entry_cached() -> bool:
+    """Whether numba's cache holds the C entry (checked without compiling it)."""
+    from numba.core.caching import FunctionCache
+    from ..compile_note import check_dependencies_of
+    check_dependencies_of(_run_c)                # stale kernels go first
     try:
-        index = pathlib.Path(_run._cache._cache_file._index_path)
-    except AttributeError:                     # numba internals moved: stay quiet
+        return pathlib.Path(FunctionCache(_run_c)._cache_file._index_path).exists()
+    except AttributeError:                       # numba internals moved: assume cached, stay quiet
+        return True
+
+
+def prefetch_run_loop() -> None:
+    """When the run loop is not in numba's cache yet, start compiling it in a
+    background process, so that it compiles on the machine's other core while
+    this process compiles the analog core and the co-simulation loops (each
+    compile is single-threaded; the first PPU use of a fresh install waits for
+    all of them).  Called when a chip with PPUs is made; `run_loop_address`
+    waits for that process.  BSS_TWIN_NO_PREFETCH=1 turns it off."""
+    global _prefetch
+    if _run_entry is not None or _prefetch is not None or os.environ.get("BSS_TWIN_NO_PREFETCH"):
         return
-    if not index.exists():
-        print("bss-twin: compiling the PPU interpreter (first use after install; about 10 s, "
-              "cached afterwards) ...", file=sys.stderr, flush=True)
+    if _entry_cached():
+        return
+    from ..compile_note import note_compile
+    note_compile("the PPU interpreter in a background process", "about 10 s")
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    env = dict(os.environ, BSS_TWIN_NO_PREFETCH="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    try:
+        _prefetch = subprocess.Popen(
+            [sys.executable, "-c", "from twin.ppu import interp; interp.run_loop_address()"],
+            env=env, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as e:
+        print(f"bss-twin: could not start the background compile ({e}); the PPU interpreter compiles "
+              "on its first use instead", file=sys.stderr, flush=True)
+        _prefetch = False
 
 
-_announced = False
+def run_loop_pending() -> bool:
+    """Whether the background compile of the run loop is still running."""
+    return bool(_prefetch) and _prefetch.poll() is None
+
+
+def run_loop_address() -> int:
+    """Machine-code address of the run loop's C entry: compiled, or loaded
+    from numba's cache, on the first call (announced when it compiles); waits
+    for the background compile of `prefetch_run_loop` if one runs."""
+    global _run_entry
+    if _run_entry is None:
+        if _prefetch:
+            err = _prefetch.communicate()[1]
+            if _prefetch.returncode:
+                tail = err.decode(errors="replace").strip().splitlines()[-3:]
+                print("bss-twin: the background compile of the PPU interpreter failed "
+                      f"(exit {_prefetch.returncode}: {' / '.join(tail)}); compiling it here",
+                      file=sys.stderr, flush=True)
+        if not _entry_cached():
+            from ..compile_note import note_compile
+            note_compile("the PPU interpreter", "about 10 s")
+        _run_entry = cfunc(_run_c_signature(), cache=True)(_run_c)
+    return _run_entry.address
+
+
+@njit(cache=True)
+def _run_at(addr, dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touched, io_space,
+            sleep_advances, hot, sync, corr_cycles):
+    return call_run_loop(addr, dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touched,
+                         io_space, sleep_advances, hot, sync, corr_cycles)
 
 
 def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
@@ -1438,9 +1524,9 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
     hot = HOT_THRESHOLD if hot_threshold is None else hot_threshold
     if decoded.shape[1] < DECODED_WIDTH:
         hot = 0
+    addr = run_loop_address()
     while True:
-        _announce_compile()
-        status = int(_run(decoded, mem, state, np.int64(max_cycles), vec, io.weights, io.labels,
+        status = int(_run_at(addr, decoded, mem, state, np.int64(max_cycles), vec, io.weights, io.labels,
                           io.causal, io.acausal, io.resets, io.touched, np.int64(io.space),
                           bool(sleep_advances), np.int64(hot), False, np.int64(corr_cycles)))
         if status == ST_YIELD:
