@@ -1,36 +1,98 @@
-# PPU runtime (crt0): reset entry, interrupt vector table, stack, main, return code, sleep.
+# PPU runtime (crt0): reset entry, interrupt vectors, stack, main, return code,
+# and the one interrupt handler it installs: the decrementer's, for sleep_until.
 #
-# Memory layout (16 KiB SRAM):
-#   0x0000          reset: branch to __crt0_reset
-#   0x0004..0x0030  interrupt vectors (twin/ppu/interp.py): a word of 0 means "not
-#                   installed": the interrupt stops the core with a fault the host
-#                   sees (host.PPUFault names the address).  To install a handler,
-#                   replace the .long 0 at its vector with `b handler`.
-#   0x0034..        code and data
-#   ..0x2FF0        stack (grows down)
-#   0x2FFC          return code: main's r3
-#   0x3000..0x3FFF  mailbox (4 KiB) for results the host reads
+# Memory layout (symbols from include/runtime.inc, generated from isa/ by
+# `bss-twin gen-docs`; the values are those of isa/ppu/iomap.py and isa/ppu/core.py):
+#   0x0000            reset: branch to __crt0_reset
+#   VEC_* (0x04..)    interrupt vectors.  A word of 0 means "not installed": the
+#                     interrupt stops the core with a fault the host sees
+#                     (host.PPUFault names the address).  To install a handler,
+#                     put `b handler` at its vector (`.org VEC_...` in your source
+#                     replaces nothing here: edit a copy of this file).
+#   VECTOR_TABLE_END  code and data
+#   ..STACK_TOP       stack (grows down)
+#   RETURN_CODE       main's r3, stored when main returns
+#   MAILBOX (4 KiB)   command, parameters, results and data (MB_*, docs/firmware.md)
 #
-# Assemble it first, then the program: `bss-twin asm firmware/crt0.s prog.s -o prog.bin`.
+# The mailbox word MB_STATE reads STATE_RUNNING from reset until main returns
+# and STATE_DONE after: a host can tell a rule sleeping between updates from
+# one that has finished.
+#
+# Assemble it first, then the program:
+#   bss-twin asm firmware/crt0.s prog.s -o prog.bin
+#   powerpc-linux-gnu-as -me500mc -mregnames -I firmware firmware/crt0.s -o crt0.o   (GNU as)
 
-    .set __return_code, 0x2FFC
-    .set __mailbox, 0x3000
-    .set __stack_top, 0x2FF0
+    .include "include/runtime.inc"
+    # names of the first runtime, kept for programs that use them
+    .set __return_code, RETURN_CODE
+    .set __mailbox, MAILBOX
+    .set __stack_top, STACK_TOP
 
     .text
     .globl _start
 _start:
     b __crt0_reset
-    # 0x04 machine check, 0x08 critical, 0x0C data storage, 0x10 instruction storage,
-    # 0x14 external, 0x18 alignment, 0x1C program, 0x20 system call, 0x24 decrementer,
-    # 0x28 fixed-interval timer, 0x2C watchdog, 0x30 debug
-    .long 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    .org VEC_DECREMENTER
+    b __crt0_decrementer
+    .org VECTOR_TABLE_END
 __crt0_reset:
-    lis r1, __stack_top@h
-    ori r1, r1, __stack_top@l
+    lis r1, STACK_TOP@h
+    ori r1, r1, STACK_TOP@l
     li r0, 0
     stwu r0, -16(r1)            # end of the back chain
+    li r3, STATE_RUNNING
+    stw r3, MB_STATE(0)
     bl main
-    stw r3, __return_code(0)
+    stw r3, RETURN_CODE(0)
+    li r4, STATE_DONE
+    stw r4, MB_STATE(0)
 1:  wait
     b 1b                        # released by the host: sleep again
+
+# sleep_until(r3 = time-base value, low word): sleep until the time base
+# reaches it.  Returns r3 = 0 after sleeping, 1 without sleeping when that
+# time has passed already (or is now).  The difference is taken modulo 2^32:
+# targets up to 2^31 cycles ahead (21 s at 98 MHz, 8.5 s at 250 MHz).
+# Uses r4, r5, r6 and the decrementer; interrupts are enabled only in here.
+    .globl sleep_until
+sleep_until:
+    mftb r4
+    subf r4, r4, r3             # cycles to go
+    cmpwi r4, 0
+    ble 2f
+    mtdec r4
+    mfmsr r5
+    ori r5, r5, MSR_EE
+    mtmsr r5                    # the decrementer may fire from here on
+__crt0_sleep_wait:
+    wait                        # woken by the decrementer interrupt
+    mfmsr r5
+    li r6, 0
+    ori r6, r6, MSR_EE
+    andc r5, r5, r6
+    mtmsr r5
+    li r3, 0
+    blr
+2:  li r3, 1
+    blr
+
+# The decrementer fired.  If it fired before the `wait` of sleep_until ran
+# (the time to go was a few cycles), return past that `wait`, which would
+# otherwise sleep with nothing left to wake it.  Saves what it uses in SPRG0-2.
+__crt0_decrementer:
+    mtsprg 0, r3
+    mtsprg 1, r4
+    mfcr r3
+    mtsprg 2, r3
+    mfsrr0 r3
+    lis r4, __crt0_sleep_wait@h
+    ori r4, r4, __crt0_sleep_wait@l
+    cmpw r3, r4
+    bne 1f
+    addi r3, r3, 4
+    mtsrr0 r3
+1:  mfsprg r3, 2
+    mtcrf 0xff, r3
+    mfsprg r4, 1
+    mfsprg r3, 0
+    rfi

@@ -19,9 +19,35 @@ SPACE_CAUSAL = 2           # causal correlation through the column ADC; writes r
 SPACE_ACAUSAL = 3          # acausal correlation, likewise
 SPACES = 4
 
+#: A word load or store whose effective address has this bit set goes to the
+#: chip's register bus: EA = REGISTER_BUS_BIT | (register word address << 2).
+REGISTER_BUS_BIT = 0x8000_0000
+
 RETURN_CODE_ADDRESS = 0x2FFC
 MAILBOX_ADDRESS = 0x3000
 MAILBOX_SIZE = 0x1000
+STACK_TOP = 0x2FF0         # the runtime's initial stack pointer (the stack grows down)
+
+#: The firmware runtime's mailbox (firmware/runtime.s; host side: firmware.Mailbox):
+#: (name, byte offset from MAILBOX_ADDRESS, size in bytes, direction and meaning).
+MAILBOX_LAYOUT = (
+    ("command", 0x000, 4, "host -> firmware: what to run (MAILBOX_COMMANDS); while a periodic rule "
+                          "runs the host may write `stop`"),
+    ("updates", 0x004, 4, "firmware -> host: updates done so far"),
+    ("period_us", 0x008, 4, "host -> firmware: update period, microseconds of hardware time"),
+    ("iterations", 0x00C, 4, "host -> firmware: updates to run (0: until the host writes `stop`)"),
+    ("overruns", 0x010, 4, "firmware -> host: updates that started late (the one before took "
+                           "longer than the period)"),
+    ("state", 0x014, 4, "firmware -> host: 1 from reset until main returns (sleeping between updates "
+                        "included), 2 after"),
+    ("params", 0x040, 0x0C0, "host -> firmware: the rule's parameters (32-bit words, firmware.RULES)"),
+    ("results", 0x100, 0x300, "firmware -> host: the rule's results (32-bit words)"),
+    ("data", 0x400, 0xC00, "tables either way: per-synapse offsets to the rule, readouts to the host"),
+)
+MAILBOX_COMMANDS = {"none": 0, "once": 1, "periodic": 2, "stop": 3}
+MAILBOX_STATES = {"running": 1, "done": 2}
+#: main's return values in the runtime's convention (any other value is the rule's own).
+RETURN_CODES = {"ok": 0, "bad_command": 1, "bad_parameter": 2}
 
 
 #: Cycles an interrupt entry takes (save SRR0/1, clear MSR bits, fetch from the

@@ -26,9 +26,10 @@ def test_generated_docs_are_up_to_date():
                        + ", ".join(p.name for p in stale) + f"; {RERUN}")
 
 
-def test_every_profile_has_a_register_doc():
+def test_every_profile_has_a_register_doc_and_every_ppu_chip_an_include():
     names = {p.name for p in gen_docs.expected_files()}
-    assert names == {f"registers-{p}.md" for p in PROFILES} | {"wire.md"}
+    assert names == ({f"registers-{p}.md" for p in PROFILES} | {"wire.md", "firmware.md", "runtime.inc"}
+                     | {f"{p}.inc" for p, prof in PROFILES.items() if prof.ppus})
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -66,6 +67,7 @@ def test_message_layout_bits():
 @pytest.fixture
 def docs_copy(tmp_path):
     shutil.copy(gen_docs.DOCS / "wire.md", tmp_path / "wire.md")
+    shutil.copy(gen_docs.DOCS / "firmware.md", tmp_path / "firmware.md")
     assert gen_docs.main(["--docs", str(tmp_path)]) == 0
     return tmp_path
 

@@ -201,7 +201,7 @@ def build_mix(tmp: Path, iterations: int, kind: str, tools: dict[str, str] | Non
     if kind == "ppu":
         crt0 = tmp / "crt0.o"
         if not crt0.exists():
-            subprocess.run([tools["as"], "-me500mc", "-mregnames", str(CRT0), "-o", str(crt0)],
+            subprocess.run([tools["as"], "-me500mc", "-mregnames", "-I", str(FIRMWARE), str(CRT0), "-o", str(crt0)],
                            check=True, capture_output=True, text=True)
         cmd = [tools["gcc"], *MIX_CFLAGS, *MIX_PPU_LDFLAGS, define, str(crt0), str(MIX), "-o", str(out)]
     elif kind == "linux":

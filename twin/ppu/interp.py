@@ -170,8 +170,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from isa.ppu.iomap import (INTERRUPT_ENTRY_CYCLES, SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS, SPACES,
-                           io_space_size)
+from isa.ppu.core import MSR_EE, MSR_ME, VECTORS
+from isa.ppu.iomap import (INTERRUPT_ENTRY_CYCLES, REGISTER_BUS_BIT, SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS,
+                           SPACES, io_space_size)
 
 from ._jitcall import call_region, call_run_loop
 from ._decode import (FLAG_AA, FLAG_INDEXED, FLAG_LK, FLAG_OE, FLAG_RC, FLAG_SIGN, FLAG_UPDATE, GROUP,
@@ -214,14 +215,7 @@ for _n, _i in SPR_INDEX.items():
     _SPR_LUT[_n] = _i
 XER_SO, XER_OV, XER_CA = 0x80000000, 0x40000000, 0x20000000
 XER_MASK = 0xE000007F
-MSR_EE, MSR_ME = 0x8000, 0x1000
 ESR_PIL, ESR_PTR, ESR_ST, ESR_PUO = 0x08000000, 0x02000000, 0x00800000, 0x00020000
-
-#: Interrupt vectors (byte addresses) by name.
-VECTORS = {"machine_check": 0x04, "critical_input": 0x08, "data_storage": 0x0C,
-           "instruction_storage": 0x10, "external_input": 0x14, "alignment": 0x18,
-           "program": 0x1C, "system_call": 0x20, "decrementer": 0x24,
-           "fixed_interval_timer": 0x28, "watchdog": 0x2C, "debug": 0x30}
 
 
 class Status:
@@ -514,7 +508,7 @@ def _interrupt(st, mem, status, pc, addr, esr):
 @njit(cache=True)
 def _bus_request(st, ea, is_store, rt):
     """A word access to the register bus for the driver (Status.BUS)."""
-    st[S_BUS_ADDR] = (ea & 0x7FFFFFFF) >> 2
+    st[S_BUS_ADDR] = (ea & ~REGISTER_BUS_BIT & M32) >> 2
     st[S_BUS_WRITE] = 1 if is_store else 0
     st[S_BUS_DATA] = st[rt] if is_store else 0
     st[S_BUS_RT] = rt
@@ -968,11 +962,11 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 ea = ((st[f2] if f2 else 0) + f1) & M32
             size = (fl >> SIZE_SHIFT) & 7
             is_store = g == G_STORE
-            if ea & (size - 1) or ea & 0x80000000 and size != 4:
+            if ea & (size - 1) or ea & REGISTER_BUS_BIT and size != 4:
                 if _interrupt(st, mem, np.int64(ST_ALIGNMENT), pc, ea, np.int64(ESR_ST if is_store else 0)):
                     continue
                 return ST_ALIGNMENT
-            if ea & 0x80000000:
+            if ea & REGISTER_BUS_BIT:
                 # Register bus: leave the loop; the driver completes the access.
                 _bus_request(st, ea, is_store, f0)
                 if fl & FLAG_UPDATE:
@@ -1290,11 +1284,11 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             is_store = g == G_STORE_MULTIPLE
             ea = ((st[f2] if f2 else 0) + f1) & M32
             size = 4 * (32 - f0)
-            if ea & 3 or ea & 0x80000000 and size != 4:
+            if ea & 3 or ea & REGISTER_BUS_BIT and size != 4:
                 if _interrupt(st, mem, np.int64(ST_ALIGNMENT), pc, ea, np.int64(ESR_ST if is_store else 0)):
                     continue
                 return ST_ALIGNMENT
-            if ea & 0x80000000:        # one register (r31): a register-bus word access
+            if ea & REGISTER_BUS_BIT:        # one register (r31): a register-bus word access
                 _bus_request(st, ea, is_store, f0)
                 _retire(st, dec[wi, 2])
                 st[S_PC] = npc

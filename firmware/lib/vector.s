@@ -1,0 +1,53 @@
+# Macros for the vector patterns of plasticity rules (byte elements).
+#
+# Vector I/O: fxvinx / fxvoutx VRT, RA, RB reach row half RB (row * 2 + half)
+# of the space whose base address RA holds (IO_WEIGHTS is 0: use RA = 0).
+# Synapse bytes hold the weight in their low WEIGHT_BITS bits and calibration
+# bits above.  Correlation readings (IO_CAUSAL, IO_ACAUSAL) are column-ADC
+# bytes, 0..255, baseline minus trace: a larger trace reads lower.  An fxvoutx
+# to either correlation space resets both traces of each synapse whose byte is
+# not zero.  Arithmetic on bytes is signed (-128..127); `fs` forms saturate,
+# `m` forms wrap.  The flag-setting fxvcmpb and the selects fxvsel VRT, VRA,
+# VRB, C (VRT = VRB where the flag C holds: 1 greater, 2 less, 3 equal than
+# zero, else VRA) implement the clamps.
+
+# Weight field and calibration bits of synapse bytes: w6 = w & WEIGHT_MAX, cal = w - w6.
+    .macro weight_split w6, cal, w
+    fxvshb \w6, \w, 8 - WEIGHT_BITS
+    fxvshb \w6, \w6, WEIGHT_BITS - 8
+    fxvsubbm \cal, \w, \w6
+    .endm
+
+# Trace difference causal minus acausal from the two readings (halved to fit a
+# signed byte): d = acausal/2 - causal/2, -127..127.  Overwrites c and a.
+    .macro corr_diff d, c, a
+    fxvshb \c, \c, -1
+    fxvshb \a, \a, -1
+    fxvsubbm \d, \a, \c
+    .endm
+
+# Clamp x to 0..hi (signed bytes; hi a vector).  zero is a vector of zeros; tmp scratch.
+    .macro clamp x, zero, hi, tmp
+    fxvcmpb \x
+    fxvsel \x, \x, \zero, 2
+    fxvsubbfs \tmp, \x, \hi
+    fxvcmpb \tmp
+    fxvsel \x, \x, \hi, 1
+    .endm
+
+# Dead zone and sign: pos = a where a >= theta, else 0; neg = a where
+# a <= -theta, else 0 (theta a vector, 0..127).  pos + neg is a outside the
+# dead zone and 0 inside it.  zero is a vector of zeros; tmp scratch.
+    .macro split_sign pos, neg, a, theta, zero, tmp
+    fxvsubbfs \tmp, \a, \theta
+    fxvcmpb \tmp
+    fxvsel \pos, \a, \zero, 2
+    fxvaddbfs \tmp, \a, \theta
+    fxvcmpb \tmp
+    fxvsel \neg, \a, \zero, 1
+    .endm
+
+# Fractional multiply: t = floor(a * b / 128), saturating (b = 64 halves a).
+    .macro fmul t, a, b
+    fxvmulbfs \t, \a, \b
+    .endm
