@@ -124,7 +124,8 @@ def field(name: str) -> tuple[int, int]:
 
 
 def _limit(p, profile) -> int:
-    return (1 << profile.weight_bits) - 1 if p.hi == "weight_max" else int(p.hi)
+    named = {"weight_max": (1 << profile.weight_bits) - 1, "rows": profile.rows, "rows_minus_1": profile.rows - 1}
+    return named[p.hi] if isinstance(p.hi, str) else int(p.hi)
 
 
 def mailbox(name: str, chip: str = "dls", *, command: str = "once", period_us: int = 0, iterations: int = 0,

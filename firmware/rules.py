@@ -19,7 +19,7 @@ import numpy as np
 class Param:
     name: str
     lo: int
-    hi: int | str          # an int, or the name of a chip constant ("weight_max")
+    hi: int | str          # an int, or the name of a chip constant ("weight_max", "rows", "rows_minus_1")
     doc: str
 
 
@@ -79,6 +79,16 @@ def stdp_mult_reference(causal, acausal, weights, offsets, *, theta, lambda_pos,
     return (_wrap8(new + cal) & 0xFF).astype(np.uint8), _wrap8(pos + neg) != 0
 
 
+def corr_read_reference(causal, acausal, *, first_row, rows, reset):
+    """What firmware/rules/corr_read.s leaves in MB_DATA (bytes) and the reset mask."""
+    c = np.asarray(causal, np.uint8)[first_row:first_row + rows]
+    a = np.asarray(acausal, np.uint8)[first_row:first_row + rows]
+    mask = np.zeros(np.shape(causal), bool)
+    if reset:
+        mask[first_row:first_row + rows] = True
+    return np.concatenate([c.ravel(), a.ravel()]), mask
+
+
 RULES: dict[str, Rule] = {
     "stdp_mult": Rule(
         "stdp_mult",
@@ -90,4 +100,11 @@ RULES: dict[str, Rule] = {
          Param("offset_stride", 0, 0xFFFF, "bytes from one row's offsets to the next in MB_DATA: "
                                            "0 (the same for every row) or 2 * VECTOR_BYTES (per synapse)")),
         stdp_mult_reference),
+    "corr_read": Rule(
+        "corr_read",
+        "correlation readout: causal and acausal readings of a block of rows into MB_DATA",
+        (Param("first_row", 0, "rows_minus_1", "first row read"),
+         Param("rows", 1, "rows", "rows read (2 x rows x columns bytes must fit MB_DATA)"),
+         Param("reset", 0, 1, "1: reset the sensors of each row after reading it")),
+        corr_read_reference),
 }

@@ -35,17 +35,26 @@ class RuleOnChip:
         self.ppus = [host.PPU(conn, k) for k in self.indices]
 
     def start(self, command: str = "periodic", *, period_us: int = 0, iterations: int = 0,
-              data: bytes | np.ndarray | list = b"", **params: int) -> None:
-        """Load the rule into each PPU, write its mailbox and release it.
+              data: bytes | np.ndarray | list = b"", load: bool = True, **params: int) -> None:
+        """Load the rule into each PPU (`load`=False: it is there from an
+        earlier start), write its mailbox and start it at its reset entry.
         `data`: the data area's bytes, one for all PPUs or a list with one per PPU."""
         datas = data if isinstance(data, list) else [data] * len(self.ppus)
         for ppu, d in zip(self.ppus, datas):
-            ppu.load(self.image)
+            if load:
+                ppu.load(self.image)
+            else:
+                ppu.stop()
             ppu.write_memory(MAILBOX_ADDRESS,
                              mailbox(self.name, self.chip, command=command, period_us=period_us,
                                      iterations=iterations, data=d, **params))
         for ppu in self.ppus:
             ppu.start()
+
+    def data(self, size: int, ppu: int = 0) -> np.ndarray:
+        """The first `size` bytes of a PPU's mailbox data area."""
+        addr, _ = field("data")
+        return np.frombuffer(self.ppus[ppu].read_memory(addr, size), np.uint8)
 
     def _word(self, ppu, name: str) -> int:
         addr, _ = field(name)

@@ -167,9 +167,19 @@ def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron) -> No
     plt.close(fig)
 
 
+EXPERIMENTS = {"correlation": "tools.experiments.correlation", "stdp": "tools.experiments.stdp"}
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in EXPERIMENTS:
+        import importlib
+        return importlib.import_module(EXPERIMENTS[argv[0]]).main(argv[1:])
     ap = argparse.ArgumentParser(prog="bss-twin demo", description=HELP,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="Experiments of the hybrid-plasticity seed: `bss-twin demo correlation` "
+                                        "(sensor characterisation), `bss-twin demo stdp` (learning with "
+                                        "multiplicative STDP); each takes --help.")
     add_arguments(ap)
     return run(ap.parse_args(argv))
 

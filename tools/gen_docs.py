@@ -145,7 +145,8 @@ def rules_section() -> str:
         out += [f"`{rule.name}` ({rule.doc}), parameters at `MB_PARAMS` in this order:", "",
                 "| word | symbol | range | meaning |", "|---:|---|---|---|"]
         for i, prm in enumerate(rule.params):
-            hi = "WEIGHT_MAX" if prm.hi == "weight_max" else prm.hi
+            hi = {"weight_max": "WEIGHT_MAX", "rows": "SYNAPSE_ROWS",
+                  "rows_minus_1": "SYNAPSE_ROWS - 1"}.get(prm.hi, prm.hi)
             out.append(f"| {i} | `P_{prm.name.upper()}` | {prm.lo}..{hi} | {_cell(prm.doc)} |")
         out.append("")
     return "\n".join(out)
