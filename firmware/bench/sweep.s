@@ -1,14 +1,11 @@
 # Benchmark firmware: sweep the whole synapse array of this PPU forever, without pause,
 # applying a simple additive STDP-like rule to every synapse.
 #
-#   bss-twin asm firmware/crt0.s firmware/bench/sweep.s -o sweep_dls.bin
-#   bss-twin asm firmware/crt0.s firmware/bench/sweep.s -o sweep_hx.bin \
-#       --defsym IO_SPACE=0x40000 --defsym ROWS=256
-#
-# Profile constants (assembler symbols; the defaults are dls):
-#   IO_SPACE  size of one vector-I/O address space (dls 0x4000, hx 0x4_0000)
-#   ROWS      synapse rows reached by this PPU (dls 32, hx 256 per array)
-# Vector width (16 bytes on dls, 128 on hx) needs no symbol: the vector unit has it.
+# Assembled after the chip's include file and crt0 (tools/bench/cosim.py, sweep_image):
+#   bss-twin asm firmware/include/dls.inc firmware/crt0.s firmware/bench/sweep.s -o sweep_dls.bin
+#   bss-twin asm firmware/include/hx.inc firmware/crt0.s firmware/bench/sweep.s -o sweep_hx.bin
+# The chip constants (IO_CAUSAL, IO_ACAUSAL, ROW_HALVES, WEIGHT_MAX) come from the include;
+# the vector width (16 bytes on dls, 128 on hx) needs no symbol: the vector unit has it.
 #
 # Per row and row half (EA % IO_SPACE = row*2 + half):
 #   c+ = fxvinx causal, c- = fxvinx acausal, w = fxvinx weights (6-bit weight + 2 calibration bits)
@@ -18,40 +15,31 @@
 #   w6 = w & 63 (shift left 2, logical right 2), cal = w - w6
 #   w6' = clamp(w6 + dw, 0, 63)                    (fxvcmpb / fxvsel)
 #   fxvoutx w6' + cal to the weights, fxvoutx 1 to the causal space (resets both traces)
-# After each full sweep the sweep counter at __mailbox (word 0) is incremented.
+# After each full sweep the sweep counter at MAILBOX (word 0) is incremented.
 
-    .ifndef IO_SPACE
-    .set IO_SPACE, 0x4000
-    .endif
-    .ifndef ROWS
-    .set ROWS, 32
-    .endif
     .ifndef ETA
     .set ETA, 32
     .endif
-    .set SPACE_CAUSAL, 2 * IO_SPACE
-    .set SPACE_ACAUSAL, 3 * IO_SPACE
-    .set HALVES, 2 * ROWS
 
     .text
     .globl main
 main:
-    lis r20, SPACE_CAUSAL@h
-    ori r20, r20, SPACE_CAUSAL@l
-    lis r21, SPACE_ACAUSAL@h
-    ori r21, r21, SPACE_ACAUSAL@l
-    li r24, __mailbox
+    lis r20, IO_CAUSAL@h
+    ori r20, r20, IO_CAUSAL@l
+    lis r21, IO_ACAUSAL@h
+    ori r21, r21, IO_ACAUSAL@l
+    li r24, MAILBOX
     li r23, 0                   # sweeps done
     stw r23, 0(r24)
     li r5, 0
     fxvsplatb 0, r5             # v0 = 0
-    li r5, 63
+    li r5, WEIGHT_MAX
     fxvsplatb 10, r5            # v10 = wmax
     li r5, ETA
     fxvsplatb 11, r5            # v11 = eta (fraction of 128)
     li r5, 1
     fxvsplatb 13, r5            # v13 = reset request
-    li r22, HALVES
+    li r22, ROW_HALVES
 sweep:
     li r2, 0                    # row * 2 + half
     mtctr r22

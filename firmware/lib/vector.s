@@ -51,3 +51,30 @@
     .macro fmul t, a, b
     fxvmulbfs \t, \a, \b
     .endm
+
+# Rounded fractional multiply through the accumulator: t = floor((a b + 64) / 128),
+# i.e. a b / 128 rounded (halves up), saturating.  half is a vector of 64s, zero
+# of zeros; overwrites the accumulator.  Costs 4 instructions where fmul costs 1,
+# and a small product rounds to the nearest step instead of down.
+    .macro fmul_round t, a, b, half, zero
+    fxvmtacb \half              # acc = 64
+    fxvaddactacbm 0, \half, 0   # acc = 128: half a step of the upper byte
+    fxvmatacbfs 0, \a, \b       # acc = sat(2 a b + acc, 16)
+    fxvaddacbfs \t, \zero, 0    # t = upper byte of acc
+    .endm
+
+# Vector I/O of row half rh (a register holding row * 2 + half).
+    .macro load_weights v, rh
+    fxvinx \v, 0, \rh
+    .endm
+    .macro store_weights v, rh
+    fxvoutx \v, 0, \rh
+    .endm
+# space: a register holding IO_CAUSAL or IO_ACAUSAL
+    .macro read_corr v, space, rh
+    fxvinx \v, \space, \rh
+    .endm
+# Reset both traces of the synapses whose byte of mask is not zero.
+    .macro reset_corr mask, space, rh
+    fxvoutx \mask, \space, \rh
+    .endm

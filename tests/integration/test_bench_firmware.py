@@ -41,10 +41,9 @@ WMAX = 63
 @pytest.mark.parametrize("profile", ["dls", "hx"])
 def test_sweep_assembles_like_the_cli(profile, tmp_path):
     image = cosim.sweep_image(profile)
-    syms = cosim.sweep_defsyms(PROFILES[profile])
     out = tmp_path / "sweep.bin"
-    cmd = [sys.executable, "-m", "tools.cli", "asm", str(cosim.CRT0), str(cosim.SWEEP), "-o", str(out),
-           *[f"--defsym={k}={v:#x}" for k, v in syms.items()]]
+    include = cosim.FIRMWARE / "include" / f"{profile}.inc"
+    cmd = [sys.executable, "-m", "tools.cli", "asm", str(include), str(cosim.CRT0), str(cosim.SWEEP), "-o", str(out)]
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     assert out.read_bytes() == image
     listing = disassemble(image)

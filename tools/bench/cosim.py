@@ -143,19 +143,12 @@ def table(header: list[str], rows: list[list[str]], align: str | None = None) ->
 
 
 # ---------------------------------------------------------------------------- firmware
-def sweep_defsyms(profile) -> dict[str, int]:
-    """Assembler symbols of firmware/bench/sweep.s for a chip profile (isa.profiles)."""
-    from isa.ppu.iomap import io_space_size
-    return dict(IO_SPACE=io_space_size(profile.ppu_slices), ROWS=profile.rows)
-
-
 def sweep_image(profile) -> bytes:
-    """crt0 + sweep.s for `profile` (a Profile or its name) as a flat image from 0."""
+    """The chip's include file, crt0 and sweep.s for `profile` (a Profile or
+    its name) as a flat image from 0."""
     from isa.ppu.asm import assemble_file
-    from isa.profiles import PROFILES
-    if isinstance(profile, str):
-        profile = PROFILES[profile]
-    return assemble_file([str(CRT0), str(SWEEP)], defsyms=sweep_defsyms(profile)).image()
+    name = profile if isinstance(profile, str) else profile.name
+    return assemble_file([str(FIRMWARE / "include" / f"{name}.inc"), str(CRT0), str(SWEEP)]).image()
 
 
 def sleep_image() -> bytes:
