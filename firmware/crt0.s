@@ -76,6 +76,18 @@ __crt0_sleep_wait:
 2:  li r3, 1
     blr
 
+# wait_cycles(r3 = cycles): busy-wait until the time base has advanced by r3
+# cycles (unsigned, up to 2^32 - 1); the core stays awake (use sleep_until to
+# sleep).  Uses r4, r5.
+    .globl wait_cycles
+wait_cycles:
+    mftb r4
+1:  mftb r5
+    subf r5, r4, r5
+    cmplw r5, r3
+    blt 1b
+    blr
+
 # The decrementer fired.  If it fired before the `wait` of sleep_until ran
 # (the time to go was a few cycles), return past that `wait`, which would
 # otherwise sleep with nothing left to wake it.  Saves what it uses in SPRG0-2.

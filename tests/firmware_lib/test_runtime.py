@@ -65,6 +65,33 @@ main:
     assert 8 <= passed <= 16
 
 
+@pytest.mark.parametrize("cycles", [0, 1, 7, 100, 12345])
+def test_wait_cycles_waits_at_least_that_long(cycles):
+    main = f"""
+    .text
+    .globl main
+main:
+    mflr r20
+    mftb r21
+    lis r3, {cycles}@h
+    ori r3, r3, {cycles}@l
+    bl wait_cycles
+    mftb r3
+    subf r3, r21, r3
+    mtlr r20
+    blr
+"""
+    fw = firmware.FIRMWARE_DIR
+    prog = assemble([("<t>", '    .include "include/dls.inc"\n'), (str(fw / "crt0.s"), (fw / "crt0.s").read_text()),
+                     ("<main>", main)], include_dirs=[str(fw)])
+    mem = np.zeros(16384, np.uint8)
+    img = prog.image()
+    mem[:len(img)] = np.frombuffer(img, np.uint8)
+    assert I.run(mem, I.new_state(), 10 ** 6) == I.Status.SLEEPING
+    elapsed = int.from_bytes(mem[RETURN_CODE_ADDRESS:RETURN_CODE_ADDRESS + 4].tobytes(), "big")
+    assert cycles <= elapsed <= cycles + 16            # one pass of the polling loop late at most
+
+
 def test_periodic_updates_overruns_and_stop_on_dls():
     with host.connect("twin:dls") as conn:
         rule = firmware.RuleOnChip(conn, "stdp_mult")
