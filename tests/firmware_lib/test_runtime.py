@@ -14,6 +14,17 @@ from twin.ppu import interp as I
 PARAMS = dict(theta=2, lambda_pos=40, lambda_neg=20, w_max=63, offset_stride=0)
 
 
+def _memory_with(main: str) -> np.ndarray:
+    """PPU memory holding crt0 and `main` (dls constants)."""
+    fw = firmware.FIRMWARE_DIR
+    prog = assemble([("<t>", '    .include "include/dls.inc"\n'), (str(fw / "crt0.s"), (fw / "crt0.s").read_text()),
+                     ("<main>", main)], include_dirs=[str(fw)])
+    mem = np.zeros(16384, np.uint8)
+    img = prog.image()
+    mem[:len(img)] = np.frombuffer(img, np.uint8)
+    return mem
+
+
 def _run_hw(conn, seconds):
     prog = conn.program()
     prog.timer_reset()
@@ -50,12 +61,7 @@ main:
     mtlr r20
     blr
 """
-    fw = firmware.FIRMWARE_DIR
-    prog = assemble([("<t>", '    .include "include/dls.inc"\n'), (str(fw / "crt0.s"), (fw / "crt0.s").read_text()),
-                     ("<main>", main)], include_dirs=[str(fw)])
-    mem = np.zeros(16384, np.uint8)
-    img = prog.image()
-    mem[:len(img)] = np.frombuffer(img, np.uint8)
+    mem = _memory_with(main)
     st = I.new_state()
     assert I.run(mem, st, 10 ** 6) == I.Status.SLEEPING       # every call returned: main finished
     rc = int.from_bytes(mem[RETURN_CODE_ADDRESS:RETURN_CODE_ADDRESS + 4].tobytes(), "big")
@@ -81,12 +87,7 @@ main:
     mtlr r20
     blr
 """
-    fw = firmware.FIRMWARE_DIR
-    prog = assemble([("<t>", '    .include "include/dls.inc"\n'), (str(fw / "crt0.s"), (fw / "crt0.s").read_text()),
-                     ("<main>", main)], include_dirs=[str(fw)])
-    mem = np.zeros(16384, np.uint8)
-    img = prog.image()
-    mem[:len(img)] = np.frombuffer(img, np.uint8)
+    mem = _memory_with(main)
     assert I.run(mem, I.new_state(), 10 ** 6) == I.Status.SLEEPING
     elapsed = int.from_bytes(mem[RETURN_CODE_ADDRESS:RETURN_CODE_ADDRESS + 4].tobytes(), "big")
     assert cycles <= elapsed <= cycles + 16            # one pass of the polling loop late at most

@@ -13,40 +13,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import firmware
+from _fwrun import run_rule, word
 from firmware.rules import stdp_mult_reference
-from isa.ppu.iomap import MAILBOX_ADDRESS, RETURN_CODE_ADDRESS, RETURN_CODES
+from isa.ppu.iomap import MAILBOX_ADDRESS, RETURN_CODES
 from isa.profiles import PROFILES
-from twin.ppu import interp as I
 
 CHIPS = ("dls", "hx")
-
-
-def _word(mem, addr):
-    return int.from_bytes(mem[addr:addr + 4].tobytes(), "big")
 
 
 def run_once(chip, causal, acausal, synapses, offsets, per_synapse, mb=None, **params):
     """One update by the firmware: (new synapse bytes, reset mask, return code, updates)."""
     p = PROFILES[chip]
-    R, C, slices = p.rows, p.columns, p.ppu_slices
-    V = 16 * slices
-    params.setdefault("offset_stride", 2 * V if per_synapse else 0)
+    params.setdefault("offset_stride", 2 * 16 * p.ppu_slices if per_synapse else 0)
     data = (offsets if per_synapse else offsets[0]).astype(np.int8).view(np.uint8)
-    mem = np.zeros(p.ppu_memory_bytes, np.uint8)
-    image = firmware.build("stdp_mult", chip)
-    mem[:len(image)] = np.frombuffer(image, np.uint8)
     if mb is None:
         mb = firmware.mailbox("stdp_mult", chip, command="once", data=data, **params)
-    mem[MAILBOX_ADDRESS:MAILBOX_ADDRESS + len(mb)] = np.frombuffer(mb, np.uint8)
-    io = I.VectorIO(np.ascontiguousarray(synapses, np.uint8).view("<u4").astype(np.uint32),
-                    np.zeros((R, C // 4), np.uint32), np.array(causal, np.uint8), np.array(acausal, np.uint8),
-                    np.zeros((R, C), np.uint8), np.zeros((2, R), np.uint8), I.io_space_of(slices))
-    st_ = I.new_state()
-    status = I.run(mem, st_, 10 ** 8, vec=I.new_vector_state(slices), io=io)
-    assert status == I.Status.SLEEPING, I.STATUS_NAMES.get(status, status)
-    got = io.weights.astype("<u4").view(np.uint8).reshape(R, C)
-    rc = _word(mem, RETURN_CODE_ADDRESS)
-    return got, (io.resets & 1) != 0, rc, _word(mem, firmware.field("updates")[0])
+    mem, io, rc = run_rule(chip, "stdp_mult", mb, causal, acausal, synapses)
+    got = io.weights.astype("<u4").view(np.uint8).reshape(p.rows, p.columns)
+    return got, (io.resets & 1) != 0, rc, word(mem, firmware.field("updates")[0])
 
 
 def reference(chip, causal, acausal, synapses, offsets, **params):

@@ -24,11 +24,12 @@ with the mismatch the profile documents (isa/profiles.py, `Mismatch`).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ._setup import configure_array, serial_list
 
 TICK_S = 8e-9
 DRIVER_LABEL = 1
@@ -73,41 +74,16 @@ def nominal_tau(profile, bias: int) -> float:
 
 def configure(conn, bias: int = BIAS_DEFAULT, store: int = STORE_DEFAULT, baseline: int = BASELINE_DEFAULT):
     """Neurons that fire once per driver event, the synapse array, the sensors."""
-    import host
     p, rm = conn.profile, conn.regmap
-    a = p.analog
     rows = p.synapse_arrays * p.rows
     driver = p.rows - 1
     wmax = rm.register("synapse", "weights").field("weight0").limit
     weights = np.zeros((rows, p.columns), np.int64)
     labels = np.zeros_like(weights)
     weights[driver], labels[driver] = wmax, DRIVER_LABEL
-    words = host.synapse_words(rm, weights, labels)
-    volts = lambda v: int(round(v / a.v_max * 1022))
-    tau = lambda t: int(round(a.tau_full_scale / t * 1022))
-    cells = {p.cell_for("e_l"): volts(0.40), p.cell_for("v_th"): volts(0.60), p.cell_for("v_reset"): volts(0.35),
-             p.cell_for("i_leak"): tau(10e-6), p.cell_for("i_tau_exc"): tau(2e-6),
-             p.cell_for("i_tau_inh"): tau(2e-6), p.cell_for("i_gm_exc"): 1000, p.cell_for("i_gm_inh"): 100}
-    prog = conn.program()
-    prog.write(host.ChipOnly(), host.CapMemConfig(enable=1))
-    for name, value in (("i_bias_correlation", bias), ("v_correlation_store", store),
-                        ("v_correlation_baseline", baseline)):
-        prog.write(host.CapMemGlobalCellOnChip(name), host.CapMemGlobalCell(value))
-    prog.write(host.ChipOnly(), host.CorrelationConfig(enable=1))
-    prog.write_words(rm.addresses("synapse", "weights"), words[0].ravel())
-    prog.write_words(rm.addresses("synapse", "labels"), words[1].ravel())
-    for r in range(p.rows):
-        prog.write(host.SynapseDriverOnChip(r, 0), host.SynapseDriverConfig(enable=1, inhibitory=0, gain=15, source=0))
-    for n in range(p.neurons):
-        for name, value in cells.items():
-            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(value))
-        # refractory 2**4 x 160 ticks = 20 us: one spike per driver event
-        prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=160, refractory_clock=4))
-        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=0xFC00 | n, enable=1))
-    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=0, record=1))
-    prog.timer_reset()
-    prog.wait_until(int(round(200e-6 / TICK_S)))          # cells settle, membranes rest
-    conn.run(prog)
+    # refractory 160 x 16 ticks = 20 us: one spike per driver event; strong, fast synapses
+    configure_array(conn, weights, labels, tau_syn=2e-6, gm=1000, gm_inh=100, driver_gain=15, refractory=160,
+                    corr_bias=bias, corr_store=store, corr_baseline=baseline)
 
 
 class _Reader:
@@ -429,15 +405,12 @@ def main(argv=None) -> int:
                                     "the array, per-chip means, bias sweep) and prints a table per chip.")
     ap.add_argument("--url", default="twin:dls",
                     help="chip without its serial (default twin:dls); each chip is URL?serial=N")
-    ap.add_argument("--serials", default="1,2,3,4,5", help="chips to characterise (default 1,2,3,4,5)")
+    ap.add_argument("--serials", type=serial_list, default=[1, 2, 3, 4, 5], help="chips to characterise (default 1,2,3,4,5)")
     ap.add_argument("--sweep-serial", type=int, default=1, help="chip of the bias sweep (default 1; -1: none)")
     ap.add_argument("--pairs", type=int, default=12, help="pre/post pairs per delay (default 12)")
     ap.add_argument("--png", default="correlation.png", help="plot file (default correlation.png; '' to skip)")
     args = ap.parse_args(argv)
-    try:
-        serials = [int(x) for x in args.serials.split(",") if x]
-    except ValueError:
-        ap.error(f"--serials: comma-separated integers expected, got {args.serials!r}")
+    serials = args.serials
     t0 = time.perf_counter()
     res = run(args.url, serials, None if args.sweep_serial < 0 else args.sweep_serial, args.pairs)
     wall = time.perf_counter() - t0

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._setup import configure_array, serial_list
+
 TICK_S = 8e-9
 PARAMS = dict(theta=2, lambda_pos=32, lambda_neg=127)
 GM = 15
@@ -55,34 +57,8 @@ class Trial:
 
 
 def configure(conn, w0: np.ndarray) -> None:
-    import host
-    p, rm = conn.profile, conn.regmap
-    a = p.analog
-    volts = lambda v: int(round(v / a.v_max * 1022))
-    tau = lambda t: int(round(a.tau_full_scale / t * 1022))
-    cells = {p.cell_for("e_l"): volts(0.40), p.cell_for("v_th"): volts(0.60), p.cell_for("v_reset"): volts(0.35),
-             p.cell_for("i_leak"): tau(10e-6), p.cell_for("i_tau_exc"): tau(5e-6),
-             p.cell_for("i_tau_inh"): tau(5e-6), p.cell_for("i_gm_exc"): GM, p.cell_for("i_gm_inh"): GM}
-    words = host.synapse_words(rm, w0, np.zeros_like(w0))
-    prog = conn.program()
-    prog.write(host.ChipOnly(), host.CapMemConfig(enable=1))
-    for name, value in (("i_bias_correlation", CORR_BIAS), ("v_correlation_store", CORR_STORE),
-                        ("v_correlation_baseline", 900)):
-        prog.write(host.CapMemGlobalCellOnChip(name), host.CapMemGlobalCell(value))
-    prog.write(host.ChipOnly(), host.CorrelationConfig(enable=1))
-    prog.write_words(rm.addresses("synapse", "weights"), words[0].ravel())
-    prog.write_words(rm.addresses("synapse", "labels"), words[1].ravel())
-    for r in range(p.rows):
-        prog.write(host.SynapseDriverOnChip(r, 0), host.SynapseDriverConfig(enable=1, inhibitory=0, gain=8, source=0))
-    for n in range(p.neurons):
-        for name, value in cells.items():
-            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(value))
-        prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=40, refractory_clock=4))
-        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=0xFC00 | n, enable=1))
-    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=0, record=1))
-    prog.timer_reset()
-    prog.wait_until(int(round(200e-6 / TICK_S)))
-    conn.run(prog)
+    configure_array(conn, w0, np.zeros_like(w0), tau_syn=5e-6, gm=GM, gm_inh=GM, driver_gain=8, refractory=40,
+                    corr_bias=CORR_BIAS, corr_store=CORR_STORE)
 
 
 def inputs(rng, correlated: np.ndarray, rate_hw: float, duration_hw: float, jitter_hw: float):
@@ -267,15 +243,12 @@ def main(argv=None) -> int:
                                  epilog="Writes a PNG (weight trajectories, final weights per group, per-chip "
                                         "means) and prints a table per chip.")
     ap.add_argument("--url", default="twin:dls", help="chip without its serial (default twin:dls)")
-    ap.add_argument("--serials", default="1,2,3,4,5", help="chips (default 1,2,3,4,5)")
+    ap.add_argument("--serials", type=serial_list, default=[1, 2, 3, 4, 5], help="chips (default 1,2,3,4,5)")
     ap.add_argument("--duration", type=float, default=60.0, help="biological seconds of learning (default 60)")
     ap.add_argument("--no-control", action="store_true", help="skip the control runs with learning rates 0")
     ap.add_argument("--png", default="stdp.png", help="plot file (default stdp.png; '' to skip)")
     args = ap.parse_args(argv)
-    try:
-        serials = [int(x) for x in args.serials.split(",") if x]
-    except ValueError:
-        ap.error(f"--serials: comma-separated integers expected, got {args.serials!r}")
+    serials = args.serials
     t0 = time.perf_counter()
     res = run(args.url, serials, args.duration, not args.no_control)
     wall = time.perf_counter() - t0

@@ -1,0 +1,59 @@
+"""Chip set-up shared by the plasticity experiments: neurons, synapse array
+(PPU 0's, all rows excitatory, source 0), correlation sensors, recording."""
+from __future__ import annotations
+
+import numpy as np
+
+TICK_S = 8e-9
+
+
+def configure_array(conn, weights: np.ndarray, labels: np.ndarray, *, tau_syn: float, gm: int, gm_inh: int,
+                    driver_gain: int, refractory: int, corr_bias: int, corr_store: int,
+                    corr_baseline: int = 900, tau_mem: float = 10e-6) -> None:
+    """Write everything in one program and let the cells settle (200 us).
+
+    weights, labels: (arrays x rows, columns); tau_syn, tau_mem in hardware
+    seconds (through the transfer functions of docs/model.md, uncalibrated);
+    gm / gm_inh: the synaptic gain cells; refractory in units of 16 ticks
+    (128 ns); corr_*: the sensors' global cells (docs/model.md, "Correlation sensors")."""
+    import host
+    p, rm = conn.profile, conn.regmap
+    a = p.analog
+    volts = lambda v: int(round(v / a.v_max * 1022))
+    tau = lambda t: int(round(a.tau_full_scale / t * 1022))
+    cells = {p.cell_for("e_l"): volts(0.40), p.cell_for("v_th"): volts(0.60), p.cell_for("v_reset"): volts(0.35),
+             p.cell_for("i_leak"): tau(tau_mem), p.cell_for("i_tau_exc"): tau(tau_syn),
+             p.cell_for("i_tau_inh"): tau(tau_syn), p.cell_for("i_gm_exc"): gm, p.cell_for("i_gm_inh"): gm_inh}
+    words = host.synapse_words(rm, weights, labels)
+    prog = conn.program()
+    prog.write(host.ChipOnly(), host.CapMemConfig(enable=1))
+    for name, value in (("i_bias_correlation", corr_bias), ("v_correlation_store", corr_store),
+                        ("v_correlation_baseline", corr_baseline)):
+        prog.write(host.CapMemGlobalCellOnChip(name), host.CapMemGlobalCell(value))
+    prog.write(host.ChipOnly(), host.CorrelationConfig(enable=1))
+    prog.write_words(rm.addresses("synapse", "weights"), words[0].ravel())
+    prog.write_words(rm.addresses("synapse", "labels"), words[1].ravel())
+    for r in range(p.rows):
+        prog.write(host.SynapseDriverOnChip(r, 0),
+                   host.SynapseDriverConfig(enable=1, inhibitory=0, gain=driver_gain, source=0))
+    for n in range(p.neurons):
+        for name, value in cells.items():
+            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(value))
+        prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=refractory, refractory_clock=4))
+        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=0xFC00 | n, enable=1))
+    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=0, record=1))
+    prog.timer_reset()
+    prog.wait_until(int(round(200e-6 / TICK_S)))          # cells settle, membranes rest
+    conn.run(prog)
+
+
+def serial_list(text: str) -> list[int]:
+    """argparse type of --serials: comma-separated chip serials."""
+    import argparse
+    try:
+        serials = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"comma-separated integers expected, got {text!r}") from None
+    if not serials:
+        raise argparse.ArgumentTypeError("at least one serial")
+    return serials
