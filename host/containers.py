@@ -100,6 +100,8 @@ class SynapseDriverConfig(RegisterContainer):
     inhibitory: int | None = None
     gain: int | None = None
     source: int | None = None
+    use_address: int | None = None
+    address: int | None = None
 
 
 @dataclass

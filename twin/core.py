@@ -389,7 +389,7 @@ class EventCore:
                 corr_scale = net.correlation_scales(gcells)
             args = (self.step, p.rows, p.columns, net.label_mask,
                     P, net.S, flags, slow, net.refc, ref_steps, counts, nlabel, bool(xbar["recurrent"]),
-                    net.syn_label, net.syn_amp, net.row_flags,
+                    net.syn_label, net.syn_amp, net.row_flags, net.routes,
                     inputs.tick, inputs.label, inputs.src, ev_pos,
                     net.carry, net.carry_n,
                     float(net.spike_loss), net.rng_state, net.lost,

@@ -49,7 +49,7 @@ from numba import njit, typeof
 from isa.ppu.iomap import SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_LABELS, SPACE_WEIGHTS, SPACES
 from isa.wire import FPGA_TICK_S
 
-from .analog.kernel import (EL, F_ADAPT, F_EMIT, F_EXP, FLUSH_STEPS, IEXC, IINH, PEXC, PINH, PLEAK,
+from .analog.kernel import (EVENT_ADDRESSES, LABEL_ROW_SHIFT, EL, F_ADAPT, F_EMIT, F_EXP, FLUSH_STEPS, IEXC, IINH, PEXC, PINH, PLEAK,
                             QDRIVE, R_ENABLE, SRC_RECURRENT, TICK_S, VRESET, VTH, WFAC, ADAPT_A, ADAPT_B,
                             V, W, _causal, _deliver, _drive, _flush, _membranes, _xorshift, cadc_code,
                             spike_counter_word)
@@ -193,7 +193,7 @@ def _apply_io(arr, r, rows, cols, wts, lbls, touched, resets, lanes, wmax, gain8
 @njit(cache=True)
 def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
              P, S, flags, slow, refc, ref_steps, counts, nlabel, rec_on,
-             syn_label, syn_amp, row_flags,
+             syn_label, syn_amp, row_flags, routes,
              ev_tick, ev_label, ev_src, ev_pos,
              carry, carry_n,
              loss_p, rng, lost,
@@ -222,7 +222,6 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
     out_row = np.full(nppu, -1, np.int64)      # row of the fxvoutx a PPU is let through
     # Analog working memory and loop invariants, as in twin.analog.kernel.run_steps.
     N = P.shape[1]
-    n_rows = syn_label.shape[0]
     cap = out_step.shape[0]
     new_buf = np.empty(N, np.int32)
     drive = np.zeros_like(P[EL])
@@ -364,17 +363,19 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
             t_rec = k * step_s
             for j in range(carry_n[0]):
                 lab_full = nlabel[carry[j]]
-                row = lab_full >> 6
-                if row >= n_rows:
+                addr = lab_full >> LABEL_ROW_SHIFT
+                if addr >= EVENT_ADDRESSES:
                     continue
-                rf = row_flags[row]
-                if (rf & R_ENABLE) == 0 or (rf & (4 << SRC_RECURRENT)) == 0:
-                    continue
-                if loss_p > 0.0 and _xorshift(rng) < loss_p:
-                    lost[0] += 1
-                    continue
-                _deliver(row, lab_full & label_mask, t_rec, rows, cols, syn_label, syn_amp, row_flags, P, S,
-                         corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
+                for i in range(routes[addr], routes[addr + 1]):
+                    row = routes[i]
+                    rf = row_flags[row]
+                    if (rf & R_ENABLE) == 0 or (rf & (4 << SRC_RECURRENT)) == 0:
+                        continue
+                    if loss_p > 0.0 and _xorshift(rng) < loss_p:
+                        lost[0] += 1
+                        continue
+                    _deliver(row, lab_full & label_mask, t_rec, rows, cols, syn_label, syn_amp, row_flags, P, S,
+                             corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
             for j in range(n_new):
                 carry[j] = new_buf[j]
             carry_n[0] = n_new
@@ -384,17 +385,19 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
                 lab_full = ev_label[p]
                 src = ev_src[p]
                 p += 1
-                row = lab_full >> 6
-                if row >= n_rows:
+                addr = lab_full >> LABEL_ROW_SHIFT
+                if addr >= EVENT_ADDRESSES:
                     continue
-                rf = row_flags[row]
-                if (rf & R_ENABLE) == 0 or (rf & (4 << src)) == 0:
-                    continue
-                if loss_p > 0.0 and _xorshift(rng) < loss_p:
-                    lost[0] += 1
-                    continue
-                _deliver(row, lab_full & label_mask, t_end, rows, cols, syn_label, syn_amp, row_flags, P, S,
-                         corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
+                for i in range(routes[addr], routes[addr + 1]):
+                    row = routes[i]
+                    rf = row_flags[row]
+                    if (rf & R_ENABLE) == 0 or (rf & (4 << src)) == 0:
+                        continue
+                    if loss_p > 0.0 and _xorshift(rng) < loss_p:
+                        lost[0] += 1
+                        continue
+                    _deliver(row, lab_full & label_mask, t_end, rows, cols, syn_label, syn_amp, row_flags, P, S,
+                             corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
             ev_pos[0] = p
             # ---------------------------------------------------------------- probes
             if n_probe:
@@ -576,7 +579,7 @@ class CoSim:
                 bool(core.p.correlation))
         if ppu_only and self.use_run_ppus:
             (_, rows, cols, _, _, _, _, _, _, _, counts, _, _, syn_label, syn_amp, _, _, _, _, _, _, _, _, _, _,
-             _, _, _, _, lab_t, _, causal, acausal) = args[:33]
+             _, _, _, _, _, lab_t, _, causal, acausal) = args[:34]
             kernel, head = run_ppus, (rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal)
             announce(run_ppus, "the chip's PPU loop (the PPUs' network access)", "a few seconds")
         else:

@@ -20,12 +20,17 @@ CHIP_ID_BASE = 0x000F_0000
 LINK_BASE = 0x000F_0100
 
 #: Event label convention (every generation): bits [15:6] of a 16-bit event
-#: label select the synapse-driver row (array * rows + row); the low
-#: `label_bits` bits (6, or 4 on hicann) are matched against the synapses'
-#: address labels.  Labels naming a row beyond the chip's rows reach no driver.
+#: label are the event address, which selects the synapse-driver row
+#: (array * rows + row), or every row whose driver takes that address
+#: (`synapse_driver.config.use_address`: one event reaches several rows, e.g. an
+#: excitatory and an inhibitory one); the low `label_bits` bits (6, or 4 on
+#: hicann) are matched against the synapses' address labels.  An address no
+#: row takes reaches no driver.
 LABEL_ROW_SHIFT = 6
-LABEL_CONVENTION = ("event label bits [15:6] select the driver row (array * rows + row); "
-                    "the low label bits are matched against the synapse address labels")
+EVENT_ADDRESSES = 1 << (16 - LABEL_ROW_SHIFT)
+LABEL_CONVENTION = ("event label bits [15:6] are the event address: the driver row array * rows + row, "
+                    "or the rows set to take it (use_address); the low label bits are matched against the "
+                    "synapse address labels")
 
 
 def chip_id(p: Profile, base: int) -> Block:
@@ -91,7 +96,11 @@ def synapse_driver(p: Profile, base: int) -> Block:
                                 ("inhibitory", 1, 1, "row drives the inhibitory input (else excitatory)"),
                                 ("gain", 2, 4, "row amplitude gain: amplitude x gain/8 (0..15)", 8),
                                 ("source", 6, 2, "events accepted: 0 external (playback), 1 background "
-                                 "generators, 2 recurrent (neuron spikes), 3 any", 3)),
+                                 "generators, 2 recurrent (neuron spikes), 3 any", 3),
+                                ("use_address", 8, 1, "row takes the events of event address `address` "
+                                 "instead of those naming its own row"),
+                                ("address", 9, 10, "event address (label bits [15:6]) the row takes with "
+                                 "use_address; several rows may take one address")),
                  "Per-row synapse driver; index (array, row).", shape=(p.synapse_arrays, p.rows)),
     ), f"Synapse drivers: one per row, decoding incoming events ({LABEL_CONVENTION}).")
 

@@ -61,6 +61,36 @@ def test_label_convention_row_label_sign_and_source():
     b.advance(b.chip.now + STEP, [b.chip.now], [40 << 6])   # row 40 does not exist: nothing happens
 
 
+def test_rows_taking_one_event_address_fan_out():
+    """With use_address, several rows take the events of one address: one event
+    drives an excitatory and an inhibitory row (signed weights from one source);
+    the rows named by the address itself take it only if their driver does not
+    listen elsewhere."""
+    b = quiet_dls()
+    W = np.zeros((32, 32), int)
+    W[6, 2] = 30                                      # row 6: excitatory synapse on neuron 2
+    W[7, 3] = 30                                      # row 7: inhibitory synapse on neuron 3
+    W[20, 4] = 30                                     # row 20: its own address, not listening elsewhere
+    b.synapses(W, np.zeros((32, 32), int))
+    b.drivers([6], enable=1, gain=8, use_address=1, address=20)
+    b.drivers([7], enable=1, gain=8, inhibitory=1, use_address=1, address=20)
+    b.drivers([20], enable=1, gain=8)
+    t = b.chip.now
+    b.advance(t + STEP, [t], [20 << 6])
+    ie, ii = input_currents(b)
+    assert np.flatnonzero(ie > 0).tolist() == [2, 4] and np.flatnonzero(ii > 0).tolist() == [3]
+    b.drivers([20], enable=1, gain=8, use_address=1, address=900)      # row 20 now listens to 900 only
+    b.advance(b.chip.now + STEP * 400)
+    before_e, before_i = input_currents(b)
+    t = b.chip.now
+    b.advance(t + STEP, [t], [20 << 6])
+    ie, ii = input_currents(b)
+    assert ie[2] > before_e[2] and ii[3] > before_i[3] and ie[4] <= before_e[4]    # row 20: decay only
+    t = b.chip.now
+    b.advance(t + STEP, [t], [6 << 6])                # row 6 listens to 20: its own address reaches nothing
+    assert input_currents(b)[0][2] <= ie[2]
+
+
 def test_background_generators_regular_and_poisson():
     b = quiet_dls()
     g = b.rm.register("routing", "generator")

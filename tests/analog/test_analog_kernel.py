@@ -39,6 +39,8 @@ def random_case(seed: int, loss: bool, corr: bool, recurrent: bool):
     syn_label = rng.integers(-1, 4, (R, COLS)).astype(np.int16)
     syn_amp = rng.uniform(0, 1, (R, COLS)).astype(np.float32)
     row_flags = ((rng.random(R) < 0.9) | (rng.integers(0, 2, R) << 1) | (rng.integers(1, 8, R) << 2)).astype(np.uint8)
+    # half the rows take another row's event address (fan-out: one event, several rows)
+    address = np.where(rng.random(R) < 0.5, np.arange(R), rng.integers(0, R + 1, R))
     n_ev = int(rng.integers(50, 300))
     ev_tick = np.sort(rng.integers(0, 60 * STEP_TICKS, n_ev)).astype(np.int64)
     ev_label = (rng.integers(0, R + 1, n_ev) << 6 | rng.integers(0, 4, n_ev)).astype(np.int32)
@@ -47,7 +49,7 @@ def random_case(seed: int, loss: bool, corr: bool, recurrent: bool):
     f32 = lambda x: x.astype(np.float32)
     state = dict(
         P=P, S=S, flags=flags, slow=slow, refc=refc, ref_steps=ref_steps, counts=np.zeros(N, np.int64),
-        nlabel=nlabel, syn_label=syn_label, syn_amp=syn_amp, row_flags=row_flags,
+        nlabel=nlabel, syn_label=syn_label, syn_amp=syn_amp, row_flags=row_flags, routes=K.event_routes(address),
         ev_tick=ev_tick, ev_label=ev_label, ev_src=ev_src, ev_pos=np.zeros(1, np.int64),
         carry=np.zeros(N, np.int32), carry_n=np.zeros(1, np.int64),
         rng=np.array([12345 + seed], np.uint64), lost=np.zeros(1, np.int64),
@@ -68,6 +70,7 @@ def run(fn, state, scalars, n_steps, k0=0):
     done, n_out = fn(k0, n_steps, STEP_TICKS, ROWS, COLS, 3,
                      st_["P"], st_["S"], st_["flags"], st_["slow"], st_["refc"], st_["ref_steps"], st_["counts"],
                      st_["nlabel"], scalars["rec_on"], st_["syn_label"], st_["syn_amp"], st_["row_flags"],
+                     st_["routes"],
                      st_["ev_tick"], st_["ev_label"], st_["ev_src"], st_["ev_pos"], st_["carry"], st_["carry_n"],
                      scalars["loss_p"], st_["rng"], st_["lost"], scalars["corr_on"], 0.9, st_["corr_scale"],
                      st_["row_last"], st_["lab_t"], st_["last_post"], st_["causal"], st_["acausal"],

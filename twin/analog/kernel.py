@@ -33,6 +33,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from isa.regmap._blocks import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+
 # Rows of the per-neuron parameter matrix P (shape (NPAR, neurons); float32 on a chip).
 (EL, VRESET, VTH, VT, DELTA_T, GL, QDRIVE, PLEAK, PEXC, PINH, FEXC, FINH, ADAPT_A, ADAPT_B, WFAC, VCLIP,
  GEXC, GINH) = range(18)
@@ -234,7 +236,7 @@ def _flush(N, S):
 @njit(cache=True)
 def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
               P, S, flags, slow, refc, ref_steps, counts, nlabel, rec_on,
-              syn_label, syn_amp, row_flags,
+              syn_label, syn_amp, row_flags, routes,
               ev_tick, ev_label, ev_src, ev_pos,
               carry, carry_n,
               loss_p, rng, lost,
@@ -258,7 +260,6 @@ def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
     row_last[label, row] is the time of the last event with that label that
     reached the row: the last presynaptic spike of every synapse matching it."""
     N = P.shape[1]
-    n_rows = syn_label.shape[0]
     cap = out_step.shape[0]
     n_out = 0
     new_buf = np.empty(N, np.int32)
@@ -348,17 +349,19 @@ def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
         t_rec = k * step_s
         for j in range(carry_n[0]):
             lab_full = nlabel[carry[j]]
-            row = lab_full >> 6
-            if row >= n_rows:
+            addr = lab_full >> LABEL_ROW_SHIFT
+            if addr >= EVENT_ADDRESSES:
                 continue
-            rf = row_flags[row]
-            if (rf & R_ENABLE) == 0 or (rf & (4 << SRC_RECURRENT)) == 0:
-                continue
-            if loss_p > 0.0 and _xorshift(rng) < loss_p:
-                lost[0] += 1
-                continue
-            _deliver(row, lab_full & label_mask, t_rec, rows, cols, syn_label, syn_amp, row_flags, P, S,
-                     corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
+            for i in range(routes[addr], routes[addr + 1]):
+                row = routes[i]
+                rf = row_flags[row]
+                if (rf & R_ENABLE) == 0 or (rf & (4 << SRC_RECURRENT)) == 0:
+                    continue
+                if loss_p > 0.0 and _xorshift(rng) < loss_p:
+                    lost[0] += 1
+                    continue
+                _deliver(row, lab_full & label_mask, t_rec, rows, cols, syn_label, syn_amp, row_flags, P, S,
+                         corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
         for j in range(n_new):
             carry[j] = new_buf[j]
         carry_n[0] = n_new
@@ -368,17 +371,19 @@ def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
             lab_full = ev_label[p]
             src = ev_src[p]
             p += 1
-            row = lab_full >> 6
-            if row >= n_rows:
+            addr = lab_full >> LABEL_ROW_SHIFT
+            if addr >= EVENT_ADDRESSES:
                 continue
-            rf = row_flags[row]
-            if (rf & R_ENABLE) == 0 or (rf & (4 << src)) == 0:
-                continue
-            if loss_p > 0.0 and _xorshift(rng) < loss_p:
-                lost[0] += 1
-                continue
-            _deliver(row, lab_full & label_mask, t_end, rows, cols, syn_label, syn_amp, row_flags, P, S,
-                     corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
+            for i in range(routes[addr], routes[addr + 1]):
+                row = routes[i]
+                rf = row_flags[row]
+                if (rf & R_ENABLE) == 0 or (rf & (4 << src)) == 0:
+                    continue
+                if loss_p > 0.0 and _xorshift(rng) < loss_p:
+                    lost[0] += 1
+                    continue
+                _deliver(row, lab_full & label_mask, t_end, rows, cols, syn_label, syn_amp, row_flags, P, S,
+                         corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
         ev_pos[0] = p
         # ---------------------------------------------------------------- probes
         if n_probe:
@@ -388,6 +393,16 @@ def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
                     probe_out[s, 2 * q] = v_arr[n]
                     probe_out[s, 2 * q + 1] = S[IEXC, n] - S[IINH, n]
     return n_steps, n_out
+
+
+def event_routes(address: np.ndarray) -> np.ndarray:
+    """The rows each event address reaches, for run_steps: address[row] is the
+    address row `row` takes; returns int32 r with the rows of address a at
+    r[r[a]:r[a + 1]] (the first EVENT_ADDRESSES + 1 entries index into r itself)."""
+    address = np.asarray(address, np.int64)
+    order = np.argsort(address, kind="stable")
+    start = np.concatenate([[0], np.cumsum(np.bincount(address, minlength=EVENT_ADDRESSES))])
+    return np.concatenate([start + EVENT_ADDRESSES + 1, order]).astype(np.int32)
 
 
 @njit(cache=True)

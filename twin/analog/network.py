@@ -218,6 +218,9 @@ class AnalogNetwork:
         src = dreg.field("source").extract(drv)
         accept = np.where(src == 3, 0b111, 1 << src)
         self.row_flags = (enable | (inh << 1) | (accept << 2)).astype(np.uint8)
+        address = np.where(dreg.field("use_address").extract(drv) == 1, dreg.field("address").extract(drv),
+                           np.arange(self.R))
+        self.routes = K.event_routes(address)
         self.syn_gain8 = gain / np.float32(8.0)           # per row; twin.cosim rebuilds rows with it
         self.syn_amp = (w / np.float32(self.wmax)) * self.syn_gain8[:, None] * self.fp.synapse
         self.syn_label = lab

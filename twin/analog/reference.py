@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from isa.regmap._blocks import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+
 from . import kernel as K
 
 _M64 = (1 << 64) - 1
@@ -27,7 +29,7 @@ def _uniform(rng: np.ndarray) -> float:
 
 def run_steps_ref(k0, n_steps, step_ticks, rows, cols, label_mask,
                   P, S, flags, slow, refc, ref_steps, counts, nlabel, rec_on,
-                  syn_label, syn_amp, row_flags,
+                  syn_label, syn_amp, row_flags, routes,
                   ev_tick, ev_label, ev_src, ev_pos,
                   carry, carry_n,
                   loss_p, rng, lost,
@@ -36,7 +38,6 @@ def run_steps_ref(k0, n_steps, step_ticks, rows, cols, label_mask,
                   probe, probe_out,
                   out_step, out_neuron):
     N = P.shape[1]
-    n_rows = syn_label.shape[0]
     step_s = step_ticks * K.TICK_S
     spikes = []
     slow_set = set(int(n) for n in slow)
@@ -63,6 +64,13 @@ def run_steps_ref(k0, n_steps, step_ticks, rows, cols, label_mask,
     def accepts(row, src):
         rf = int(row_flags[row])
         return bool(rf & K.R_ENABLE) and bool(rf & (4 << src))
+
+    def rows_of(label):
+        """The rows taking the event address of `label`, in row order."""
+        addr = label >> LABEL_ROW_SHIFT
+        if addr >= EVENT_ADDRESSES:
+            return []
+        return [int(routes[i]) for i in range(int(routes[addr]), int(routes[addr + 1]))]
 
     for s in range(n_steps):
         k = k0 + s
@@ -133,12 +141,12 @@ def run_steps_ref(k0, n_steps, step_ticks, rows, cols, label_mask,
         # 2. events: recurrent spikes of the previous step, then this step's input
         for j in range(int(carry_n[0])):
             full = int(nlabel[carry[j]])
-            row = full >> 6
-            if row < n_rows and accepts(row, K.SRC_RECURRENT):
-                if loss_p > 0 and _uniform(rng) < loss_p:
-                    lost[0] += 1
-                else:
-                    deliver(row, full & label_mask, k * step_s)
+            for row in rows_of(full):
+                if accepts(row, K.SRC_RECURRENT):
+                    if loss_p > 0 and _uniform(rng) < loss_p:
+                        lost[0] += 1
+                    else:
+                        deliver(row, full & label_mask, k * step_s)
         new = [n for n in fired if rec_on and flags[n] & K.F_EMIT and nlabel[n] >= 0]
         carry[:len(new)] = new
         carry_n[0] = len(new)
@@ -146,12 +154,12 @@ def run_steps_ref(k0, n_steps, step_ticks, rows, cols, label_mask,
             p = int(ev_pos[0])
             ev_pos[0] += 1
             full = int(ev_label[p])
-            row = full >> 6
-            if row < n_rows and accepts(row, int(ev_src[p])):
-                if loss_p > 0 and _uniform(rng) < loss_p:
-                    lost[0] += 1
-                else:
-                    deliver(row, full & label_mask, t_end)
+            for row in rows_of(full):
+                if accepts(row, int(ev_src[p])):
+                    if loss_p > 0 and _uniform(rng) < loss_p:
+                        lost[0] += 1
+                    else:
+                        deliver(row, full & label_mask, t_end)
         for q in range(len(probe)):
             if probe[q] >= 0:
                 probe_out[s, 2 * q] = S[K.V, probe[q]]
