@@ -53,8 +53,32 @@ def _trace_difference(causal, acausal):
 
 
 def _clamp(x, hi):
+    """clamp: x to 0..hi."""
     x = np.where(x < 0, 0, x)
     return np.where(_sat8(x - hi) > 0, hi, x)
+
+
+def _clamp_range(x, lo, hi):
+    """clamp_range: x to lo..hi."""
+    x = np.where(_sat8(x - lo) < 0, lo, x)
+    return np.where(_sat8(x - hi) > 0, hi, x)
+
+
+def _eligibility(causal, acausal, offsets, theta):
+    """a = sat(d - offset) split by split_sign: (pos, neg), a' = pos + neg."""
+    a = _sat8(_trace_difference(causal, acausal) - _wrap8(offsets))
+    return np.where(_sat8(a - theta) < 0, 0, a), np.where(_sat8(a + theta) > 0, 0, a)
+
+
+def _weight_split(weights, weight_bits):
+    """weight_split of the synapse bytes: (weight field, calibration bits as a signed byte)."""
+    wb = np.asarray(weights, np.int64) & 0xFF
+    w = wb & ((1 << weight_bits) - 1)
+    return w, _wrap8(wb - w)
+
+
+def _synapse_bytes(w, cal):
+    return (_wrap8(w + cal) & 0xFF).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- rules
@@ -66,18 +90,26 @@ def stdp_mult_reference(causal, acausal, weights, offsets, *, theta, lambda_pos,
     synapse bytes (weight field + calibration bits); offsets: signed bytes,
     broadcast to that shape.  Returns (new synapse bytes as uint8, the
     boolean mask of the sensors the rule resets)."""
-    d = _trace_difference(causal, acausal)
-    a = _sat8(d - _wrap8(offsets))
-    pos = np.where(_sat8(a - theta) < 0, 0, a)
-    neg = np.where(_sat8(a + theta) > 0, 0, a)
-    wb = np.asarray(weights, np.int64) & 0xFF
-    w = wb & ((1 << weight_bits) - 1)
-    cal = _wrap8(wb - w)
+    pos, neg = _eligibility(causal, acausal, offsets, theta)
+    w, cal = _weight_split(weights, weight_bits)
     inc = _fmul(_fmul(pos, lambda_pos), _wrap8(2 * _wrap8(w_max - w)))
     dec = _fmul(_fmul(_sat8(-neg), lambda_neg), _wrap8(2 * w))
     new = _clamp(_sat8(_sat8(w + inc) - dec), w_max)
-    return (_wrap8(new + cal) & 0xFF).astype(np.uint8), _wrap8(pos + neg) != 0
+    return _synapse_bytes(new, cal), _wrap8(pos + neg) != 0
 
+
+def stdp_add_reference(causal, acausal, weights, offsets, *, theta, eta_pos, eta_neg, w_min, w_max,
+                       weight_bits=6):
+    """One update of firmware/rules/stdp_add.s; inputs and result as for
+    stdp_mult_reference."""
+    pos, neg = _eligibility(causal, acausal, offsets, theta)
+    w, cal = _weight_split(weights, weight_bits)
+    new = _sat8(_sat8(w + _fmul(pos, eta_pos)) - _fmul(_sat8(-neg), eta_neg))
+    return _synapse_bytes(_clamp_range(new, w_min, w_max), cal), _wrap8(pos + neg) != 0
+
+
+_OFFSET_STRIDE = Param("offset_stride", 0, 0xFFFF, "bytes from one row's offsets to the next in MB_DATA: "
+                                                   "0 (the same for every row) or 2 * VECTOR_BYTES (per synapse)")
 
 RULES: dict[str, Rule] = {
     "stdp_mult": Rule(
@@ -87,7 +119,16 @@ RULES: dict[str, Rule] = {
          Param("lambda_pos", 0, 127, "potentiation rate, a fraction of 128"),
          Param("lambda_neg", 0, 127, "depression rate (lambda * alpha), a fraction of 128"),
          Param("w_max", 0, "weight_max", "largest weight the rule sets"),
-         Param("offset_stride", 0, 0xFFFF, "bytes from one row's offsets to the next in MB_DATA: "
-                                           "0 (the same for every row) or 2 * VECTOR_BYTES (per synapse)")),
+         _OFFSET_STRIDE),
         stdp_mult_reference),
+    "stdp_add": Rule(
+        "stdp_add",
+        "additive STDP with weight bounds, from the correlation sensors",
+        (Param("theta", 0, 127, "dead zone: |a| < theta changes nothing"),
+         Param("eta_pos", 0, 127, "potentiation step per unit of a, a fraction of 128"),
+         Param("eta_neg", 0, 127, "depression step per unit of |a|, a fraction of 128"),
+         Param("w_min", 0, "weight_max", "smallest weight the rule sets"),
+         Param("w_max", 0, "weight_max", "largest weight the rule sets (w_min <= w_max)"),
+         _OFFSET_STRIDE),
+        stdp_add_reference),
 }
