@@ -108,6 +108,20 @@ def stdp_add_reference(causal, acausal, weights, offsets, *, theta, eta_pos, eta
     return _synapse_bytes(_clamp_range(new, w_min, w_max), cal), _wrap8(pos + neg) != 0
 
 
+def stdp_reward_reference(causal, acausal, weights, offsets, *, reward, theta, eta, w_min, w_max, weight_bits=6):
+    """One update of firmware/rules/stdp_reward.s (the reward word's low byte
+    as the firmware reads it); inputs and result as for stdp_mult_reference."""
+    r = int(_wrap8(reward))
+    if r == 0:
+        return (np.asarray(weights, np.int64) & 0xFF).astype(np.uint8), np.zeros(np.shape(weights), bool)
+    pos, neg = _eligibility(causal, acausal, offsets, theta)
+    w, cal = _weight_split(weights, weight_bits)
+    size = _sat8(abs(r))
+    change = _fmul(_fmul(pos, eta), size) - _fmul(_fmul(_sat8(-neg), eta), size)
+    new = _sat8(w + _wrap8(change * (1 if r > 0 else -1)))
+    return _synapse_bytes(_clamp_range(new, w_min, w_max), cal), _wrap8(pos + neg) != 0
+
+
 _OFFSET_STRIDE = Param("offset_stride", 0, 0xFFFF, "bytes from one row's offsets to the next in MB_DATA: "
                                                    "0 (the same for every row) or 2 * VECTOR_BYTES (per synapse)")
 
@@ -131,4 +145,15 @@ RULES: dict[str, Rule] = {
          Param("w_max", 0, "weight_max", "largest weight the rule sets (w_min <= w_max)"),
          _OFFSET_STRIDE),
         stdp_add_reference),
+    "stdp_reward": Rule(
+        "stdp_reward",
+        "reward-modulated STDP: the correlation sensors hold the eligibility, the host's reward applies it",
+        (Param("reward", -128, 127, "signed reward, a fraction of 128, read at every update: the host may "
+                                    "rewrite it while the rule runs; 0 changes nothing and keeps the sensors"),
+         Param("theta", 0, 127, "dead zone: |a| < theta is no eligibility"),
+         Param("eta", 0, 127, "learning rate, a fraction of 128"),
+         Param("w_min", 0, "weight_max", "smallest weight the rule sets"),
+         Param("w_max", 0, "weight_max", "largest weight the rule sets (w_min <= w_max)"),
+         _OFFSET_STRIDE),
+        stdp_reward_reference),
 }

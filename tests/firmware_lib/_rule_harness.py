@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import firmware
-from isa.ppu.iomap import MAILBOX_ADDRESS, RETURN_CODE_ADDRESS
+from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_STATES, RETURN_CODE_ADDRESS
 from isa.profiles import PROFILES
 from isa.regmap import register_map
 from twin.ppu import interp as I
@@ -39,19 +39,24 @@ def _readings(p, x):
 
 
 def run_rule(name: str, chip: str, synapses, causal=None, acausal=None, *, counters=None, mb: bytes | None = None,
-             data=b"", command: str = "once", iterations: int = 0, corr_cycles: int = 0, **params) -> Outcome:
+             data=b"", command: str = "once", period_us: int = 0, iterations: int = 0, corr_cycles: int = 0,
+             between=None, **params) -> Outcome:
     """Run rule `name` from reset until it returns: `command` with
-    `iterations` (periodic: back to back), the mailbox from the parameters
-    and `data` unless `mb` is given raw.  `counters`: the spike-counter word
-    of every neuron of the chip (default zeros); `corr_cycles`: the cost of a
-    correlation read (the profile's ppu_cadc_read_cycles on the chip)."""
+    `iterations` every `period_us`, the mailbox from the parameters and
+    `data` unless `mb` is given raw.  `counters`: the spike-counter word of
+    every neuron of the chip (default zeros); `corr_cycles`: the cost of a
+    correlation read (the profile's ppu_cadc_read_cycles on the chip).
+    `between(mem, updates)` is called while the rule sleeps after each update
+    but the last (a period must leave it time to sleep), as a host would
+    rewrite the mailbox."""
     p = PROFILES[chip]
     R, C = p.rows, p.columns
     mem = np.zeros(p.ppu_memory_bytes, np.uint8)
     image = firmware.build(name, chip)
     mem[:len(image)] = np.frombuffer(image, np.uint8)
     if mb is None:
-        mb = firmware.mailbox(name, chip, command=command, iterations=iterations, data=data, **params)
+        mb = firmware.mailbox(name, chip, command=command, period_us=period_us, iterations=iterations, data=data,
+                              **params)
     mem[MAILBOX_ADDRESS:MAILBOX_ADDRESS + len(mb)] = np.frombuffer(mb, np.uint8)
     io = I.VectorIO(np.ascontiguousarray(synapses, np.uint8).view("<u4").astype(np.uint32),
                     np.zeros((R, C // 4), np.uint32), _readings(p, causal), _readings(p, acausal),
@@ -64,8 +69,19 @@ def run_rule(name: str, chip: str, synapses, causal=None, acausal=None, *, count
     st = I.new_state()
     vec = I.new_vector_state(p.ppu_slices)
     decoded = I.predecode_memory(mem)
+    # With `between`, the run stops every half period to look for a sleeping rule.
+    step = 10 ** 8 if between is None else period_us * p.ppu_clock_hz // 2_000_000
+    limit, seen = step, 0
     while True:
-        status = I.run(mem, st, 10 ** 8, decoded=decoded, vec=vec, io=io, corr_cycles=corr_cycles)
+        status = I.run(mem, st, limit, decoded=decoded, vec=vec, io=io, corr_cycles=corr_cycles)
+        if between is not None and status in (I.Status.SLEEPING, I.Status.MAX_CYCLES) \
+                and _word(mem, firmware.field("state")[0]) == MAILBOX_STATES["running"] and limit < 10 ** 8:
+            updates = _word(mem, firmware.field("updates")[0])
+            if status == I.Status.SLEEPING and updates != seen:
+                between(mem, updates)
+                seen = updates
+            limit += step
+            continue
         if status != I.Status.BUS:
             break
         addr = int(st[I.S_BUS_ADDR])
