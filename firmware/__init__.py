@@ -28,7 +28,7 @@ import numpy as np
 from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_COMMANDS, MAILBOX_LAYOUT, MAILBOX_SIZE, MAILBOX_STATES
 from isa.profiles import PROFILES
 
-from .rules import RULES, Rule
+from .rules import CHIP_LIMITS, RULES, Rule
 
 __all__ = ["build", "program", "mailbox", "param_word", "RULES", "Rule", "MAILBOX_ADDRESS", "MAILBOX_SIZE", "field",
            "FIRMWARE_DIR", "RuleOnChip", "RuleError"]
@@ -124,7 +124,7 @@ def field(name: str) -> tuple[int, int]:
 
 
 def _limit(p, profile) -> int:
-    return (1 << profile.weight_bits) - 1 if p.hi == "weight_max" else int(p.hi)
+    return CHIP_LIMITS[p.hi][1](profile) if isinstance(p.hi, str) else int(p.hi)
 
 
 def param_word(name: str, chip: str, param: str, value: int) -> tuple[int, bytes]:

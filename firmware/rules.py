@@ -19,8 +19,13 @@ import numpy as np
 class Param:
     name: str
     lo: int
-    hi: int | str          # an int, or the name of a chip constant ("weight_max")
+    hi: int | str          # an int, or a key of CHIP_LIMITS
     doc: str
+
+
+#: Upper limits that depend on the chip: (the symbol docs show, value for an isa.profiles.Profile).
+CHIP_LIMITS = {"weight_max": ("WEIGHT_MAX", lambda p: (1 << p.weight_bits) - 1),
+               "last_ppu": ("PPUS - 1", lambda p: p.ppus - 1)}
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,17 @@ def stdp_reward_reference(causal, acausal, weights, offsets, *, reward, theta, e
     return _synapse_bytes(_clamp_range(new, w_min, w_max), cal), _wrap8(pos + neg) != 0
 
 
+def homeostasis_reference(counters, weights, *, target, tolerance, step, w_min, w_max, weight_bits=6):
+    """One update of firmware/rules/homeostasis.s: counters are the spike-counter
+    words of this PPU's neurons (one per column), weights its synapse bytes
+    (rows, columns).  Returns the new synapse bytes (uint8); the rule resets
+    every one of those counters."""
+    n = np.asarray(counters, np.int64) & 0x1FFFFFF        # count and overflow bit
+    steps = np.where(n < target - tolerance, step, np.where(n > target + tolerance, -step, 0))
+    w, cal = _weight_split(weights, weight_bits)
+    return _synapse_bytes(_clamp_range(_sat8(w + steps), w_min, w_max), cal)
+
+
 _OFFSET_STRIDE = Param("offset_stride", 0, 0xFFFF, "bytes from one row's offsets to the next in MB_DATA: "
                                                    "0 (the same for every row) or 2 * VECTOR_BYTES (per synapse)")
 
@@ -156,4 +172,15 @@ RULES: dict[str, Rule] = {
          Param("w_max", 0, "weight_max", "largest weight the rule sets (w_min <= w_max)"),
          _OFFSET_STRIDE),
         stdp_reward_reference),
+    "homeostasis": Rule(
+        "homeostasis",
+        "homeostatic weight adjustment: each neuron's incoming weights move its spike count toward a target",
+        (Param("target", 0, 0xFFFFFF, "spikes per update period the rule aims at"),
+         Param("tolerance", 0, 0xFFFFFF, "counts within target +- tolerance change nothing"),
+         Param("step", 0, "weight_max", "weight change per update of a neuron off target"),
+         Param("w_min", 0, "weight_max", "smallest weight the rule sets"),
+         Param("w_max", 0, "weight_max", "largest weight the rule sets (w_min <= w_max)"),
+         Param("ppu", 0, "last_ppu", "which PPU this is: its neurons are ppu * NEURONS_PER_PPU + column "
+                                     "(RuleOnChip sets it)")),
+        homeostasis_reference),
 }

@@ -16,7 +16,7 @@ import numpy as np
 
 from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_COMMANDS, MAILBOX_STATES, RETURN_CODES
 
-from . import build, field, mailbox, param_word
+from . import RULES, build, field, mailbox, param_word
 
 TICK_S = 8e-9
 
@@ -44,7 +44,10 @@ class RuleOnChip:
     def start(self, command: str = "periodic", *, period_us: int = 0, iterations: int = 0,
               data: bytes | np.ndarray | list = b"", **params: int | list[int]) -> None:
         """Load the rule into each PPU, write its mailbox and release it.
-        `data` and each parameter: one value for all PPUs or a list with one per PPU."""
+        `data` and each parameter: one value for all PPUs or a list with one
+        per PPU; a rule's `ppu` parameter is each PPU's index unless given."""
+        if any(p.name == "ppu" for p in RULES[self.name].params):
+            params.setdefault("ppu", self.indices)
         for ppu, each in zip(self.ppus, self._per_ppu(dict(params, data=data))):
             ppu.load(self.image)
             ppu.write_memory(MAILBOX_ADDRESS, mailbox(self.name, self.chip, command=command, period_us=period_us,
