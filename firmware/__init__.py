@@ -28,9 +28,9 @@ import numpy as np
 from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_COMMANDS, MAILBOX_LAYOUT, MAILBOX_SIZE, MAILBOX_STATES
 from isa.profiles import PROFILES
 
-from .rules import RULES, Rule
+from .rules import CHIP_LIMITS, RULES, Rule
 
-__all__ = ["build", "program", "mailbox", "RULES", "Rule", "MAILBOX_ADDRESS", "MAILBOX_SIZE", "field",
+__all__ = ["build", "program", "mailbox", "param_word", "RULES", "Rule", "MAILBOX_ADDRESS", "MAILBOX_SIZE", "field",
            "FIRMWARE_DIR", "RuleOnChip", "RuleError"]
 
 FIRMWARE_DIR = pathlib.Path(__file__).resolve().parent
@@ -124,8 +124,23 @@ def field(name: str) -> tuple[int, int]:
 
 
 def _limit(p, profile) -> int:
-    named = {"weight_max": (1 << profile.weight_bits) - 1, "rows": profile.rows, "rows_minus_1": profile.rows - 1}
-    return named[p.hi] if isinstance(p.hi, str) else int(p.hi)
+    return CHIP_LIMITS[p.hi][1](profile) if isinstance(p.hi, str) else int(p.hi)
+
+
+def param_word(name: str, chip: str, param: str, value: int) -> tuple[int, bytes]:
+    """(address, big-endian word) of parameter `param` of rule `name` set to
+    `value`, checked against its range; negative values as two's complement.
+    For the host to rewrite a parameter the rule reads at each update (e.g.
+    stdp_reward's reward; `RuleOnChip.set`)."""
+    rule, profile = _rule(name), _profile(chip)
+    for i, p in enumerate(rule.params):
+        if p.name == param:
+            v, hi = int(value), _limit(p, profile)
+            if not p.lo <= v <= hi:
+                raise ValueError(f"rule {name}: {p.name} = {v} out of range {p.lo}..{hi} ({p.doc})")
+            return field("params")[0] + 4 * i, (v & 0xFFFFFFFF).to_bytes(4, "big")
+    raise ValueError(f"rule {name} has no parameter {param!r} (its parameters: "
+                     f"{', '.join(p.name for p in rule.params)})")
 
 
 def mailbox(name: str, chip: str = "dls", *, command: str = "once", period_us: int = 0, iterations: int = 0,
@@ -134,7 +149,8 @@ def mailbox(name: str, chip: str = "dls", *, command: str = "once", period_us: i
     start) asking rule `name` to run: `command` ("once" or "periodic"), the
     period and count of updates, the rule's parameters by name (all of them)
     and the bytes of the data area (e.g. offsets)."""
-    rule, profile = _rule(name), _profile(chip)
+    rule = _rule(name)
+    _profile(chip)
     if command not in MAILBOX_COMMANDS:
         raise ValueError(f"unknown mailbox command {command!r}; commands: {', '.join(MAILBOX_COMMANDS)}")
     names = [p.name for p in rule.params]
@@ -158,13 +174,9 @@ def mailbox(name: str, chip: str = "dls", *, command: str = "once", period_us: i
     put("command", MAILBOX_COMMANDS[command])
     put("period_us", period_us)
     put("iterations", iterations)
-    base, _ = field("params")
-    for i, p in enumerate(rule.params):
-        v, hi = int(params[p.name]), _limit(p, profile)
-        if not p.lo <= v <= hi:
-            raise ValueError(f"rule {name}: {p.name} = {v} out of range {p.lo}..{hi} ({p.doc})")
-        o = base - MAILBOX_ADDRESS + 4 * i
-        mb[o:o + 4] = np.frombuffer(v.to_bytes(4, "big"), np.uint8)
+    for n in names:
+        addr, word = param_word(name, chip, n, params[n])
+        mb[addr - MAILBOX_ADDRESS:addr - MAILBOX_ADDRESS + 4] = np.frombuffer(word, np.uint8)
     data = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data.ravel().view(np.uint8)
     addr, size = field("data")
     if len(data) > size:
@@ -175,4 +187,4 @@ def mailbox(name: str, chip: str = "dls", *, command: str = "once", period_us: i
 
 STATES = {v: k for k, v in MAILBOX_STATES.items()}
 
-from .run import RuleError, RuleOnChip  # noqa: E402  (uses build, field, mailbox above)
+from .run import RuleError, RuleOnChip  # noqa: E402  (uses build, field, mailbox, param_word above)

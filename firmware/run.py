@@ -16,7 +16,7 @@ import numpy as np
 
 from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_COMMANDS, MAILBOX_STATES, RETURN_CODES
 
-from . import build, field, mailbox
+from . import RULES, build, field, mailbox, param_word
 
 TICK_S = 8e-9
 
@@ -34,22 +34,38 @@ class RuleOnChip:
         self.indices = list(range(conn.profile.ppus)) if ppus is None else list(ppus)
         self.ppus = [host.PPU(conn, k) for k in self.indices]
 
+    def _per_ppu(self, values: dict) -> list[dict]:
+        """The values for each PPU: a list holds one per PPU, anything else is for all."""
+        for n, v in values.items():
+            if isinstance(v, list) and len(v) != len(self.ppus):
+                raise ValueError(f"rule {self.name}: {n} has {len(v)} values for {len(self.ppus)} PPUs")
+        return [{n: v[i] if isinstance(v, list) else v for n, v in values.items()} for i in range(len(self.ppus))]
+
     def start(self, command: str = "periodic", *, period_us: int = 0, iterations: int = 0,
-              data: bytes | np.ndarray | list = b"", load: bool = True, **params: int) -> None:
+              data: bytes | np.ndarray | list = b"", load: bool = True, **params: int | list[int]) -> None:
         """Load the rule into each PPU (`load`=False: it is there from an
         earlier start), write its mailbox and start it at its reset entry.
-        `data`: the data area's bytes, one for all PPUs or a list with one per PPU."""
-        datas = data if isinstance(data, list) else [data] * len(self.ppus)
-        for ppu, d in zip(self.ppus, datas):
+        `data` and each parameter: one value for all PPUs or a list with one
+        per PPU; a rule's `ppu` parameter is each PPU's index unless given."""
+        if any(p.name == "ppu" for p in RULES[self.name].params):
+            params.setdefault("ppu", self.indices)
+        for ppu, each in zip(self.ppus, self._per_ppu(dict(params, data=data))):
             if load:
                 ppu.load(self.image)
             else:
                 ppu.stop()
-            ppu.write_memory(MAILBOX_ADDRESS,
-                             mailbox(self.name, self.chip, command=command, period_us=period_us,
-                                     iterations=iterations, data=d, **params))
+            ppu.write_memory(MAILBOX_ADDRESS, mailbox(self.name, self.chip, command=command, period_us=period_us,
+                                                      iterations=iterations, **each))
         for ppu in self.ppus:
             ppu.start()
+
+    def set(self, **params: int | list[int]) -> None:
+        """Rewrite parameters while the rule runs (one value for all PPUs or a
+        list with one per PPU), range-checked; a rule that reads them at each
+        update (stdp_reward's reward) uses them from its next update on."""
+        for ppu, each in zip(self.ppus, self._per_ppu(params)):
+            for n, v in each.items():
+                ppu.write_memory(*param_word(self.name, self.chip, n, v))
 
     def data(self, size: int, ppu: int = 0) -> np.ndarray:
         """The first `size` bytes of a PPU's mailbox data area."""

@@ -139,14 +139,13 @@ def mailbox_section() -> str:
 
 
 def rules_section() -> str:
-    from firmware.rules import RULES
+    from firmware.rules import CHIP_LIMITS, RULES
     out = []
     for rule in RULES.values():
         out += [f"`{rule.name}` ({rule.doc}), parameters at `MB_PARAMS` in this order:", "",
                 "| word | symbol | range | meaning |", "|---:|---|---|---|"]
         for i, prm in enumerate(rule.params):
-            hi = {"weight_max": "WEIGHT_MAX", "rows": "SYNAPSE_ROWS",
-                  "rows_minus_1": "SYNAPSE_ROWS - 1"}.get(prm.hi, prm.hi)
+            hi = CHIP_LIMITS[prm.hi][0] if isinstance(prm.hi, str) else prm.hi
             out.append(f"| {i} | `P_{prm.name.upper()}` | {prm.lo}..{hi} | {_cell(prm.doc)} |")
         out.append("")
     return "\n".join(out)
@@ -235,6 +234,7 @@ def chip_include(profile: str) -> str:
     inc.put("WEIGHT_BITS", p.weight_bits, "weight field of a synapse byte (the bits above are calibration)")
     inc.put("WEIGHT_MAX", (1 << p.weight_bits) - 1)
     inc.put("NEURONS_PER_PPU", p.columns, "PPU k reaches neurons k * NEURONS_PER_PPU ...")
+    inc.put("PPUS", p.ppus, "plasticity processors (PPU k: synapse array k)")
     inc.head("vector I/O (fxvinx / fxvoutx VRT, RA, RB: EA = RA + RB)")
     inc.put("IO_SPACE", space, "size of one space", True)
     for name, k in (("WEIGHTS", iomap.SPACE_WEIGHTS), ("LABELS", iomap.SPACE_LABELS),

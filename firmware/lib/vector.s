@@ -9,7 +9,8 @@
 # not zero.  Arithmetic on bytes is signed (-128..127); `fs` forms saturate,
 # `m` forms wrap.  The flag-setting fxvcmpb and the selects fxvsel VRT, VRA,
 # VRB, C (VRT = VRB where the flag C holds: 1 greater, 2 less, 3 equal than
-# zero, else VRA) implement the clamps.
+# zero, else VRA) implement the clamps.  The last macros are the scalar
+# parameter and offset handling that the rules share.
 
 # Weight field and calibration bits of synapse bytes: w6 = w & WEIGHT_MAX, cal = w - w6.
     .macro weight_split w6, cal, w
@@ -30,6 +31,16 @@
     .macro clamp x, zero, hi, tmp
     fxvcmpb \x
     fxvsel \x, \x, \zero, 2
+    fxvsubbfs \tmp, \x, \hi
+    fxvcmpb \tmp
+    fxvsel \x, \x, \hi, 1
+    .endm
+
+# Clamp x to lo..hi (signed bytes; lo, hi vectors, lo <= hi).  tmp scratch.
+    .macro clamp_range x, lo, hi, tmp
+    fxvsubbfs \tmp, \x, \lo
+    fxvcmpb \tmp
+    fxvsel \x, \x, \lo, 2
     fxvsubbfs \tmp, \x, \hi
     fxvcmpb \tmp
     fxvsel \x, \x, \hi, 1
@@ -77,4 +88,40 @@
 # Reset both traces of the synapses whose byte of mask is not zero.
     .macro reset_corr mask, space, rh
     fxvoutx \mask, \space, \rh
+    .endm
+
+# rule_init: vr = the parameter word at `param` in every byte; branches to
+# `bad` when the word exceeds hi (unsigned).  Uses tmp.
+    .macro splat_param vr, param, hi, tmp, bad
+    lwz \tmp, \param(0)
+    cmplwi \tmp, \hi
+    bgt \bad
+    fxvsplatb \vr, \tmp
+    .endm
+
+# Per-synapse offsets of the correlation rules: signed bytes in MB_DATA, row
+# half rh (row * 2 + half) at MB_DATA + half * VECTOR_BYTES + row * stride,
+# stride (P_OFFSET_STRIDE) 0 (one row of offsets for every row) or
+# 2 * VECTOR_BYTES (one per synapse).
+
+# rule_init: stride = P_OFFSET_STRIDE; branches to `bad` unless the offsets
+# lie in MB_DATA and their rows are aligned for fxvlax.  Uses tmp.
+    .macro offset_stride stride, tmp, bad
+    lwz \stride, P_OFFSET_STRIDE(0)
+    li \tmp, SYNAPSE_ROWS - 1
+    mullw \tmp, \tmp, \stride
+    cmplwi \tmp, MB_DATA_SIZE - 2 * VECTOR_BYTES
+    bgt \bad
+    andi. \tmp, \stride, VECTOR_BYTES - 1
+    bne \bad
+    .endm
+
+# addr = the address of row half rh's offsets.  Uses tmp.
+    .macro offsets_at addr, rh, stride, tmp
+    andi. \addr, \rh, 1
+    mulli \addr, \addr, VECTOR_BYTES
+    srwi \tmp, \rh, 1
+    mullw \tmp, \tmp, \stride
+    add \addr, \addr, \tmp
+    addi \addr, \addr, MB_DATA
     .endm

@@ -15,37 +15,18 @@
 #   P_THETA 0..127, P_LAMBDA_POS 0..127, P_LAMBDA_NEG 0..127, P_W_MAX 0..WEIGHT_MAX,
 #   P_OFFSET_STRIDE  bytes from one row's offsets to the next in MB_DATA: 0 (one
 #                    row of offsets for every row) or 2 * VECTOR_BYTES (one per synapse)
-# Offsets: signed bytes in MB_DATA, row r half h at MB_DATA + h * VECTOR_BYTES
-# + r * P_OFFSET_STRIDE (zeros: no offsets).
+# Offsets: signed bytes in MB_DATA (lib/vector.s, offsets_at; zeros: no offsets).
 
     .text
     .globl rule_init
 rule_init:
-    lwz r4, P_THETA(0)
-    cmplwi r4, 127
-    bgt 9f
-    fxvsplatb 1, r4             # v1 theta
-    lwz r4, P_LAMBDA_POS(0)
-    cmplwi r4, 127
-    bgt 9f
-    fxvsplatb 2, r4             # v2 lambda_pos
-    lwz r4, P_LAMBDA_NEG(0)
-    cmplwi r4, 127
-    bgt 9f
-    fxvsplatb 3, r4             # v3 lambda_neg
-    lwz r4, P_W_MAX(0)
-    cmplwi r4, WEIGHT_MAX
-    bgt 9f
-    fxvsplatb 4, r4             # v4 w_max
+    splat_param 1, P_THETA, 127, r4, 9f             # v1 theta
+    splat_param 2, P_LAMBDA_POS, 127, r4, 9f        # v2 lambda_pos
+    splat_param 3, P_LAMBDA_NEG, 127, r4, 9f        # v3 lambda_neg
+    splat_param 4, P_W_MAX, WEIGHT_MAX, r4, 9f      # v4 w_max
     li r4, 0
     fxvsplatb 0, r4             # v0 zeros
-    lwz r18, P_OFFSET_STRIDE(0)
-    li r4, SYNAPSE_ROWS - 1     # the offsets must lie in MB_DATA
-    mullw r4, r4, r18
-    cmplwi r4, MB_DATA_SIZE - 2 * VECTOR_BYTES
-    bgt 9f
-    andi. r4, r18, VECTOR_BYTES - 1     # fxvlax needs aligned rows
-    bne 9f
+    offset_stride r18, r4, 9f   # r18 bytes between offset rows
     lis r14, IO_CAUSAL@h
     ori r14, r14, IO_CAUSAL@l
     lis r15, IO_ACAUSAL@h
@@ -63,12 +44,7 @@ rule_update:
 1:  fxvinx 5, r14, r16          # causal readings
     fxvinx 6, r15, r16          # acausal readings
     fxvinx 7, 0, r16            # synapse bytes
-    andi. r5, r16, 1            # offsets of this row half
-    mulli r5, r5, VECTOR_BYTES
-    srwi r6, r16, 1
-    mullw r6, r6, r18
-    add r5, r5, r6
-    addi r5, r5, MB_DATA
+    offsets_at r5, r16, r18, r6
     fxvlax 8, 0, r5
     corr_diff 9, 5, 6           # v9 d
     fxvsubbfs 9, 9, 8           # v9 a = sat(d - offset)

@@ -1,5 +1,6 @@
 """The firmware runtime: crt0's sleep_until, the rule loop's commands, periods
-and stop, on a chip through the host library."""
+and stop, and parameters rewritten while a rule runs, on a chip through the
+host library."""
 from __future__ import annotations
 
 import numpy as np
@@ -135,3 +136,22 @@ def test_both_hx_ppus_run_the_rule_on_their_arrays():
         rule.start("periodic", period_us=3000, iterations=2, **PARAMS)
         rule.wait(timeout_hw_seconds=10e-3)
         assert rule.updates() == [2, 2]
+
+
+def test_set_rewrites_a_parameter_while_the_rule_runs():
+    params = dict(theta=0, eta=127, w_min=0, w_max=63, offset_stride=0)
+    with host.connect("twin:dls") as conn:
+        rule = firmware.RuleOnChip(conn, "stdp_reward")
+        rule.start("periodic", period_us=200, reward=0, **params)
+        _run_hw(conn, 1e-3)
+        rule.set(reward=-100)
+        at, word = firmware.param_word("stdp_reward", "dls", "reward", -100)
+        assert rule.ppus[0].read_memory(at, 4) == word == b"\xff\xff\xff\x9c"
+        before = rule.updates()[0]
+        _run_hw(conn, 1e-3)
+        assert rule.updates()[0] > before and rule.done() == [False]
+        with pytest.raises(ValueError, match="reward = 200 out of range"):
+            rule.set(reward=200)
+        with pytest.raises(ValueError, match="reward has 2 values for 1 PPUs"):
+            rule.set(reward=[1, 2])
+        rule.stop()

@@ -13,24 +13,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import firmware
-from _fwrun import run_rule, word
 from firmware.rules import stdp_mult_reference
 from isa.ppu.iomap import MAILBOX_ADDRESS, RETURN_CODES
 from isa.profiles import PROFILES
+
+from _rule_harness import assert_same_bytes, offsets_data, random_arrays, run_rule, trace_readings, update_cycles
 
 CHIPS = ("dls", "hx")
 
 
 def run_once(chip, causal, acausal, synapses, offsets, per_synapse, mb=None, **params):
     """One update by the firmware: (new synapse bytes, reset mask, return code, updates)."""
-    p = PROFILES[chip]
-    params.setdefault("offset_stride", 2 * 16 * p.ppu_slices if per_synapse else 0)
-    data = (offsets if per_synapse else offsets[0]).astype(np.int8).view(np.uint8)
-    if mb is None:
-        mb = firmware.mailbox("stdp_mult", chip, command="once", data=data, **params)
-    mem, io, rc = run_rule(chip, "stdp_mult", mb, causal, acausal, synapses)
-    got = io.weights.astype("<u4").view(np.uint8).reshape(p.rows, p.columns)
-    return got, (io.resets & 1) != 0, rc, word(mem, firmware.field("updates")[0])
+    params.setdefault("offset_stride", PROFILES[chip].columns if per_synapse else 0)   # 2 * VECTOR_BYTES
+    o = run_rule("stdp_mult", chip, synapses, causal, acausal, mb=mb, data=offsets_data(offsets, per_synapse),
+                 **params)
+    return o.synapses, o.resets, o.rc, o.updates
 
 
 def reference(chip, causal, acausal, synapses, offsets, **params):
@@ -43,19 +40,9 @@ def check(chip, causal, acausal, synapses, offsets, per_synapse, **params):
     got, resets, rc, updates = run_once(chip, causal, acausal, synapses, offsets, per_synapse, **params)
     want, want_resets = reference(chip, causal, acausal, synapses, offsets, **params)
     assert rc == RETURN_CODES["ok"] and updates == 1
-    bad = np.argwhere(got != want)
-    assert not len(bad), (f"{len(bad)} synapses differ, first at {tuple(bad[0])}: firmware {got[tuple(bad[0])]}, "
-                          f"reference {want[tuple(bad[0])]}")
+    assert_same_bytes(got, want)
     assert (resets == want_resets).all()
     return got, resets
-
-
-def arrays(chip, seed):
-    p = PROFILES[chip]
-    rng = np.random.default_rng(seed)
-    shape = (p.rows, p.columns)
-    return (rng.integers(0, 256, shape, dtype=np.uint8), rng.integers(0, 256, shape, dtype=np.uint8),
-            rng.integers(0, 256, shape, dtype=np.uint8), rng.integers(-128, 128, shape))
 
 
 _params = st.fixed_dictionaries(dict(theta=st.integers(0, 127), lambda_pos=st.integers(0, 127),
@@ -66,7 +53,7 @@ _params = st.fixed_dictionaries(dict(theta=st.integers(0, 127), lambda_pos=st.in
 @given(seed=st.integers(0, 2 ** 32 - 1), params=_params, per_synapse=st.booleans(),
        offset_scale=st.sampled_from([0, 8, 128]))
 def test_random_cases_dls(seed, params, per_synapse, offset_scale):
-    c, a, w, off = arrays("dls", seed)
+    c, a, w, off = random_arrays("dls", seed)
     off = (off * offset_scale) // 128
     if not per_synapse:
         off[:] = off[0]
@@ -76,18 +63,9 @@ def test_random_cases_dls(seed, params, per_synapse, offset_scale):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 32 - 1), params=_params)
 def test_random_cases_hx(seed, params):
-    c, a, w, off = arrays("hx", seed)
+    c, a, w, off = random_arrays("hx", seed)
     off[:] = off[0] // 8               # hx: 16 KiB of PPU memory hold one row of offsets, not 64 KiB
     check("hx", c, a, w, off, False, **params)
-
-
-def _trace_readings(chip, diff, base=128):
-    """Readings whose halved difference acausal/2 - causal/2 is `diff` everywhere."""
-    p = PROFILES[chip]
-    shape = (p.rows, p.columns)
-    c = np.full(shape, base, np.uint8)
-    a = np.full(shape, base + 2 * diff, np.uint8)
-    return c, a
 
 
 @pytest.mark.parametrize("chip", CHIPS)
@@ -96,10 +74,10 @@ def test_dead_zone_and_zero_change_nothing(chip):
     w = np.random.default_rng(3).integers(0, 256, (p.rows, p.columns), dtype=np.uint8)
     zero = np.zeros((p.rows, p.columns), int)
     for diff in (0, 4, -4):
-        c, a = _trace_readings(chip, diff)
+        c, a = trace_readings(chip, diff)
         got, resets = check(chip, c, a, w, zero, False, theta=5, lambda_pos=127, lambda_neg=127, w_max=63)
         assert (got == w).all() and not resets.any()
-    c, a = _trace_readings(chip, 0)                        # a = 0 with theta = 0: no change, no reset
+    c, a = trace_readings(chip, 0)                        # a = 0 with theta = 0: no change, no reset
     got, resets = check(chip, c, a, w, zero, False, theta=0, lambda_pos=127, lambda_neg=127, w_max=63)
     assert (got == w).all() and not resets.any()
 
@@ -110,14 +88,14 @@ def test_saturation_at_both_ends_keeps_calibration_bits(chip):
     shape = (p.rows, p.columns)
     cal = (np.random.default_rng(4).integers(0, 4, shape) << p.weight_bits).astype(np.uint8)
     zero = np.zeros(shape, int)
-    c, a = _trace_readings(chip, 60)                       # strong causal correlation
+    c, a = trace_readings(chip, 60)                       # strong causal correlation
     got, resets = check(chip, c, a, (cal | 63).astype(np.uint8), zero, False,
                         theta=1, lambda_pos=127, lambda_neg=127, w_max=63)
     assert (got == (cal | 63)).all() and resets.all()      # stays at w_max
     got, _ = check(chip, c, a, (cal | 50).astype(np.uint8), zero, False,
                    theta=1, lambda_pos=127, lambda_neg=127, w_max=40)
     assert (got == (cal | 40)).all()                       # above w_max: clamped to it
-    c, a = _trace_readings(chip, -60)                      # strong acausal correlation
+    c, a = trace_readings(chip, -60)                      # strong acausal correlation
     got, resets = check(chip, c, a, cal, zero, False, theta=1, lambda_pos=127, lambda_neg=127, w_max=63)
     assert (got == cal).all() and resets.all()             # stays at 0
     got, _ = check(chip, c, a, (cal | 63).astype(np.uint8), zero, False,
@@ -131,9 +109,9 @@ def test_multiplicative_dependence_on_the_weight():
     shape = (p.rows, p.columns)
     w = np.tile(np.arange(0, 64, 2, dtype=np.uint8), (p.rows, 1))[:, :p.columns]
     zero = np.zeros(shape, int)
-    c, a = _trace_readings("dls", 40)
+    c, a = trace_readings("dls", 40)
     up, _ = check("dls", c, a, w, zero, False, theta=0, lambda_pos=100, lambda_neg=100, w_max=63)
-    c, a = _trace_readings("dls", -40)
+    c, a = trace_readings("dls", -40)
     down, _ = check("dls", c, a, w, zero, False, theta=0, lambda_pos=100, lambda_neg=100, w_max=63)
     gain = up[0].astype(int) - w[0]
     loss = w[0].astype(int) - down[0]
@@ -147,7 +125,7 @@ def test_offsets_shift_the_dead_zone_per_synapse():
     w = np.full(shape, 30, np.uint8)
     off = np.zeros(shape, int)
     off[5, 7] = 20                                         # this synapse reads +20 with no correlation
-    c, a = _trace_readings("dls", 20)
+    c, a = trace_readings("dls", 20)
     got, resets = check("dls", c, a, w, off, True, theta=3, lambda_pos=100, lambda_neg=100, w_max=63)
     assert got[5, 7] == 30 and not resets[5, 7]
     assert (np.delete(got.ravel(), 5 * p.columns + 7) > 30).all()
@@ -156,7 +134,7 @@ def test_offsets_shift_the_dead_zone_per_synapse():
 @pytest.mark.parametrize("chip", CHIPS)
 def test_bad_parameters_and_commands_return_their_codes(chip):
     p = PROFILES[chip]
-    c, a, w, off = arrays(chip, 5)
+    c, a, w, off = random_arrays(chip, 5)
     good = dict(theta=2, lambda_pos=10, lambda_neg=10, w_max=63, offset_stride=0)
     mb = bytearray(firmware.mailbox("stdp_mult", chip, **good))
     theta_at = firmware.field("params")[0] - MAILBOX_ADDRESS
@@ -187,3 +165,12 @@ def test_host_side_checks_name_the_problem():
         firmware.build("stdp_mult", "hicann")
     with pytest.raises(ValueError, match="unknown mailbox command"):
         firmware.mailbox("stdp_mult", "dls", command="go", **good)
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_update_cost_in_cycles(chip):
+    """docs/firmware.md cites these: one update, hx with its column-ADC reads."""
+    c, a, w, _ = random_arrays(chip, 6)
+    cycles = update_cycles("stdp_mult", chip, w, c, a, corr_cycles=PROFILES[chip].ppu_cadc_read_cycles,
+                           theta=2, lambda_pos=40, lambda_neg=20, w_max=63, offset_stride=0)
+    assert cycles == {"dls": 9363, "hx": 484371}[chip]
