@@ -1,0 +1,459 @@
+"""A network layer on the host library: populations, projections, spike
+sources and recordings, placed onto a chip and run over any connection.
+
+    import host
+    from host.network import Network, AllToAll, FixedProbability
+
+    net = Network()
+    stim = net.poisson_source(16, rate=20.0)                      # Hz, biological
+    exc = net.population(32, tau_mem=10e-3, v_leak=0.40, v_threshold=0.60, v_reset=0.35)
+    net.project(stim, exc, AllToAll(), weight=20)                 # signed integer weights
+    exc.record("spikes")
+    with host.connect("twin:dls") as conn:
+        res = net.run(conn, duration=1.0)                         # biological seconds
+        times, neurons = res.spikes(exc)                          # numpy arrays, biological s
+
+Units: times and time constants in biological seconds (the chip runs
+`profile.speedup` times faster); potentials in volts on the chip (0 ..
+v_max); weights as signed integers in -w_max .. w_max of the chip's weight
+field (6 bit on dls/hx, 4 bit on hicann), the sign choosing an excitatory or
+an inhibitory synapse row.  Parameters become parameter-cell values through a
+resolver: by default the chip's documented transfer functions (docs/model.md,
+"Parameter cells"), i.e. uncalibrated; a calibration can stand in for it
+(`Network(resolver=...)`, see `CellResolver`).
+
+Placement (`Network.place(profile)`, done by `run`): populations take
+neuron circuits in order (hx: array 0, then array 1); every presynaptic
+source (a spike-source channel or a neuron of a population that projects)
+gets its own event address and, in each synapse array that holds its
+targets, one excitatory row if any of its weights there is positive and one
+inhibitory row if any is negative; the rows take the source's address
+(`synapse_driver.config.use_address`), so one spike reaches all of them.
+What does not fit (neurons, rows of an array, event addresses, weights
+beyond the field, more than one membrane recording) raises PlacementError
+naming the resource and by how much.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from isa.regmap._blocks import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+
+TICK_S = 8e-9
+
+
+class PlacementError(ValueError):
+    """The network does not fit the chip; the message names the resource."""
+
+
+# --------------------------------------------------------------------------- connectors
+class Connector:
+    def mask(self, n_pre: int, n_post: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class AllToAll(Connector):
+    def mask(self, n_pre, n_post):
+        return np.ones((n_pre, n_post), bool)
+
+
+class OneToOne(Connector):
+    def mask(self, n_pre, n_post):
+        if n_pre != n_post:
+            raise ValueError(f"OneToOne needs equal sizes, got {n_pre} -> {n_post}")
+        return np.eye(n_pre, dtype=bool)
+
+
+@dataclass
+class FixedProbability(Connector):
+    p: float
+    seed: int = 0
+
+    def mask(self, n_pre, n_post):
+        if not 0 <= self.p <= 1:
+            raise ValueError(f"FixedProbability p = {self.p} outside 0..1")
+        return np.random.default_rng(self.seed).random((n_pre, n_post)) < self.p
+
+
+@dataclass
+class FromMatrix(Connector):
+    """Explicit weights: the matrix (n_pre, n_post) is the weight; 0 = no synapse."""
+    weights: np.ndarray
+
+    def mask(self, n_pre, n_post):
+        w = np.asarray(self.weights)
+        if w.shape != (n_pre, n_post):
+            raise ValueError(f"FromMatrix weights of shape {w.shape}, the projection is {n_pre} x {n_post}")
+        return w != 0
+
+
+# --------------------------------------------------------------------------- network parts
+NEURON_DEFAULTS = dict(v_leak=0.40, v_reset=0.35, v_threshold=0.60, tau_mem=10e-3, tau_syn_exc=5e-3,
+                       tau_syn_inh=5e-3, tau_refrac=2e-3, gm_exc=100, gm_inh=100)
+
+
+@dataclass(eq=False)
+class Population:
+    """n neurons with the same parameters (NEURON_DEFAULTS names them)."""
+    size: int
+    params: dict
+    label: str
+    recording: set = field(default_factory=set)
+    v_neuron: int | None = None
+
+    def record(self, what: str, neuron: int = 0) -> "Population":
+        """'spikes', or 'v' (the membrane of one neuron through the membrane ADC)."""
+        if what == "spikes":
+            self.recording.add("spikes")
+        elif what == "v":
+            if not 0 <= neuron < self.size:
+                raise ValueError(f"{self.label}: neuron {neuron} outside 0..{self.size - 1}")
+            self.v_neuron = neuron
+        else:
+            raise ValueError(f"cannot record {what!r}: 'spikes' or 'v'")
+        return self
+
+
+@dataclass(eq=False)
+class SpikeSource:
+    """n channels of spikes from the host: explicit times (a list of arrays,
+    biological s) or Poisson trains (rate per channel, Hz) drawn per run."""
+    size: int
+    label: str
+    times: list | None = None
+    rate: np.ndarray | None = None
+    seed: int = 0
+
+    def trains(self, duration: float, seed: int) -> list[np.ndarray]:
+        """One array of times per channel; Poisson channels drawn from (seed, source seed, channel)."""
+        if self.times is not None:
+            return [np.sort(np.asarray(t, float)) for t in self.times]
+        rate = np.broadcast_to(np.asarray(self.rate, float), (self.size,))
+        out = []
+        for ch, r in enumerate(rate):
+            rng = np.random.default_rng([seed, self.seed, ch])
+            out.append(np.sort(rng.uniform(0, duration, rng.poisson(r * duration))))
+        return out
+
+
+@dataclass(eq=False)
+class Projection:
+    pre: SpikeSource | Population
+    post: Population
+    weights: np.ndarray           # (pre.size, post.size) signed integers, 0 = none
+    label: str
+
+
+class CellResolver:
+    """Parameter-cell values for a population's neurons: the documented,
+    uncalibrated transfer functions of the chip (docs/model.md).  A
+    calibration provides the same method with per-neuron values."""
+
+    def cells(self, profile, neurons: np.ndarray, params: dict) -> dict[str, np.ndarray]:
+        a = profile.analog
+        n = len(neurons)
+        volts = lambda v: np.full(n, int(round(np.clip(v / a.v_max, 0, 1) * 1022)))
+        tau = lambda t: np.full(n, int(round(np.clip(a.tau_full_scale / profile.bio_to_hw(t), 0, 1) * 1022)))
+        return {profile.cell_for("e_l"): volts(params["v_leak"]), profile.cell_for("v_reset"): volts(params["v_reset"]),
+                profile.cell_for("v_th"): volts(params["v_threshold"]),
+                profile.cell_for("i_leak"): tau(params["tau_mem"]),
+                profile.cell_for("i_tau_exc"): tau(params["tau_syn_exc"]),
+                profile.cell_for("i_tau_inh"): tau(params["tau_syn_inh"]),
+                profile.cell_for("i_gm_exc"): np.full(n, int(params["gm_exc"])),
+                profile.cell_for("i_gm_inh"): np.full(n, int(params["gm_inh"]))}
+
+
+# --------------------------------------------------------------------------- placement
+@dataclass
+class Placement:
+    """Where everything went: neuron circuit of each population's neuron,
+    event address of each source channel, rows of each (source, array, sign)."""
+    neurons: dict                 # Population -> int array of neuron circuits
+    addresses: dict               # SpikeSource | Population -> int array of event addresses
+    rows: dict                    # (source part, channel, array, sign) -> row (array * rows + r)
+    weights: np.ndarray           # (arrays * rows, columns) magnitudes
+    drivers: dict                 # row -> (address, inhibitory, source)
+    labels_of: dict               # neuron circuit -> address
+
+
+class Network:
+    def __init__(self, resolver: CellResolver | None = None):
+        self.populations: list[Population] = []
+        self.sources: list[SpikeSource] = []
+        self.projections: list[Projection] = []
+        self.resolver = resolver or CellResolver()
+
+    # ---------------------------------------------------------------- building
+    def population(self, size: int, label: str | None = None, **params) -> Population:
+        unknown = sorted(set(params) - set(NEURON_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown neuron parameter(s) {', '.join(unknown)}; "
+                             f"parameters: {', '.join(NEURON_DEFAULTS)}")
+        pop = Population(int(size), dict(NEURON_DEFAULTS, **params), label or f"population{len(self.populations)}")
+        self.populations.append(pop)
+        return pop
+
+    def spike_source(self, times: list, label: str | None = None) -> SpikeSource:
+        src = SpikeSource(len(times), label or f"source{len(self.sources)}", times=list(times))
+        self.sources.append(src)
+        return src
+
+    def poisson_source(self, size: int, rate, label: str | None = None, seed: int = 0) -> SpikeSource:
+        src = SpikeSource(int(size), label or f"source{len(self.sources)}", rate=np.asarray(rate, float), seed=seed)
+        self.sources.append(src)
+        return src
+
+    def project(self, pre, post: Population, connector: Connector, weight=None, label: str | None = None) -> Projection:
+        """Synapses pre -> post where the connector says; `weight` a signed
+        integer or a (pre, post) matrix (FromMatrix carries its own)."""
+        mask = connector.mask(pre.size, post.size)
+        if isinstance(connector, FromMatrix):
+            w = np.asarray(connector.weights)
+        else:
+            if weight is None:
+                raise ValueError("project: give `weight` (or use FromMatrix)")
+            w = np.broadcast_to(np.asarray(weight), mask.shape)
+        w = np.where(mask, w, 0)
+        if not np.all(np.asarray(w) == np.round(w)):
+            raise ValueError("weights are integers of the chip's weight field (signed: the sign picks the row)")
+        proj = Projection(pre, post, w.astype(np.int64), label or f"projection{len(self.projections)}")
+        self.projections.append(proj)
+        return proj
+
+    # ---------------------------------------------------------------- placement
+    def place(self, profile) -> Placement:
+        p = profile
+        wmax = (1 << p.weight_bits) - 1
+        total = sum(pop.size for pop in self.populations)
+        if total > p.neurons:
+            raise PlacementError(f"the network has {total} neurons, the {p.name} chip {p.neurons} "
+                                 f"({total - p.neurons} too many)")
+        neurons, start = {}, 0
+        for pop in self.populations:
+            neurons[pop] = np.arange(start, start + pop.size)
+            start += pop.size
+        for proj in self.projections:
+            over = np.abs(proj.weights).max(initial=0)
+            if over > wmax:
+                raise PlacementError(f"{proj.label}: weight {over} beyond the {p.weight_bits}-bit weight field "
+                                     f"(|w| <= {wmax})")
+            if proj.post not in neurons or (isinstance(proj.pre, Population) and proj.pre not in neurons):
+                raise ValueError(f"{proj.label}: a population of another network")
+        # Event addresses: source channels first, then every neuron (spikes to the host carry one).
+        addresses, nxt = {}, 0
+        for src in self.sources:
+            addresses[src] = np.arange(nxt, nxt + src.size)
+            nxt += src.size
+        labels_of = {}
+        for pop in self.populations:
+            addresses[pop] = np.arange(nxt, nxt + pop.size)
+            for n, a in zip(neurons[pop], addresses[pop]):
+                labels_of[int(n)] = int(a)
+            nxt += pop.size
+        if nxt > EVENT_ADDRESSES:
+            raise PlacementError(f"the network needs {nxt} event addresses (source channels and neurons), "
+                                 f"the chip has {EVENT_ADDRESSES} ({nxt - EVENT_ADDRESSES} too many)")
+        # Rows: one per (source channel, array, sign) with synapses there.
+        syn = {}                      # (pre, channel, array, sign) -> {column: magnitude}
+        for proj in self.projections:
+            post = neurons[proj.post]
+            for i, j in zip(*np.nonzero(proj.weights)):
+                w = int(proj.weights[i, j])
+                arr, col = divmod(int(post[j]), p.columns)
+                key = (proj.pre, int(i), arr, 1 if w < 0 else 0)
+                cols = syn.setdefault(key, {})
+                if col in cols:
+                    raise PlacementError(f"{proj.label}: {proj.pre.label}[{i}] reaches {proj.post.label}[{j}] "
+                                         "through two projections of the same sign; merge them into one")
+                cols[col] = abs(w)
+        used = np.zeros(p.synapse_arrays, int)
+        rows, drivers = {}, {}
+        weights = np.zeros((p.synapse_arrays * p.rows, p.columns), np.int64)
+        for key in sorted(syn, key=lambda k: (k[2], self._order(k[0]), k[1], k[3])):
+            pre, ch, arr, inh = key
+            if used[arr] >= p.rows:
+                need = sum(1 for k in syn if k[2] == arr)
+                raise PlacementError(f"synapse array {arr} needs {need} rows (one per source channel and sign), "
+                                     f"the {p.name} chip has {p.rows} ({need - p.rows} too many)")
+            row = arr * p.rows + used[arr]
+            used[arr] += 1
+            rows[key] = row
+            for col, w in syn[key].items():
+                weights[row, col] = w
+            drivers[row] = (int(addresses[pre][ch]), inh, 2 if isinstance(pre, Population) else 0)
+        v = [(pop, pop.v_neuron) for pop in self.populations if pop.v_neuron is not None]
+        if len(v) > 1:
+            raise PlacementError(f"{len(v)} membrane recordings ({', '.join(q.label for q, _ in v)}); the chip has "
+                                 "one membrane ADC (1 too many)" if len(v) == 2 else
+                                 f"{len(v)} membrane recordings; the chip has one membrane ADC ({len(v) - 1} too many)")
+        return Placement(neurons, addresses, rows, weights, drivers, labels_of)
+
+    def _order(self, part) -> int:
+        parts = self.sources + self.populations
+        return next(i for i, q in enumerate(parts) if q is part)
+
+    # ---------------------------------------------------------------- configuration
+    def configure(self, conn) -> Placement:
+        """Place the network and write it to the chip (one program)."""
+        import host
+        p, rm = conn.profile, conn.regmap
+        pl = self.place(p)
+        prog = conn.program()
+        prog.write(host.ChipOnly(), host.CapMemConfig(enable=1))
+        words = host.synapse_words(rm, pl.weights, np.zeros_like(pl.weights))
+        prog.write_words(rm.addresses("synapse", "weights"), words[0].ravel())
+        prog.write_words(rm.addresses("synapse", "labels"), words[1].ravel())
+        for a in range(p.synapse_arrays):
+            for r in range(p.rows):
+                row = a * p.rows + r
+                if row in pl.drivers:
+                    addr, inh, src = pl.drivers[row]
+                    cfg = host.SynapseDriverConfig(enable=1, inhibitory=inh, gain=8, source=src, use_address=1,
+                                                   address=addr)
+                else:
+                    cfg = host.SynapseDriverConfig(enable=0, inhibitory=0, gain=8, source=0, use_address=0,
+                                                   address=0)
+                prog.write(host.SynapseDriverOnChip(r, a), cfg)
+        placed = set()
+        for pop in self.populations:
+            cells = self.resolver.cells(p, pl.neurons[pop], pop.params)
+            ref_ticks = int(round(p.bio_to_hw(pop.params["tau_refrac"]) / TICK_S))
+            clock = 0
+            while -((-ref_ticks) >> clock) > 255:          # the counter holds 8 bits: coarser clock
+                clock += 1
+            if clock > 15:
+                raise PlacementError(f"{pop.label}: tau_refrac {pop.params['tau_refrac']} s beyond the refractory "
+                                     "counter")
+            for k, n in enumerate(pl.neurons[pop]):
+                n = int(n)
+                placed.add(n)
+                for name, values in cells.items():
+                    prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(int(values[k])))
+                prog.write(host.NeuronOnChip(n), host.NeuronConfig(
+                    enable=1, refractory=-((-ref_ticks) >> clock), refractory_clock=clock,
+                    readout=int(pop.v_neuron == k)))
+                prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=pl.labels_of[n] << LABEL_ROW_SHIFT,
+                                                                  enable=1))
+        for n in range(p.neurons):
+            if n not in placed:
+                prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=0))
+        prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=1, record=1))
+        prog.timer_reset()
+        prog.wait_until(int(round(200e-6 / TICK_S)))          # parameter cells settle
+        conn.run(prog)
+        self._placed = (conn, pl)
+        return pl
+
+    def _placement(self, conn) -> Placement:
+        placed = getattr(self, "_placed", None)
+        if placed is None or placed[0] is not conn:
+            return self.configure(conn)
+        return placed[1]
+
+    # ---------------------------------------------------------------- weights
+    def write_weights(self, conn, proj: Projection, weights) -> None:
+        """New weights for a projection already placed (same synapses, same signs)."""
+        import host
+        pl = self._placement(conn)
+        w = np.asarray(weights)
+        if w.shape != proj.weights.shape:
+            raise ValueError(f"{proj.label}: weights of shape {w.shape}, the projection is {proj.weights.shape}")
+        if np.any((w != 0) & (proj.weights == 0)) or np.any(np.sign(w) * np.sign(proj.weights) < 0):
+            raise PlacementError(f"{proj.label}: new weights add synapses or flip signs; place the network again")
+        p = conn.profile
+        wmax = (1 << p.weight_bits) - 1
+        if np.abs(w).max(initial=0) > wmax:
+            raise PlacementError(f"{proj.label}: weight {np.abs(w).max()} beyond the weight field (|w| <= {wmax})")
+        post = pl.neurons[proj.post]
+        for i, j in zip(*np.nonzero(proj.weights)):
+            arr, col = divmod(int(post[j]), p.columns)
+            pl.weights[pl.rows[(proj.pre, int(i), arr, 1 if proj.weights[i, j] < 0 else 0)], col] = abs(int(w[i, j]))
+        proj.weights = np.asarray(w, np.int64)
+        words = host.synapse_words(conn.regmap, pl.weights, np.zeros_like(pl.weights))
+        prog = conn.program()
+        prog.write_words(conn.regmap.addresses("synapse", "weights"), words[0].ravel())
+        conn.run(prog)
+
+    def read_weights(self, conn, proj: Projection) -> np.ndarray:
+        """The projection's signed weights as the chip holds them."""
+        import host
+        pl = self._placement(conn)
+        p, rm = conn.profile, conn.regmap
+        prog = conn.program()
+        tw = prog.read_words(rm.addresses("synapse", "weights"))
+        tl = prog.read_words(rm.addresses("synapse", "labels"))
+        conn.run(prog)
+        w, _ = host.synapse_values(rm, tw.values.reshape(p.synapse_arrays * p.rows, -1),
+                                   tl.values.reshape(p.synapse_arrays * p.rows, -1))
+        out = np.zeros(proj.weights.shape, np.int64)
+        post = pl.neurons[proj.post]
+        for i, j in zip(*np.nonzero(proj.weights)):
+            arr, col = divmod(int(post[j]), p.columns)
+            inh = 1 if proj.weights[i, j] < 0 else 0
+            out[i, j] = (-1 if inh else 1) * int(w[pl.rows[(proj.pre, int(i), arr, inh)], col])
+        return out
+
+    # ---------------------------------------------------------------- running
+    def run(self, conn, duration: float, seed: int = 0) -> "NetworkResult":
+        """Play every source for `duration` biological seconds and record."""
+        import host
+        p = conn.profile
+        pl = self._placement(conn)
+        ticks, labels = [], []
+        for src in self.sources:
+            for ch, t in enumerate(src.trains(duration, seed)):
+                t = t[(t >= 0) & (t < duration)]
+                ticks.append(np.round(p.bio_to_hw(t) / TICK_S).astype(np.int64))
+                labels.append(np.full(len(t), int(pl.addresses[src][ch]) << LABEL_ROW_SHIFT, np.int64))
+        ticks = np.concatenate(ticks) if ticks else np.zeros(0, np.int64)
+        labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+        order = np.argsort(ticks, kind="stable")
+        end = int(round(p.bio_to_hw(duration) / TICK_S))
+        prog = conn.program()
+        for n in range(p.neurons):
+            prog.write(host.NeuronOnChip(n), host.SpikeCounterReset())
+        v = [(pop, pop.v_neuron) for pop in self.populations if pop.v_neuron is not None]
+        prog.timer_reset()
+        if v:
+            pop, k = v[0]
+            period = max(1, end // 4000)
+            prog.write(host.ChipOnly(), host.MADCConfig(enable=1, source=0, neuron=int(pl.neurons[pop][k]),
+                                                        period=period))
+        prog.spikes(labels[order], ticks[order])
+        prog.wait_until(end)
+        if v:
+            prog.write(host.ChipOnly(), host.MADCConfig(enable=0))
+        res = conn.run(prog)
+        return NetworkResult(self, pl, p, res, duration)
+
+
+class NetworkResult:
+    """Recorded spikes and membrane of a run, in biological time."""
+
+    def __init__(self, net: Network, pl: Placement, profile, raw, duration: float):
+        self.net, self.placement, self.profile, self.raw, self.duration = net, pl, profile, raw, duration
+        self._addr = raw.spikes["label"].astype(np.int64) >> LABEL_ROW_SHIFT
+        self._t = raw.spikes["time"].astype(np.int64) * TICK_S * profile.speedup
+        self.events_dropped = raw.events_dropped
+
+    def spikes(self, pop: Population) -> tuple[np.ndarray, np.ndarray]:
+        """(times in biological s, neuron index within the population), by time."""
+        a = self.placement.addresses[pop]
+        sel = (self._addr >= a[0]) & (self._addr < a[0] + len(a))
+        return self._t[sel], (self._addr[sel] - a[0]).astype(np.int64)
+
+    def counts(self, pop: Population) -> np.ndarray:
+        """Spikes per neuron of the population."""
+        return np.bincount(self.spikes(pop)[1], minlength=pop.size)
+
+    def rates(self, pop: Population) -> np.ndarray:
+        return self.counts(pop) / self.duration
+
+    def membrane(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times in biological s, volts) of the recorded membrane."""
+        p = self.profile
+        m = self.raw.madc
+        volts = m["value"].astype(float) * p.analog.adc_v_max / (1 << p.analog.madc_bits)
+        return m["time"].astype(np.int64) * TICK_S * p.speedup, volts

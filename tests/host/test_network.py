@@ -1,0 +1,135 @@
+"""The network layer (host/network.py): placement, its errors, weights written
+and read back, and an analytic check of a driven population's rate."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import host
+from host.network import (AllToAll, FixedProbability, FromMatrix, Network, OneToOne, PlacementError)
+from isa.profiles import PROFILES
+
+
+def small_net(wmax=63):
+    net = Network()
+    stim = net.poisson_source(8, rate=40.0, label="stim")
+    exc = net.population(16, label="exc")
+    inh = net.population(4, label="inh")
+    net.project(stim, exc, FixedProbability(0.5, seed=2), weight=wmax * 2 // 5)
+    net.project(exc, inh, AllToAll(), weight=wmax // 2)
+    net.project(inh, exc, AllToAll(), weight=-(wmax // 3))
+    return net, stim, exc, inh
+
+
+def test_placement_neurons_rows_and_signs():
+    net, stim, exc, inh = small_net()
+    pl = net.place(PROFILES["dls"])
+    assert pl.neurons[exc].tolist() == list(range(16)) and pl.neurons[inh].tolist() == list(range(16, 20))
+    # one row per source channel and sign: 8 stim + 16 exc (excitatory), 4 inh (inhibitory)
+    assert len(pl.drivers) == 28
+    inh_rows = [r for r, (_, i, _) in pl.drivers.items() if i]
+    assert len(inh_rows) == 4
+    sources = {src for (_, _, src) in pl.drivers.values()}
+    assert sources == {0, 2}                                 # external and recurrent rows
+    assert len({a for (a, _, _) in pl.drivers.values()}) == 28   # every source channel its own address
+
+
+def test_signed_projection_from_one_source_gets_both_rows():
+    net = Network()
+    src = net.spike_source([[0.01]], label="s")
+    pop = net.population(2)
+    net.project(src, pop, FromMatrix(np.array([[10, -10]])))
+    pl = net.place(PROFILES["dls"])
+    assert sorted(i for (_, i, _) in pl.drivers.values()) == [0, 1]
+    assert len({a for (a, _, _) in pl.drivers.values()}) == 1     # both rows take the source's address
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda n: n.population(33), "33 neurons, the dls chip 32 \\(1 too many\\)"),
+    (lambda n: n.project(n.poisson_source(40, 10.0), n.population(2), AllToAll(), weight=5),
+     "synapse array 0 needs 40 rows .* has 32 \\(8 too many\\)"),
+    (lambda n: n.project(n.poisson_source(2, 10.0), n.population(2), OneToOne(), weight=64),
+     "weight 64 beyond the 6-bit weight field"),
+    (lambda n: (n.population(2).record("v"), n.population(2).record("v", 1)),
+     "2 membrane recordings.*one membrane ADC \\(1 too many\\)"),
+])
+def test_what_does_not_fit_names_the_resource(build, message):
+    net = Network()
+    build(net)
+    with pytest.raises(PlacementError, match=message):
+        net.place(PROFILES["dls"])
+
+
+def test_unknown_parameters_and_bad_connectors_are_refused():
+    net = Network()
+    with pytest.raises(ValueError, match="unknown neuron parameter.*tau_m\\b"):
+        net.population(2, tau_m=1e-3)
+    with pytest.raises(ValueError, match="OneToOne needs equal sizes"):
+        net.project(net.poisson_source(3, 1.0), net.population(2), OneToOne(), weight=1)
+
+
+@pytest.mark.parametrize("url", ["twin:dls?serial=4", "twin:hx?serial=4", "twin:hicann?serial=4"])
+def test_weights_written_and_read_back(url):
+    with host.connect(url) as conn:
+        net, stim, exc, inh = small_net((1 << conn.profile.weight_bits) - 1)
+        net.configure(conn)
+        for proj in net.projections:
+            assert (net.read_weights(conn, proj) == proj.weights).all()
+        proj = net.projections[2]                             # inh -> exc, negative
+        wmax = (1 << conn.profile.weight_bits) - 1
+        new = -np.minimum(np.arange(proj.weights.size).reshape(proj.weights.shape) % (wmax + 1), wmax)
+        new[proj.weights == 0] = 0
+        new[new == 0] = -1                                    # keep every synapse, same sign
+        net.write_weights(conn, proj, new)
+        assert (net.read_weights(conn, proj) == new).all()
+        with pytest.raises(PlacementError, match="flip signs"):
+            net.write_weights(conn, proj, -new)
+
+
+def test_spikes_come_back_per_population_in_biological_time():
+    net = Network()
+    t = [[0.010, 0.020], [0.015]]
+    src = net.spike_source(t, label="s")
+    pop = net.population(2, v_threshold=0.45, tau_syn_exc=1e-3, tau_refrac=4e-3, gm_exc=600)
+    net.project(src, pop, OneToOne(), weight=63)
+    pop.record("spikes")
+    with host.connect("twin:dls?serial=1&mismatch=0") as conn:
+        res = net.run(conn, duration=0.05)
+    times, idx = res.spikes(pop)
+    assert res.counts(pop).tolist() == [2, 1]
+    for tt, i in zip(times, idx):                              # each output spike follows its input within 2 ms
+        assert any(0 <= tt - s < 2e-3 for s in t[i])
+
+
+def test_driven_population_reaches_the_predicted_rate():
+    """Ideal chip: N Poisson inputs at rate r, weight w: mean current N r I0 tau_syn
+    with I0 = w / w_max x gain / 8 x I_gm (docs/model.md, "Synapses"), I_gm = gm /
+    1022 x i_max; the LIF rate 1 / (t_ref + tau_m ln((V_inf - V_reset) / (V_inf - V_th)))
+    at V_inf = E_l + I / g_L.  Many small inputs: within 10 %."""
+    p = PROFILES["dls"]
+    a = p.analog
+    n_in, rate, w, gm = 30, 400.0, 6, 60
+    params = dict(v_leak=0.40, v_reset=0.35, v_threshold=0.50, tau_mem=10e-3, tau_syn_exc=5e-3,
+                  tau_refrac=2e-3, gm_exc=gm)
+    net = Network()
+    src = net.poisson_source(n_in, rate, seed=3)
+    pop = net.population(16, **params)
+    net.project(src, pop, AllToAll(), weight=w)
+    with host.connect("twin:dls?serial=1&mismatch=0") as conn:
+        res = net.run(conn, duration=2.0)
+    cell = lambda v: round(v / a.v_max * 1022) / 1022 * a.v_max          # what the cells hold
+    tau_cell = lambda t: a.tau_full_scale * 1022 / round(a.tau_full_scale / p.bio_to_hw(t) * 1022)
+    tau_m, tau_s = tau_cell(params["tau_mem"]), tau_cell(params["tau_syn_exc"])
+    i0 = w / 63 * 8 / 8 * gm / 1022 * a.i_max
+    mean_i = n_in * rate * p.speedup * i0 * tau_s
+    g_l = a.c_mem / tau_m
+    v_inf = cell(params["v_leak"]) + mean_i / g_l
+    e_l, v_r, v_th = cell(params["v_leak"]), cell(params["v_reset"]), cell(params["v_threshold"])
+    assert v_inf > v_th + 0.02                                          # mean-driven regime
+    t_ref = math.ceil(p.bio_to_hw(params["tau_refrac"]) / 8e-9 / p.analog.step_ticks) * p.analog.step_ticks * 8e-9
+    period_hw = t_ref + tau_m * math.log((v_inf - v_r) / (v_inf - v_th))
+    predicted = 1 / (period_hw * p.speedup)
+    assert res.rates(pop).mean() == pytest.approx(predicted, rel=0.10)
+    assert e_l < v_th
