@@ -23,7 +23,8 @@ resolver: by default the chip's documented transfer functions (docs/model.md,
 (`Network(resolver=...)`, see `CellResolver`).
 
 Placement (`Network.place(profile)`, done by `run`): populations take
-neuron circuits in order (hx: array 0, then array 1); every presynaptic
+neuron circuits in order (hx: array 0, then array 1), or those of the array
+they are pinned to; every presynaptic
 source (a spike-source channel or a neuron of a population that projects)
 gets its own event address and, in each synapse array that holds its
 targets, one excitatory row if any of its weights there is positive and one
@@ -100,6 +101,7 @@ class Population:
     size: int
     params: dict
     label: str
+    array: int | None = None      # synapse array (neuron block) to place it on; None: the next free neurons
     recording: set = field(default_factory=set)
     v_neuron: int | None = None
 
@@ -186,12 +188,15 @@ class Network:
         self.resolver = resolver or CellResolver()
 
     # ---------------------------------------------------------------- building
-    def population(self, size: int, label: str | None = None, **params) -> Population:
+    def population(self, size: int, label: str | None = None, array: int | None = None, **params) -> Population:
+        """`size` neurons; `array`: place them on that synapse array's neurons
+        (its rows then carry their inputs), else on the next free ones."""
         unknown = sorted(set(params) - set(NEURON_DEFAULTS))
         if unknown:
             raise ValueError(f"unknown neuron parameter(s) {', '.join(unknown)}; "
                              f"parameters: {', '.join(NEURON_DEFAULTS)}")
-        pop = Population(int(size), dict(NEURON_DEFAULTS, **params), label or f"population{len(self.populations)}")
+        pop = Population(int(size), dict(NEURON_DEFAULTS, **params), label or f"population{len(self.populations)}",
+                         array)
         self.populations.append(pop)
         return pop
 
@@ -230,10 +235,23 @@ class Network:
         if total > p.neurons:
             raise PlacementError(f"the network has {total} neurons, the {p.name} chip {p.neurons} "
                                  f"({total - p.neurons} too many)")
-        neurons, start = {}, 0
-        for pop in self.populations:
-            neurons[pop] = np.arange(start, start + pop.size)
-            start += pop.size
+        free = [list(range(a * p.columns, (a + 1) * p.columns)) for a in range(p.synapse_arrays)]
+        neurons = {}
+        for pop in sorted(self.populations, key=lambda q: q.array is None):     # pinned populations first
+            if pop.array is not None:
+                if not 0 <= pop.array < p.synapse_arrays:
+                    raise PlacementError(f"{pop.label}: array {pop.array}; the {p.name} chip has arrays "
+                                         f"0..{p.synapse_arrays - 1}")
+                pool = free[pop.array]
+                if len(pool) < pop.size:
+                    raise PlacementError(f"{pop.label}: {pop.size} neurons on array {pop.array}, {len(pool)} "
+                                         f"left there ({pop.size - len(pool)} too many)")
+            else:
+                pool = [n for f in free for n in f]
+            take = pool[:pop.size]
+            neurons[pop] = np.array(take, np.int64)
+            for f in free:
+                f[:] = [n for n in f if n not in set(take)]
         for proj in self.projections:
             over = np.abs(proj.weights).max(initial=0)
             if over > wmax:
@@ -346,6 +364,24 @@ class Network:
         self._placed = (conn, pl)
         return pl
 
+    def set_params(self, conn, pop: Population, **params) -> None:
+        """Change neuron parameters of a placed population (its cells are
+        rewritten; they settle for 200 us of hardware time)."""
+        import host
+        unknown = sorted(set(params) - set(NEURON_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown neuron parameter(s) {', '.join(unknown)}")
+        pl = self._placement(conn)
+        pop.params.update(params)
+        cells = self.resolver.cells(conn.profile, pl.neurons[pop], pop.params)
+        prog = conn.program()
+        for k, n in enumerate(pl.neurons[pop]):
+            for name, values in cells.items():
+                prog.write(host.CapMemCellOnChip(int(n), name), host.CapMemCell(int(values[k])))
+        prog.timer_reset()
+        prog.wait_until(int(round(200e-6 / TICK_S)))
+        conn.run(prog)
+
     def _placement(self, conn) -> Placement:
         placed = getattr(self, "_placed", None)
         if placed is None or placed[0] is not conn:
@@ -354,22 +390,38 @@ class Network:
 
     # ---------------------------------------------------------------- weights
     def write_weights(self, conn, proj: Projection, weights) -> None:
-        """New weights for a projection already placed (same synapses, same signs)."""
+        """New weights for a placed projection.  A weight may change sign or
+        appear where the placement gave its source a row of that sign in the
+        target's array (a source with weights of both signs there has both);
+        otherwise PlacementError: place the network again."""
         import host
         pl = self._placement(conn)
+        p = conn.profile
         w = np.asarray(weights)
         if w.shape != proj.weights.shape:
             raise ValueError(f"{proj.label}: weights of shape {w.shape}, the projection is {proj.weights.shape}")
-        if np.any((w != 0) & (proj.weights == 0)) or np.any(np.sign(w) * np.sign(proj.weights) < 0):
-            raise PlacementError(f"{proj.label}: new weights add synapses or flip signs; place the network again")
-        p = conn.profile
+        if not np.all(w == np.round(w)):
+            raise ValueError(f"{proj.label}: weights are integers of the chip's weight field")
         wmax = (1 << p.weight_bits) - 1
         if np.abs(w).max(initial=0) > wmax:
             raise PlacementError(f"{proj.label}: weight {np.abs(w).max()} beyond the weight field (|w| <= {wmax})")
         post = pl.neurons[proj.post]
-        for i, j in zip(*np.nonzero(proj.weights)):
+        changes = []
+        for i, j in zip(*np.nonzero((w != 0) | (proj.weights != 0))):
             arr, col = divmod(int(post[j]), p.columns)
-            pl.weights[pl.rows[(proj.pre, int(i), arr, 1 if proj.weights[i, j] < 0 else 0)], col] = abs(int(w[i, j]))
+            new_row = pl.rows.get((proj.pre, int(i), arr, 1 if w[i, j] < 0 else 0)) if w[i, j] else None
+            if w[i, j] and new_row is None:
+                kind = "inhibitory" if w[i, j] < 0 else "excitatory"
+                raise PlacementError(f"{proj.label}: {proj.pre.label}[{i}] has no {kind} row in array {arr} for "
+                                     f"{proj.post.label}[{j}]; place the network again with that sign")
+            old_row = pl.rows[(proj.pre, int(i), arr, 1 if proj.weights[i, j] < 0 else 0)] if proj.weights[i, j] \
+                else None
+            changes.append((old_row, new_row, col, abs(int(w[i, j]))))
+        for old_row, new_row, col, mag in changes:
+            if old_row is not None:
+                pl.weights[old_row, col] = 0
+            if new_row is not None:
+                pl.weights[new_row, col] = mag
         proj.weights = np.asarray(w, np.int64)
         words = host.synapse_words(conn.regmap, pl.weights, np.zeros_like(pl.weights))
         prog = conn.program()
@@ -377,7 +429,8 @@ class Network:
         conn.run(prog)
 
     def read_weights(self, conn, proj: Projection) -> np.ndarray:
-        """The projection's signed weights as the chip holds them."""
+        """The projection's signed weights as the chip holds them (excitatory
+        minus inhibitory synapse of each pair)."""
         import host
         pl = self._placement(conn)
         p, rm = conn.profile, conn.regmap
@@ -389,13 +442,18 @@ class Network:
                                    tl.values.reshape(p.synapse_arrays * p.rows, -1))
         out = np.zeros(proj.weights.shape, np.int64)
         post = pl.neurons[proj.post]
-        for i, j in zip(*np.nonzero(proj.weights)):
-            arr, col = divmod(int(post[j]), p.columns)
-            inh = 1 if proj.weights[i, j] < 0 else 0
-            out[i, j] = (-1 if inh else 1) * int(w[pl.rows[(proj.pre, int(i), arr, inh)], col])
+        for i in range(proj.weights.shape[0]):
+            for j in range(proj.weights.shape[1]):
+                arr, col = divmod(int(post[j]), p.columns)
+                exc, inh = (pl.rows.get((proj.pre, i, arr, sign)) for sign in (0, 1))
+                out[i, j] = (int(w[exc, col]) if exc is not None else 0) - (int(w[inh, col]) if inh is not None else 0)
         return out
 
     # ---------------------------------------------------------------- running
+    def run_trials(self, conn, rates: dict, duration: float, gap: float = 0.02, seed: int = 0) -> dict:
+        """See `run_trials`: many Poisson trials counted with the spike counters."""
+        return run_trials(self, conn, rates, duration, gap, seed)
+
     def run(self, conn, duration: float, seed: int = 0) -> "NetworkResult":
         """Play every source for `duration` biological seconds and record."""
         import host
@@ -427,6 +485,63 @@ class Network:
             prog.write(host.ChipOnly(), host.MADCConfig(enable=0))
         res = conn.run(prog)
         return NetworkResult(self, pl, p, res, duration)
+
+
+def _poisson_ticks(rates, duration_hw: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(ticks, channel) of Poisson trains at `rates` (Hz, hardware) over duration_hw."""
+    n = rng.poisson(np.asarray(rates, float) * duration_hw)
+    ch = np.repeat(np.arange(len(n)), n)
+    t = np.round(rng.uniform(0, duration_hw, len(ch)) / TICK_S).astype(np.int64)
+    return t, ch
+
+
+def run_trials(net: "Network", conn, rates: dict, duration: float, gap: float = 0.02, seed: int = 0) -> dict:
+    """Many short trials in one program, counted with the spike counters (no
+    spike traffic to the host: rate-coded experiments at 10 000x would
+    overflow the event FIFO).  `rates`: source -> (trials, channels) Poisson
+    rates in biological Hz; each trial plays `duration` biological seconds
+    after a `gap` of silence.  Returns population -> (trials, size) counts."""
+    import host
+    p = conn.profile
+    pl = net._placement(conn)
+    trials = {len(r) for r in rates.values()}
+    if len(trials) != 1:
+        raise ValueError(f"every source needs the same number of trials, got {sorted(trials)}")
+    n_trials = trials.pop()
+    neurons = np.concatenate([pl.neurons[pop] for pop in net.populations])
+    rm = conn.regmap
+    counter = rm.addresses("neuron", "spike_counter", neurons)
+    reset = rm.addresses("neuron", "spike_counter_reset", neurons)
+    count_field = rm.register("neuron", "spike_counter").field("count")
+    dur_hw, gap_hw = p.bio_to_hw(duration), p.bio_to_hw(gap)
+    rng = np.random.default_rng(seed)
+    prog = conn.program()
+    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=1, record=0))
+    prog.timer_reset()
+    tickets, t0 = [], 0
+    for k in range(n_trials):
+        start = t0 + int(round(gap_hw / TICK_S))
+        prog.wait_until(start)
+        prog.write_words(reset, 1)
+        ticks, labels = [], []
+        for src, r in rates.items():
+            t, ch = _poisson_ticks(np.asarray(r[k], float) * p.speedup, dur_hw, rng)
+            ticks.append(t + start + 1)
+            labels.append(pl.addresses[src][ch] << LABEL_ROW_SHIFT)
+        ticks, labels = np.concatenate(ticks), np.concatenate(labels)
+        order = np.argsort(ticks, kind="stable")
+        prog.spikes(labels[order], ticks[order])
+        t0 = start + 1 + int(round(dur_hw / TICK_S))
+        prog.wait_until(t0)
+        tickets.append(prog.read_words(counter))
+    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=1, record=1))
+    conn.run(prog)
+    counts = np.stack([count_field.extract(t.values) for t in tickets]).astype(np.int64)
+    out, at = {}, 0
+    for pop in net.populations:
+        out[pop] = counts[:, at:at + pop.size]
+        at += pop.size
+    return out
 
 
 class NetworkResult:

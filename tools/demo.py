@@ -167,7 +167,8 @@ def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron) -> No
     plt.close(fig)
 
 
-EXPERIMENTS = {"correlation": "tools.experiments.correlation", "stdp": "tools.experiments.stdp"}
+EXPERIMENTS = {"correlation": "tools.experiments.correlation", "stdp": "tools.experiments.stdp",
+               "itl": "tools.experiments.itl"}
 
 
 def main(argv=None) -> int:
@@ -179,7 +180,8 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="Experiments of the hybrid-plasticity seed: `bss-twin demo correlation` "
                                         "(sensor characterisation), `bss-twin demo stdp` (learning with "
-                                        "multiplicative STDP); each takes --help.")
+                                        "multiplicative STDP); of the wafer seed: `bss-twin demo itl` (in-the-loop "
+                                        "training of a converted deep network); each takes --help.")
     add_arguments(ap)
     return run(ap.parse_args(argv))
 

@@ -81,11 +81,28 @@ def test_weights_written_and_read_back(url):
         wmax = (1 << conn.profile.weight_bits) - 1
         new = -np.minimum(np.arange(proj.weights.size).reshape(proj.weights.shape) % (wmax + 1), wmax)
         new[proj.weights == 0] = 0
-        new[new == 0] = -1                                    # keep every synapse, same sign
+        new[(new == 0) & (proj.weights != 0)] = -1
         net.write_weights(conn, proj, new)
         assert (net.read_weights(conn, proj) == new).all()
-        with pytest.raises(PlacementError, match="flip signs"):
-            net.write_weights(conn, proj, -new)
+        with pytest.raises(PlacementError, match="no excitatory row in array 0"):
+            net.write_weights(conn, proj, -new)           # inh sources have no excitatory rows
+        proj0 = net.projections[0]                        # stim -> exc: flips need rows the sources lack too
+        flipped = proj0.weights.copy()
+        flipped[0, np.flatnonzero(flipped[0])[0]] *= -1
+        with pytest.raises(PlacementError, match="no inhibitory row"):
+            net.write_weights(conn, proj0, flipped)
+
+
+def test_weights_change_sign_where_both_rows_exist():
+    net = Network()
+    src = net.spike_source([[0.01], [0.02]], label="s")
+    pop = net.population(3)
+    proj = net.project(src, pop, FromMatrix(np.array([[5, -5, 0], [7, 0, -7]])))
+    with host.connect("twin:dls?serial=1") as conn:
+        net.configure(conn)
+        new = np.array([[-4, 6, 3], [0, -2, 7]])
+        net.write_weights(conn, proj, new)                # flips, a new synapse, a removed one
+        assert (net.read_weights(conn, proj) == new).all()
 
 
 def test_spikes_come_back_per_population_in_biological_time():
