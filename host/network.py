@@ -250,8 +250,9 @@ class Network:
                 pool = [n for f in free for n in f]
             take = pool[:pop.size]
             neurons[pop] = np.array(take, np.int64)
+            taken = set(take)
             for f in free:
-                f[:] = [n for n in f if n not in set(take)]
+                f[:] = [n for n in f if n not in taken]
         for proj in self.projections:
             over = np.abs(proj.weights).max(initial=0)
             if over > wmax:

@@ -62,6 +62,17 @@ def test_what_does_not_fit_names_the_resource(build, message):
         net.place(PROFILES["dls"])
 
 
+def test_populations_pinned_to_an_array():
+    net = Network()
+    a = net.population(10, label="a")
+    b = net.population(20, label="b", array=1)
+    pl = net.place(PROFILES["hx"])
+    assert pl.neurons[b].tolist() == list(range(256, 276)) and pl.neurons[a].tolist() == list(range(10))
+    net.population(240, label="c", array=1)
+    with pytest.raises(PlacementError, match="c: 240 neurons on array 1, 236 left there \\(4 too many\\)"):
+        net.place(PROFILES["hx"])
+
+
 def test_unknown_parameters_and_bad_connectors_are_refused():
     net = Network()
     with pytest.raises(ValueError, match="unknown neuron parameter.*tau_m\\b"):
