@@ -179,8 +179,10 @@ BANDS = {
     "capmem": {"potential": 2e-3, "tau_mem": 0.015, "tau_syn": 0.02, "psp": 0.03},
     "floating_gate": {"potential": 6e-3, "tau_mem": 0.04, "tau_syn": 0.03, "psp": 0.08},
 }
+#: A neuron is usable within this many bands of every target (Calibration.usable).
+USABLE_BANDS = 1.5
 #: Rounds of measurement and rewrite after the first measurement.
-MAX_ROUNDS = {"capmem": 6, "floating_gate": 24}
+MAX_ROUNDS = {"capmem": 6, "floating_gate": 40}
 
 
 def band(q: str, profile, targets: Targets) -> float:
@@ -211,10 +213,11 @@ class Calibration:
     uncalibrated quantity -> measured value at the nominal cells (the documented
                  transfer functions, no calibration): the "before" of the report
     within_band  quantity -> which neurons lie within the band around the target
-    usable       neurons within every band; the others (a neuron whose cells
-                 cannot reach a target, a floating gate that did not land well
-                 in the rounds allowed) are left out of the statistics and are
-                 best left out of networks, as the real stacks' blacklists do
+    usable       neurons within USABLE_BANDS bands of every target (a neuron just
+                 outside a band is calibrated all the same); the others (cells
+                 that cannot reach a target, a floating gate that did not land
+                 well in the rounds allowed) are left out of the statistics and
+                 are best left out of networks, as the real stacks' blacklists do
     readout      column-ADC lines of the calibrated neurons (dls, hx): volts =
                  (code - cadc_offset) / cadc_gain
     """
@@ -239,7 +242,9 @@ class Calibration:
 
     @property
     def usable(self) -> np.ndarray:
-        return np.logical_and.reduce([self.within_band[q] for q in self.quantities])
+        return np.logical_and.reduce([
+            np.abs(deviation(q, self.measured[q], getattr(self.targets, q))) <= USABLE_BANDS * self.bands[q]
+            for q in self.quantities])
 
     def cell(self, quantity: str) -> np.ndarray:
         """Cell values that set `quantity` (e.g. cell("tau_mem") is the i_bias_leak column)."""
@@ -253,9 +258,10 @@ class Calibration:
 
         Capacitive memory holds what it is given: that is self.  On floating gates
         each write lands with a fresh error: with `verify` (their default) the
-        chip is reset and set up as by calibrate(), the quantities are measured and
-        the cells of neurons outside their band written again until they lie in it
-        (several seconds); the result carries these measurements."""
+        chip is reset and set up as by calibrate(), and the search runs again
+        from the stored cells: the neurons outside their bands are written again
+        until they lie in them (several seconds).  The result carries these cells
+        and measurements."""
         p = conn.profile
         if (p.name, conn.serial) != (self.profile, self.serial):
             raise ValueError(f"this calibration is of {self.profile} serial {self.serial}, the connection "
@@ -299,7 +305,8 @@ class Calibration:
         bad = self.neurons[~self.usable]
         if len(bad):
             listed = ", ".join(str(n) for n in bad[:20]) + (", ..." if len(bad) > 20 else "")
-            head += f"\n{len(bad)} neuron(s) outside some band, left out of the statistics: {listed}"
+            head += (f"\n{len(bad)} neuron(s) beyond {USABLE_BANDS:g} bands of a target, left out of the "
+                     f"statistics: {listed}")
         lines = [head, f"{'quantity':<12} {'target':>10}   {'uncalibrated mean ± sd':>24}   "
                        f"{'calibrated mean ± sd':>24}   {'sd ratio':>8}   within band"]
         for q, s in self.summary().items():
@@ -450,15 +457,15 @@ def _transfer_line(q: str, profile, targets: Targets, n: int) -> TransferLine:
 
 def cell_range(q: str, profile, targets: Targets) -> tuple[int, int]:
     """Cells a neuron may need for quantity q: the nominal cell x0 for a gain
-    error of four standard deviations either way (x0 / (1 + 4 sd), x0 / (1 - 4 sd)),
-    widened by four of the offset.  A search that leaves this range
-    follows a faulty measurement; it is kept inside."""
+    error of five standard deviations either way (x0 / (1 + 5 sd), x0 / (1 - 5 sd)),
+    widened by five of the offset.  A search that leaves this range follows a
+    faulty measurement; it is kept inside."""
     s0 = nominal_slope(q, profile, targets)
     x0 = float(linearised(q, getattr(targets, q))) / s0
     slope_sd, offset_sd, write_sd = _mismatch_sd(q, profile, targets)
     gain_sd, offset_sd, write_sd = slope_sd / s0, offset_sd / s0, write_sd / s0   # relative; cells; cells
-    shift = 4 * offset_sd + 2                                   # write errors are not systematic
-    lo, hi = x0 / (1 + 4 * gain_sd) - shift, x0 / max(1 - 4 * gain_sd, 0.25) + shift
+    shift = 5 * offset_sd + 2                                   # write errors are not systematic
+    lo, hi = x0 / (1 + 5 * gain_sd) - shift, x0 / max(1 - 5 * gain_sd, 0.25) + shift
     return int(max(0, np.floor(lo))), int(min(CELL_MAX, np.ceil(hi)))
 
 
@@ -514,9 +521,8 @@ def calibrate(conn, targets: Targets | None = None, *, neurons=None, quantities=
 
 def _run(conn, targets: Targets, neurons: np.ndarray, quantities, progress: bool,
          start: Calibration | None = None) -> Calibration:
-    """The search (module docstring).  With `start` (a calibration being applied
-    to a floating-gate chip) its cells are written and rewritten where a
-    measurement lies outside the band, but never changed."""
+    """The search (module docstring), from the nominal cells or from those of
+    `start` (a calibration being applied to a floating-gate chip)."""
     from tqdm import tqdm
 
     from .calibration_measure import ColumnADCBench, MembraneADCBench
@@ -569,12 +575,8 @@ def _run(conn, targets: Targets, neurons: np.ndarray, quantities, progress: bool
         stuck = np.ones(n, bool)
         for q in quantities:
             redo = ~inside[q] & ~settled
-            if start is not None:
-                proposal = cells[q]
-            else:
-                y_t = float(linearised(q, getattr(targets, q)))
-                x = lines[q].solve(y_t)
-                proposal = np.where(np.isfinite(x), np.clip(np.rint(x), lo[q], hi[q]), cells[q]).astype(np.int64)
+            x = lines[q].solve(float(linearised(q, getattr(targets, q))))
+            proposal = np.where(np.isfinite(x), np.clip(np.rint(x), lo[q], hi[q]), cells[q]).astype(np.int64)
             change = redo & (proposal != cells[q])
             write = redo if floating else change       # a floating gate is written again even unchanged
             stuck &= ~change | ~redo
@@ -583,8 +585,8 @@ def _run(conn, targets: Targets, neurons: np.ndarray, quantities, progress: bool
             bench.set_cells(q, cells[q], write)
         if not floating:
             settled |= out & stuck
+        bench.adapt(measured, m, active)
         active = out if floating else np.ones(n, bool)
-        bench.adapt(measured)
     bar.update(bar.total - bar.n)
     bar.close()
     bench.teardown()
@@ -597,5 +599,7 @@ def _run(conn, targets: Targets, neurons: np.ndarray, quantities, progress: bool
     missing = {q: int((~inside[q]).sum()) for q in quantities if (~inside[q]).any()}
     if missing:
         warnings.warn(f"{p.name} serial {conn.serial}: neurons outside the band after {rounds} rounds: "
-                      + ", ".join(f"{q} {k}" for q, k in missing.items()), stacklevel=3)
+                      + ", ".join(f"{q} {k}" for q, k in missing.items())
+                      + f"; {int((~cal.usable).sum())} of them beyond {USABLE_BANDS:g} bands (not usable)",
+                      stacklevel=3)
     return cal

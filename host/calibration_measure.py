@@ -376,7 +376,7 @@ class ColumnADCBench(Bench):
         keep = self.cells.get(name, values)
         self.cells[name] = values.copy() if which is None else np.where(which, values, keep)
 
-    def adapt(self, measured: dict) -> None:
+    def adapt(self, measured: dict, last: dict, active: np.ndarray) -> None:
         """Nothing to adapt: the protocols' stimuli do not depend on the chip."""
 
     def readout(self) -> dict:
@@ -597,8 +597,8 @@ class MembraneADCBench(Bench):
                   amplitudes (fit_psp, with this trace's tau_mem);
       drive       an event train of rising rate on the drive rows ramps the
                   membrane over threshold: the threshold is the membrane
-                  extrapolated to the spike (a line through the last readings
-                  before it);
+                  extrapolated to the spike (a parabola through the last
+                  readings before it);
       clamp       a long refractory period holds the membrane at the reset
                   potential while the drive's current dies away;
       relaxation  from the reset to rest: leak potential and tau_mem
@@ -609,9 +609,8 @@ class MembraneADCBench(Bench):
     drive to the weakest (each of them fires).
     """
 
-    #: Membrane-ADC sample period (ticks, 16 ns): the threshold is extrapolated over
-    #: the last six readings before a spike (a line: over 96 ns the membrane's
-    #: curvature does not show).
+    #: Membrane-ADC sample period (ticks, 16 ns): fine enough that the last readings
+    #: before a spike pin down the membrane's approach to threshold.
     PERIOD = 2
     #: The schedule's windows are sized for time constants this factor above their
     #: targets: uncalibrated ones reach it (cell gain mismatch 20 % and the write
@@ -626,7 +625,7 @@ class MembraneADCBench(Bench):
         ref, clock = self._refractory()
         # the ramp ends with one event per 1/16 tau_syn: its current is smooth
         self.drive_events = max(8, int(self.drive_window / (2 * min(t.tau_syn_exc, t.tau_syn_inh) / 16)))
-        self.drive_boost = 1.0          # raised whenever a neuron did not fire under the drive
+        self.drive_boost = 1.0          # raised while neurons do not fire under the drive
         self._pending: list = []        # cell writes for the next program
         self.exc_goal = 0.4 * (t.threshold - t.leak)
         self.inh_goal = min(0.25, 0.8 * (t.leak - 0.1))
@@ -646,30 +645,38 @@ class MembraneADCBench(Bench):
         return _refractory_fields(self.drive_window + 8 * self.slow * max(t.tau_syn_exc, t.tau_syn_inh))
 
     def _scale(self, measured: dict, spread: float) -> None:
-        """Volleys and drive for PSP heights `measured` (10th and 90th percentiles;
-        `spread` widens them where they are not measured yet)."""
+        """Volleys and drive for PSP heights `measured` (their 90th and 5th
+        percentiles: one odd neuron does not set them; `spread` widens the nominal
+        heights where none is measured yet)."""
         t = self.targets
         def pct(q, k, nominal):
             v = measured[q][np.isfinite(measured[q])]
             return float(np.percentile(v, k)) if len(v) else nominal
         strong_e = pct("psp_exc", 90, t.psp_exc * spread)
         strong_i = pct("psp_inh", 90, t.psp_inh * spread)
-        weak_e = pct("psp_exc", 0, t.psp_exc / spread)
+        weak_e = pct("psp_exc", 5, t.psp_exc / spread)
         self.volleys = {"exc": choose_volley(EXC_ROWS, self.wmax, self.exc_goal / strong_e, False),
                         "inh": choose_volley(INH_ROWS, self.wmax, self.inh_goal / strong_i, True)}
-        # drive: at the ramp's end its mean current would hold the weakest membrane three
-        # times as far above the leak as the threshold (rate 2 events / window at the end)
-        b = max(weak_e, 0.1 * t.psp_exc) / float(psp_peak_factor(t.tau_mem, t.tau_syn_exc))   # I0 / C, V/s
+        # drive: at the ramp's end its mean current would hold the weak membranes three
+        # times as far above the leak as the threshold (rate 2 events / window at the end);
+        # no stronger than needed: the steeper the crossing, the coarser the threshold
+        b = max(weak_e, 0.3 * t.psp_exc) / float(psp_peak_factor(t.tau_mem, t.tau_syn_exc))   # I0 / C, V/s
         lift = 3 * (t.threshold - t.leak) * self.drive_boost
         rate = 2 * self.drive_events / self.drive_window
         want = lift / (b * t.tau_syn_exc * t.tau_mem * rate)
         self.drive = choose_volley(DRIVE_ROWS, self.wmax, want, False, all_rows=False)
 
-    def adapt(self, measured: dict) -> None:
-        """Stimuli for the next round (class docstring); the drive grows by half (up
-        to four times) after a round in which some neuron did not fire under it."""
-        if np.isnan(measured["threshold"]).any():
+    def adapt(self, measured: dict, last: dict, active: np.ndarray) -> None:
+        """Stimuli for the next round (class docstring) from every neuron's latest
+        `measured` values; `last` is the round just measured (of the `active`
+        neurons).  The drive grows by half (up to four times) after a round in
+        which more than one neuron and 2 % of those measured did not fire under it,
+        and shrinks back after one in which all fired."""
+        missed = int(np.isnan(last["threshold"][active]).sum())
+        if missed > max(1, 0.02 * active.sum()):
             self.drive_boost = min(4.0, 1.5 * self.drive_boost)
+        elif missed == 0:
+            self.drive_boost = max(1.0, self.drive_boost / 1.5)
         self._scale(measured, 1.0)
         t = self.targets
         ratios = [measured[q] / getattr(t, q) for q in ("tau_mem", "tau_syn_exc", "tau_syn_inh")]
@@ -807,15 +814,17 @@ class MembraneADCBench(Bench):
         clean = fired & np.array([len(s) == 1 for s in spikes])     # no spike in a PSP or the relaxation
         ts = np.where(fired, first, 0.0)[:, None]
         out = {}
-        # threshold: a line through the last 6 readings before the spike, taken half a tick
-        # before its stamp (a spike is stamped at the end of the step that crossed threshold)
-        before = (rel[None, :] < ts) & (rel[None, :] >= ts - 6 * self.PERIOD) & np.isfinite(trace)
-        x = np.broadcast_to(rel[None, :] - ts, trace.shape)
-        xm, ym = _masked_mean(x, before), _masked_mean(trace, before)
-        dx, dy = np.where(before, x - xm[:, None], 0.0), np.where(before, trace - ym[:, None], 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            slope = (dx * dy).sum(axis=1) / (dx * dx).sum(axis=1)
-        out["threshold"] = np.where(fired, ym + slope * (-0.5 - xm), np.nan)
+        # threshold: a parabola through the last 12 readings before the spike (the ramp
+        # bends the membrane upwards), taken half a tick before its stamp (a spike is
+        # stamped at the end of the step that crossed threshold)
+        before = (rel[None, :] < ts) & (rel[None, :] >= ts - 12 * self.PERIOD) & np.isfinite(trace) & fired[:, None]
+        x = np.where(before, rel[None, :] - ts + 0.5, 0.0) / (12 * self.PERIOD)       # 0 half a tick before
+        y = np.where(before, trace, 0.0)
+        powers = np.stack([np.where(before, x ** k, 0.0) for k in range(3)], axis=2)  # (n, obs, 3)
+        gram = np.einsum("noi,noj->nij", powers, powers) + np.eye(3) * 1e-12
+        rhs = np.einsum("noi,no->ni", powers, y)
+        coef = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
+        out["threshold"] = np.where(fired & (before.sum(axis=1) >= 6), coef[:, 0], np.nan)
         # reset: the clamp, from a tick after the spike to its end
         clamp = (rel[None, :] > ts + 1) & (rel[None, :] < ts + ph["ref"])
         reset = np.where(fired, _masked_mean(trace, clamp), np.nan)

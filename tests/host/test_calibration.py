@@ -24,7 +24,7 @@ import pytest
 
 import host
 from host.calibration import Calibration, Targets, cache_path, calibrate, check_targets
-from host.calibration_fit import POTENTIALS, QUANTITIES, ROLE, nominal_cell, nominal_slope, psp_peak_factor
+from host.calibration_fit import POTENTIALS, QUANTITIES, ROLE, psp_peak_factor
 from host.calibration_measure import EXC_ROWS, INH_ROWS
 from isa.profiles import PROFILES
 
@@ -75,13 +75,30 @@ def deviation(q, value, target):
     return np.asarray(value) - target if q in POTENTIALS else np.asarray(value) / target - 1
 
 
+def cell_lsb(q, p, targets: Targets) -> float:
+    """What one cell LSB changes on an ideal chip (docs/model.md): volts for
+    potentials, 1 / tau for time constants, volts of PSP height for the gm cells."""
+    a = p.analog
+    if q in POTENTIALS:
+        return a.v_max / 1022
+    if q.startswith("tau"):
+        return 1 / (1022 * a.tau_full_scale)
+    tau_s = targets.tau_syn_exc if q == "psp_exc" else targets.tau_syn_inh
+    return a.i_max / 1022 / a.c_mem * psp_peak_factor(targets.tau_mem, tau_s)
+
+
+def nominal_cells(p, targets: Targets, n: int) -> dict:
+    """The cells of an uncalibrated chip: each target through the ideal transfer."""
+    linear = lambda q, v: 1 / v if q.startswith("tau") else v
+    return {q: np.full(n, round(linear(q, getattr(targets, q)) / cell_lsb(q, p, targets))) for q in QUANTITIES}
+
+
 def check_acceptance(conn, cal: Calibration, left_out: int) -> dict:
     p = conn.profile
     t = cal.targets
     assert (~cal.usable).sum() <= left_out
     neurons = cal.neurons[cal.usable]
-    nominal = {q: np.full(len(neurons), nominal_cell(q, getattr(t, q), p, t)) for q in QUANTITIES}
-    before = true_quantities(conn, t, neurons, nominal)
+    before = true_quantities(conn, t, neurons, nominal_cells(p, t, len(neurons)))
     after = true_quantities(conn, t, neurons)
     tol = MEAN_TOLERANCE[p.param_memory]
     figures = {}
@@ -129,11 +146,9 @@ def test_an_ideal_chip_lands_on_the_targets_within_a_cell_lsb(profile):
         cal = calibrate(conn, targets, neurons=np.arange(16), cache=False, progress=False)
         truth = true_quantities(conn, targets, cal.neurons)
     for q in QUANTITIES:
-        # one cell LSB: the documented slope, in the quantity's linear form (1 / tau for time constants)
-        lsb = nominal_slope(q, p, targets)
         t = getattr(targets, q)
         err = np.abs(1 / truth[q] - 1 / t) if q.startswith("tau") else np.abs(truth[q] - t)
-        assert err.max() <= lsb, q
+        assert err.max() <= cell_lsb(q, p, targets), q
 
 
 # --------------------------------------------------------------------------- applying, caching
@@ -164,11 +179,9 @@ def test_applying_to_floating_gates_rewrites_until_in_band():
     with host.connect("twin:hicann?serial=6&seed=9") as conn:   # other write errors
         landed = cal.apply(conn)
         truth = true_quantities(conn, cal.targets, cal.neurons)
-    for name, values in cal.cells.items():
-        np.testing.assert_array_equal(landed.cells[name], values)       # the cells are not changed...
-    for q in QUANTITIES:                                                # ...written until they land well
-        assert landed.within_band[q].mean() >= 0.9, q
-        assert np.abs(deviation(q, truth[q], getattr(cal.targets, q))).mean() <= cal.bands[q], q
+    assert landed.usable.all()
+    for q in QUANTITIES:
+        assert np.abs(deviation(q, truth[q], getattr(cal.targets, q))).max() <= 1.5 * cal.bands[q], q
 
 
 @pytest.fixture
