@@ -596,10 +596,12 @@ def _run(conn, targets: Targets, neurons: np.ndarray, quantities, progress: bool
                       uncalibrated=uncalibrated if start is None else start.uncalibrated,
                       within_band={q: inside[q] for q in quantities}, bands=bands,
                       readout=bench.readout(), rounds=rounds, seconds=time.perf_counter() - t0)
-    missing = {q: int((~inside[q]).sum()) for q in quantities if (~inside[q]).any()}
-    if missing:
-        warnings.warn(f"{p.name} serial {conn.serial}: neurons outside the band after {rounds} rounds: "
-                      + ", ".join(f"{q} {k}" for q, k in missing.items())
-                      + f"; {int((~cal.usable).sum())} of them beyond {USABLE_BANDS:g} bands (not usable)",
+    bad = cal.neurons[~cal.usable]
+    if len(bad):
+        far = {q: int((np.abs(deviation(q, measured[q], getattr(targets, q))) > USABLE_BANDS * bands[q]).sum())
+               for q in quantities}
+        warnings.warn(f"{p.name} serial {conn.serial}: {len(bad)} neuron(s) beyond {USABLE_BANDS:g} bands of a "
+                      f"target after {rounds} rounds, not usable ({', '.join(f'{q} {k}' for q, k in far.items() if k)}"
+                      f"): neurons {', '.join(str(n) for n in bad[:20])}{', ...' if len(bad) > 20 else ''}",
                       stacklevel=3)
     return cal

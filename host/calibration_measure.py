@@ -52,7 +52,7 @@ SPIKE_LABEL_BASE = 0xFC00
 
 @dataclass(frozen=True)
 class Volley:
-    """A PSP stimulus: one event into each row of a group of every array at once.
+    """A stimulus: one event into each row of a group, in every array at once.
     `factor` is its strength in full-weight synapses at driver gain 8."""
 
     rows: np.ndarray
