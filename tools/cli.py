@@ -249,6 +249,7 @@ COMMANDS: tuple[Builtin | Forward | Parsers, ...] = (
     Parsers("tools.ppu_cli"),           # asm, disasm
     Parsers("tools.ppu_run"),           # ppu-run
     Forward("demo", "tools.demo", "run a first experiment on a chip (default: the in-process twin)"),
+    Forward("calibrate", "tools.calibrate", "calibrate a chip's neurons to targets and report before/after"),
 )
 
 

@@ -62,6 +62,16 @@ def test_regdump_shows_what_another_client_wrote(tcp_server, capsys):
     assert lines[256].startswith("0x00060100  synapse.labels[0, 0, 0]  0x")
 
 
+def test_calibrate_over_tcp(tcp_server, capsys):
+    """The calibration needs nothing but the wire: against a served twin it reports
+    the chip and every quantity asked for."""
+    rc, out, err = run_cli(capsys, "calibrate", tcp_server.url, "--no-cache", "--quiet", "--neurons", "0-3",
+                           "--quantities", "leak,reset")
+    assert rc == 0, err
+    assert out.startswith("dls serial 3 (model version 1): 4 neurons")
+    assert re.search(r"^leak .* 4/4 ", out, re.M) and re.search(r"^reset .* 4/4 ", out, re.M)
+
+
 def test_regdump_of_every_block_skips_write_only_registers(capsys):
     rc, out, err = run_cli(capsys, "regdump", "twin:dls?serial=5")
     assert rc == 0, err
