@@ -412,7 +412,6 @@ class ColumnADCBench(Bench):
         # ---- leak: dithered resting potential
         rest = self._dithered_rest(prog, clock, cells["leak"])
         # ---- reset and tau_mem: a spike, the clamp, the relaxation towards a distant leak level
-        self.write_config(prog, enable=0)
         self.write_cell(prog, c["leak"], self.leak_cell(np.full(len(self.neurons), self.tau_level)))
         ref_ticks = self.refractory_steps() * self.step
         delays = (np.array(self.DECAY_DELAYS) * t.tau_mem / TICK).astype(np.int64)
@@ -484,7 +483,7 @@ class ColumnADCBench(Bench):
         # PSPs: the volley acts from the first step boundary after its events
         ref_boundary = _any_boundary(spikes)
         for side, reps in psp.items():
-            dv, tt = [], None
+            dv = []
             for t_in, base, row in reps:
                 onset = self._next_boundary(t_in, ref_boundary)
                 tt = np.array([self._boundary(w, onset) - onset for w, _ in row]) * TICK
