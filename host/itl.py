@@ -141,14 +141,14 @@ class Mapped:
     def write(self, weights) -> None:
         """Quantise and write.  A weight whose sign has no row for its source
         (the placement gave each source the rows of the signs it had) stays 0."""
-        rows = self.net._placement(self.conn).rows
+        pl = self.net._placement(self.conn)
         p = self.conn.profile
         for proj, q in zip(self.projections, self.quantise(weights)):
-            post = self.net._placement(self.conn).neurons[proj.post]
+            post = pl.neurons[proj.post]
             arr = post // p.columns
             for sign, sel in ((0, q > 0), (1, q < 0)):
                 for i, j in zip(*np.nonzero(sel)):
-                    if (proj.pre, int(i), int(arr[j]), sign) not in rows:
+                    if (proj.pre, int(i), int(arr[j]), sign) not in pl.rows:
                         q[i, j] = 0
             self.net.write_weights(self.conn, proj, q)
 

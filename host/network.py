@@ -36,6 +36,7 @@ naming the resource and by how much.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,9 +51,12 @@ class PlacementError(ValueError):
 
 
 # --------------------------------------------------------------------------- connectors
-class Connector:
+class Connector(ABC):
+    """Which (pre, post) pairs a projection connects."""
+
+    @abstractmethod
     def mask(self, n_pre: int, n_post: int) -> np.ndarray:
-        raise NotImplementedError
+        """Boolean (n_pre, n_post): True where a synapse is."""
 
 
 class AllToAll(Connector):
@@ -154,15 +158,16 @@ class CellResolver:
     calibration provides the same method with per-neuron values."""
 
     def cells(self, profile, neurons: np.ndarray, params: dict) -> dict[str, np.ndarray]:
-        a = profile.analog
+        from .calibration_fit import nominal_cell
         n = len(neurons)
-        volts = lambda v: np.full(n, int(round(np.clip(v / a.v_max, 0, 1) * 1022)))
-        tau = lambda t: np.full(n, int(round(np.clip(a.tau_full_scale / profile.bio_to_hw(t), 0, 1) * 1022)))
-        return {profile.cell_for("e_l"): volts(params["v_leak"]), profile.cell_for("v_reset"): volts(params["v_reset"]),
-                profile.cell_for("v_th"): volts(params["v_threshold"]),
-                profile.cell_for("i_leak"): tau(params["tau_mem"]),
-                profile.cell_for("i_tau_exc"): tau(params["tau_syn_exc"]),
-                profile.cell_for("i_tau_inh"): tau(params["tau_syn_inh"]),
+        cell = lambda q, v: np.full(n, int(nominal_cell(q, v, profile, None)))
+        hw = profile.bio_to_hw
+        return {profile.cell_for("e_l"): cell("leak", params["v_leak"]),
+                profile.cell_for("v_reset"): cell("reset", params["v_reset"]),
+                profile.cell_for("v_th"): cell("threshold", params["v_threshold"]),
+                profile.cell_for("i_leak"): cell("tau_mem", hw(params["tau_mem"])),
+                profile.cell_for("i_tau_exc"): cell("tau_syn_exc", hw(params["tau_syn_exc"])),
+                profile.cell_for("i_tau_inh"): cell("tau_syn_inh", hw(params["tau_syn_inh"])),
                 profile.cell_for("i_gm_exc"): np.full(n, int(params["gm_exc"])),
                 profile.cell_for("i_gm_inh"): np.full(n, int(params["gm_inh"]))}
 

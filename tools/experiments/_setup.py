@@ -17,13 +17,13 @@ def configure_array(conn, weights: np.ndarray, labels: np.ndarray, *, tau_syn: f
     gm / gm_inh: the synaptic gain cells; refractory in units of 16 ticks
     (128 ns); corr_*: the sensors' global cells (docs/model.md, "Correlation sensors")."""
     import host
+    from host.calibration_fit import nominal_cell
     p, rm = conn.profile, conn.regmap
-    a = p.analog
-    volts = lambda v: int(round(v / a.v_max * 1022))
-    tau = lambda t: int(round(a.tau_full_scale / t * 1022))
-    cells = {p.cell_for("e_l"): volts(0.40), p.cell_for("v_th"): volts(0.60), p.cell_for("v_reset"): volts(0.35),
-             p.cell_for("i_leak"): tau(tau_mem), p.cell_for("i_tau_exc"): tau(tau_syn),
-             p.cell_for("i_tau_inh"): tau(tau_syn), p.cell_for("i_gm_exc"): gm, p.cell_for("i_gm_inh"): gm_inh}
+    cell = lambda q, v: int(nominal_cell(q, v, p, None))
+    cells = {p.cell_for("e_l"): cell("leak", 0.40), p.cell_for("v_th"): cell("threshold", 0.60),
+             p.cell_for("v_reset"): cell("reset", 0.35), p.cell_for("i_leak"): cell("tau_mem", tau_mem),
+             p.cell_for("i_tau_exc"): cell("tau_syn_exc", tau_syn), p.cell_for("i_tau_inh"): cell("tau_syn_inh", tau_syn),
+             p.cell_for("i_gm_exc"): gm, p.cell_for("i_gm_inh"): gm_inh}
     words = host.synapse_words(rm, weights, labels)
     prog = conn.program()
     prog.write(host.ChipOnly(), host.CapMemConfig(enable=1))
