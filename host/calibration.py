@@ -159,11 +159,11 @@ def check_targets(targets: Targets, profile) -> None:
                          "potential, which needs at least 0.15 V")
     if profile.param_memory == "floating_gate":
         # every protocol runs at the calibration values (no cell is rewritten to measure)
-        if targets.threshold < targets.leak + 0.05:
+        if targets.threshold < targets.leak + 0.05 - 1e-9:           # 1e-9: 0.6 - 0.55 is below 0.05 in floats
             raise ValueError(f"targets threshold={targets.threshold:g} V, leak={targets.leak:g} V: on "
                              f"{profile.name} the threshold must lie at least 50 mV above the leak potential "
                              "(the resting membrane and the PSPs are measured with it in place)")
-        if abs(targets.reset - targets.leak) < 0.05:
+        if abs(targets.reset - targets.leak) < 0.05 - 1e-9:
             raise ValueError(f"targets reset={targets.reset:g} V, leak={targets.leak:g} V: on {profile.name} "
                              "they must differ by at least 50 mV (tau_mem is measured on the relaxation "
                              "from one to the other)")
@@ -220,6 +220,9 @@ class Calibration:
                  are best left out of networks, as the real stacks' blacklists do
     readout      column-ADC lines of the calibrated neurons (dls, hx): volts =
                  (code - cadc_offset) / cadc_gain
+    lines        quantity -> (2, neurons): each neuron's transfer line as the search
+                 left it, linearised quantity = slope * cell + intercept
+                 (host.calibration_fit); `cells_for` reaches other values through it
     """
 
     profile: str
@@ -235,6 +238,7 @@ class Calibration:
     within_band: dict[str, np.ndarray]
     bands: dict[str, float]
     readout: dict[str, np.ndarray] = field(default_factory=dict)
+    lines: dict[str, np.ndarray] = field(default_factory=dict)
     rounds: int = 0
     seconds: float = 0.0
     key: str = ""                    # its cache key (cache_key): chip, targets, selection, method
@@ -250,6 +254,21 @@ class Calibration:
         """Cell values that set `quantity` (e.g. cell("tau_mem") is the i_bias_leak column)."""
         from isa.profiles import profile as lookup
         return self.cells[lookup(self.profile).cell_for(ROLE[quantity])]
+
+    def cells_for(self, quantity: str, value) -> np.ndarray:
+        """Per-neuron cell values that put `quantity` at `value` (V, hardware s, or
+        a PSP height in V; a scalar or one value per neuron): at the target the
+        calibrated cell (measured within its band), elsewhere each neuron's
+        transfer line (exact where the transfer is linear; docs/calibration.md
+        states how far it holds).  A quantity not calibrated takes the nominal cell."""
+        from isa.profiles import profile as lookup
+        value = np.broadcast_to(np.asarray(value, np.float64), self.neurons.shape)
+        if quantity not in self.lines:
+            return nominal_cell(quantity, value, lookup(self.profile), self.targets)
+        slope, intercept = self.lines[quantity]
+        line = np.clip(np.rint((linearised(quantity, value) - intercept) / slope), 0, CELL_MAX).astype(np.int64)
+        target = getattr(self.targets, quantity)
+        return np.where(np.isclose(value, target, rtol=1e-9, atol=0.0), self.cell(quantity), line)
 
     # ------------------------------------------------------------------ applying
     def apply(self, conn, verify: bool | None = None, progress: bool = False) -> "Calibration":
@@ -356,10 +375,10 @@ class Calibration:
         meta = dict(profile=self.profile, serial=self.serial, version=self.version, variant=self.variant,
                     targets=self.targets.as_dict(), quantities=list(self.quantities), bands=self.bands,
                     rounds=self.rounds, seconds=self.seconds, cells=list(self.cells),
-                    readout=list(self.readout), key=self.key)
+                    readout=list(self.readout), lines=list(self.lines), key=self.key)
         arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8), "neurons": self.neurons}
         arrays.update({f"cell.{k}": v for k, v in self.cells.items()})
-        for group in ("measured", "uncalibrated", "within_band", "readout"):
+        for group in ("measured", "uncalibrated", "within_band", "readout", "lines"):
             arrays.update({f"{group}.{k}": v for k, v in getattr(self, group).items()})
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
@@ -384,7 +403,8 @@ class Calibration:
                           neurons=np.array(z["neurons"]), quantities=qs, cells=group("cell", meta["cells"]),
                           measured=group("measured", qs), uncalibrated=group("uncalibrated", qs),
                           within_band=group("within_band", qs), bands=meta["bands"],
-                          readout=group("readout", meta["readout"]), rounds=meta["rounds"],
+                          readout=group("readout", meta["readout"]), lines=group("lines", meta["lines"]),
+                          rounds=meta["rounds"],
                           seconds=meta["seconds"], key=meta["key"])
                 return cal
         except Exception as exc:           # zipfile, json, KeyError, OSError, ...: all mean "unusable"
@@ -595,7 +615,8 @@ def _run(conn, targets: Targets, neurons: np.ndarray, quantities, progress: bool
                       cells={bench.cell[q]: cells[q] for q in QUANTITIES}, measured=measured,
                       uncalibrated=uncalibrated if start is None else start.uncalibrated,
                       within_band={q: inside[q] for q in quantities}, bands=bands,
-                      readout=bench.readout(), rounds=rounds, seconds=time.perf_counter() - t0)
+                      readout=bench.readout(), lines={q: np.stack(lines[q].coefficients()) for q in quantities},
+                      rounds=rounds, seconds=time.perf_counter() - t0)
     bad = cal.neurons[~cal.usable]
     if len(bad):
         far = {q: int((np.abs(deviation(q, measured[q], getattr(targets, q))) > USABLE_BANDS * bands[q]).sum())

@@ -245,11 +245,12 @@ class TransferLine:
             out = np.where(c > 0, y / np.maximum(c, 1), out)
         return np.where(self.unmeasured, np.nan, out)
 
-    def solve(self, y_target) -> np.ndarray:
-        """The (real-valued) cell at which each neuron's line reaches y_target;
-        NaN for neurons without a point."""
+    def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each neuron's line (slope a, intercept b: y = a * cell + b); a neuron
+        without a point has the prior's (the documented transfer)."""
+        n = self.n
         if not self.x:
-            return np.full(self.n, np.nan)
+            return np.full(n, float(self.slope0)), np.zeros(n)
         cnt = np.array(self.count)
         use = cnt > 0
         y = np.where(use, np.array(self.y_sum) / np.maximum(cnt, 1), 0.0)
@@ -264,6 +265,14 @@ class TransferLine:
         det = sxx * s1 - sx * sx
         a = (sxy * s1 - sx * sy) / det
         b = (sxx * sy - sx * sxy) / det
-        a = np.where(a > 0.2 * self.slope0, a, self.slope0)       # a line must rise with its cell
+        return np.where(a > 0.2 * self.slope0, a, self.slope0), b     # a line must rise with its cell
+
+    def solve(self, y_target) -> np.ndarray:
+        """The (real-valued) cell at which each neuron's line reaches y_target;
+        NaN for neurons without a point."""
+        if not self.x:
+            return np.full(self.n, np.nan)
+        a, b = self.coefficients()
+        has_point = (np.array(self.count) > 0).any(axis=0)
         with np.errstate(invalid="ignore"):
-            return np.where(use.any(axis=0), (np.asarray(y_target, np.float64) - b) / a, np.nan)
+            return np.where(has_point, (np.asarray(y_target, np.float64) - b) / a, np.nan)

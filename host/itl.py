@@ -4,8 +4,10 @@ spiking network on the BrainScaleS wafer-scale system", IJCNN).
 
 1. A small network (64-h-h-10, ReLU, no biases) is trained in software with
    NumPy on the 8x8 handwritten digits that ship with scikit-learn.
-2. It is converted to a rate-coded spiking network through the network layer
-   (host/network.py): pixel intensities become Poisson rates, each layer a
+2. The neurons it will use are calibrated to its neuron parameters
+   (host/calibration.py; cached per chip), and it is converted to a rate-coded
+   spiking network through the network layer (host/network.py) with that
+   calibration: pixel intensities become Poisson rates, each layer a
    population, weights quantised per layer to the chip's signed weight field
    (4 bit on hicann, 6 on hx), the sign picking an excitatory or an
    inhibitory row; outputs are spike counts, the class their argmax.
@@ -27,11 +29,11 @@ import numpy as np
 from .network import AllToAll, FromMatrix, Network
 
 INPUT_RATE = 100.0            # Hz (biological) of a pixel at full intensity
-TRIAL = 0.2                   # s (biological) per sample
+TRIAL = 0.4                   # s (biological) per sample: 40 input spikes at full intensity
 GAP = 0.02                    # s of silence between samples (membranes relax)
-NEURON = dict(v_leak=0.60, v_reset=0.60, v_threshold=0.72, tau_mem=10e-3, tau_syn_exc=2e-3, tau_syn_inh=2e-3,
-              tau_refrac=2e-3, gm_exc=300, gm_inh=300)
-HEADROOM = 0.5                # the 99th percentile of a layer's activations maps to this share of the top rate
+NEURON = dict(v_leak=0.60, v_reset=0.55, v_threshold=0.72, tau_mem=10e-3, tau_syn_exc=2e-3, tau_syn_inh=2e-3,
+              tau_refrac=2e-3, gm_exc=150, gm_inh=150)
+HEADROOM = 0.4                # the 99th percentile of a layer's counts maps to this share of the top rate
 GM_RANGE = (1, 1022)          # the synaptic gain cells that normalise a layer
 
 
@@ -121,6 +123,41 @@ def train_software(x, y, hidden: int = 32, epochs: int = 60, batch: int = 32, lr
     return mlp
 
 
+# --------------------------------------------------------------------------- calibration
+def calibration_targets(profile):
+    """The calibration targets of the network's neurons: NEURON's potentials and
+    time constants, and PSP heights of the nominal gm cells (gm_exc, gm_inh):
+    the layers' gains are then set relative to calibrated neurons."""
+    from .calibration import Targets
+    from .calibration_fit import nominal_slope
+    n, hw = NEURON, profile.bio_to_hw
+    t = Targets.default(profile).replace(leak=n["v_leak"], reset=n["v_reset"], threshold=n["v_threshold"],
+                                         tau_mem=hw(n["tau_mem"]), tau_syn_exc=hw(n["tau_syn_exc"]),
+                                         tau_syn_inh=hw(n["tau_syn_inh"]))
+    return t.replace(psp_exc=n["gm_exc"] * nominal_slope("psp_exc", profile, t),
+                     psp_inh=n["gm_inh"] * nominal_slope("psp_inh", profile, t))
+
+
+def neurons_to_calibrate(profile, sizes, spare: float = 0.5) -> np.ndarray:
+    """The neurons map_network places a network of layer `sizes` (input first)
+    on, with `spare` more per array for those a calibration finds unusable:
+    layers alternate between the synapse arrays and take their first neurons."""
+    need = np.zeros(profile.synapse_arrays, int)
+    for k, size in enumerate(sizes[1:]):
+        need[k % profile.synapse_arrays] += size
+    take = np.minimum(np.ceil(need * (1 + spare)).astype(int), profile.columns)
+    return np.concatenate([np.arange(a * profile.columns, a * profile.columns + t) for a, t in enumerate(take)])
+
+
+def calibrate_for(conn, mlp: "MLP", progress: bool = True):
+    """Calibrate the neurons a mapping of `mlp` uses to `calibration_targets`
+    (host.calibration; cached on disk, so a chip is calibrated once)."""
+    from .calibration import calibrate
+    sizes = [mlp.weights[0].shape[0]] + [w.shape[1] for w in mlp.weights]
+    return calibrate(conn, calibration_targets(conn.profile), neurons=neurons_to_calibrate(conn.profile, sizes),
+                     progress=progress)
+
+
 # --------------------------------------------------------------------------- the spiking network on a chip
 @dataclass
 class Mapped:
@@ -161,17 +198,18 @@ class Mapped:
         return self.counts(x, seed)[-1].argmax(axis=1)
 
 
-def map_network(conn, mlp: MLP, x_norm=None, steps: int = 4) -> Mapped:
-    """Convert `mlp` onto the chip behind `conn` (see the module docstring).
+def map_network(conn, mlp: MLP, x_norm=None, steps: int = 4, calibration=None) -> Mapped:
+    """Convert `mlp` onto the chip behind `conn` (see the module docstring),
+    through `calibration` (calibrate_for) if given, else the nominal cells.
     Layers alternate between the synapse arrays where the chip has two, so
     that each array's rows carry one layer's inputs.  With samples `x_norm`,
     each layer's synaptic gain (its gm cells) is set, layer after layer, so
-    that its mean rate is INPUT_RATE times the software network's mean
-    activation on them (data-based normalisation: a unit of activation is
-    INPUT_RATE in every layer), by `steps` proportional corrections."""
+    that the 99th percentile of its spike counts on them is HEADROOM of the
+    most a neuron fires in a trial (TRIAL / tau_refrac; data-based
+    normalisation), by `steps` proportional corrections."""
     p = conn.profile
     wmax = (1 << p.weight_bits) - 1
-    net = Network()
+    net = Network(calibration=calibration)
     src = net.poisson_source(mlp.weights[0].shape[0], 0.0, label="input")
     layers, projs, scales = [], [], []
     pre = src

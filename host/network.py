@@ -43,6 +43,8 @@ import numpy as np
 
 from isa.regmap._blocks import EVENT_ADDRESSES, LABEL_ROW_SHIFT
 
+from .calibration_fit import ROLE as _ROLE
+
 TICK_S = 8e-9
 
 
@@ -152,24 +154,83 @@ class Projection:
     label: str
 
 
+#: Population parameter -> the calibrated quantity that sets it (host.calibration_fit.QUANTITIES).
+PARAMETER_QUANTITY = {"v_leak": "leak", "v_reset": "reset", "v_threshold": "threshold", "tau_mem": "tau_mem",
+                      "tau_syn_exc": "tau_syn_exc", "tau_syn_inh": "tau_syn_inh", "gm_exc": "psp_exc",
+                      "gm_inh": "psp_inh"}
+
+
 class CellResolver:
     """Parameter-cell values for a population's neurons: the documented,
-    uncalibrated transfer functions of the chip (docs/model.md).  A
-    calibration provides the same method with per-neuron values."""
+    uncalibrated transfer functions of the chip (docs/model.md); gm_exc and
+    gm_inh are cell values as they stand.  CalibratedResolver gives each
+    neuron its own."""
+
+    def check(self, conn) -> None:
+        """Raise if this resolver does not belong to the chip behind `conn`."""
+
+    def available(self, profile) -> np.ndarray | None:
+        """Neurons placement may use (a boolean mask), None: all."""
+        return None
 
     def cells(self, profile, neurons: np.ndarray, params: dict) -> dict[str, np.ndarray]:
         from .calibration_fit import nominal_cell
         n = len(neurons)
-        cell = lambda q, v: np.full(n, int(nominal_cell(q, v, profile, None)))
-        hw = profile.bio_to_hw
-        return {profile.cell_for("e_l"): cell("leak", params["v_leak"]),
-                profile.cell_for("v_reset"): cell("reset", params["v_reset"]),
-                profile.cell_for("v_th"): cell("threshold", params["v_threshold"]),
-                profile.cell_for("i_leak"): cell("tau_mem", hw(params["tau_mem"])),
-                profile.cell_for("i_tau_exc"): cell("tau_syn_exc", hw(params["tau_syn_exc"])),
-                profile.cell_for("i_tau_inh"): cell("tau_syn_inh", hw(params["tau_syn_inh"])),
-                profile.cell_for("i_gm_exc"): np.full(n, int(params["gm_exc"])),
-                profile.cell_for("i_gm_inh"): np.full(n, int(params["gm_inh"]))}
+        out = {}
+        for param, q in PARAMETER_QUANTITY.items():
+            cell = profile.cell_for(_ROLE[q])
+            if param.startswith("gm_"):
+                out[cell] = np.full(n, int(params[param]))
+            else:
+                out[cell] = np.full(n, int(nominal_cell(q, _hardware(profile, param, params[param]), profile, None)))
+        return out
+
+
+class CalibratedResolver(CellResolver):
+    """Cells from a calibration of the chip (host.calibration.Calibration): each
+    neuron gets the cell that puts it where the parameter says (its calibrated
+    cell at the calibration's targets, elsewhere its transfer line,
+    `Calibration.cells_for`).  gm_exc / gm_inh keep their meaning of the
+    nominal resolver, a cell value of an ideal neuron: each neuron gets the PSP
+    height an ideal one has at that cell (the nominal cell of the PSP target:
+    the calibrated cells).  Placement uses only the neurons the
+    calibration covers and calls usable (`Calibration.usable`), as the real
+    stacks leave blacklisted neurons out."""
+
+    def __init__(self, calibration):
+        self.calibration = calibration
+
+    def check(self, conn) -> None:
+        c = self.calibration
+        if (conn.profile.name, conn.serial) != (c.profile, c.serial):
+            raise ValueError(f"the network's calibration is of {c.profile} serial {c.serial}, the connection "
+                             f"{conn.url} is {conn.profile.name} serial {conn.serial}: calibrate that chip")
+
+    def available(self, profile) -> np.ndarray:
+        mask = np.zeros(profile.neurons, bool)
+        mask[self.calibration.neurons[self.calibration.usable]] = True
+        return mask
+
+    def cells(self, profile, neurons: np.ndarray, params: dict) -> dict[str, np.ndarray]:
+        from .calibration_fit import nominal_cell, nominal_slope
+        c = self.calibration
+        index = np.searchsorted(c.neurons, neurons)
+        if np.any(index >= len(c.neurons)) or np.any(c.neurons[np.minimum(index, len(c.neurons) - 1)] != neurons):
+            raise ValueError("neurons outside the calibration: place the network with this resolver")
+        out = {}
+        for param, q in PARAMETER_QUANTITY.items():
+            value = _hardware(profile, param, params[param])
+            if param.startswith("gm_"):                     # the PSP an ideal neuron has at that cell
+                target = getattr(c.targets, q)
+                value = (target if int(params[param]) == int(nominal_cell(q, target, profile, c.targets))
+                         else float(params[param]) * nominal_slope(q, profile, c.targets))
+            out[profile.cell_for(_ROLE[q])] = c.cells_for(q, value)[index]
+        return out
+
+
+def _hardware(profile, param: str, value: float) -> float:
+    """A population parameter in hardware units: time constants through the speed-up."""
+    return profile.bio_to_hw(value) if param.startswith("tau_") else float(value)
 
 
 # --------------------------------------------------------------------------- placement
@@ -186,11 +247,15 @@ class Placement:
 
 
 class Network:
-    def __init__(self, resolver: CellResolver | None = None):
+    def __init__(self, resolver: CellResolver | None = None, calibration=None):
+        """`calibration` (host.calibration.Calibration of the chip to run on):
+        shorthand for resolver=CalibratedResolver(calibration)."""
+        if calibration is not None and resolver is not None:
+            raise ValueError("give a resolver or a calibration, not both")
         self.populations: list[Population] = []
         self.sources: list[SpikeSource] = []
         self.projections: list[Projection] = []
-        self.resolver = resolver or CellResolver()
+        self.resolver = resolver or (CalibratedResolver(calibration) if calibration is not None else CellResolver())
 
     # ---------------------------------------------------------------- building
     def population(self, size: int, label: str | None = None, array: int | None = None, **params) -> Population:
@@ -240,7 +305,13 @@ class Network:
         if total > p.neurons:
             raise PlacementError(f"the network has {total} neurons, the {p.name} chip {p.neurons} "
                                  f"({total - p.neurons} too many)")
-        free = [list(range(a * p.columns, (a + 1) * p.columns)) for a in range(p.synapse_arrays)]
+        ok = self.resolver.available(p)
+        ok = np.ones(p.neurons, bool) if ok is None else ok
+        usable = int(ok.sum())
+        if total > usable:
+            raise PlacementError(f"the network has {total} neurons, the {p.name} chip {usable} usable ones "
+                                 f"(calibrated and within their bands; {total - usable} too many)")
+        free = [[n for n in range(a * p.columns, (a + 1) * p.columns) if ok[n]] for a in range(p.synapse_arrays)]
         neurons = {}
         for pop in sorted(self.populations, key=lambda q: q.array is None):     # pinned populations first
             if pop.array is not None:
@@ -250,7 +321,8 @@ class Network:
                 pool = free[pop.array]
                 if len(pool) < pop.size:
                     raise PlacementError(f"{pop.label}: {pop.size} neurons on array {pop.array}, {len(pool)} "
-                                         f"left there ({pop.size - len(pool)} too many)")
+                                         f"{'usable ones ' if usable < p.neurons else ''}left there "
+                                         f"({pop.size - len(pool)} too many)")
             else:
                 pool = [n for f in free for n in f]
             take = pool[:pop.size]
@@ -323,7 +395,9 @@ class Network:
         """Place the network and write it to the chip (one program)."""
         import host
         p, rm = conn.profile, conn.regmap
+        self.resolver.check(conn)
         pl = self.place(p)
+        cell_addresses, cell_words = self._changed_cells(conn, pl, self.populations)
         prog = conn.program()
         prog.write(host.ChipOnly(), host.CapMemConfig(enable=1))
         words = host.synapse_words(rm, pl.weights, np.zeros_like(pl.weights))
@@ -340,9 +414,9 @@ class Network:
                     cfg = host.SynapseDriverConfig(enable=0, inhibitory=0, gain=8, source=0, use_address=0,
                                                    address=0)
                 prog.write(host.SynapseDriverOnChip(r, a), cfg)
+        prog.write_words(cell_addresses, cell_words)
         placed = set()
         for pop in self.populations:
-            cells = self.resolver.cells(p, pl.neurons[pop], pop.params)
             ref_ticks = int(round(p.bio_to_hw(pop.params["tau_refrac"]) / TICK_S))
             clock = 0
             while -((-ref_ticks) >> clock) > 255:          # the counter holds 8 bits: coarser clock
@@ -353,8 +427,6 @@ class Network:
             for k, n in enumerate(pl.neurons[pop]):
                 n = int(n)
                 placed.add(n)
-                for name, values in cells.items():
-                    prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(int(values[k])))
                 prog.write(host.NeuronOnChip(n), host.NeuronConfig(
                     enable=1, refractory=-((-ref_ticks) >> clock), refractory_clock=clock,
                     readout=int(pop.v_neuron == k)))
@@ -379,14 +451,37 @@ class Network:
             raise ValueError(f"unknown neuron parameter(s) {', '.join(unknown)}")
         pl = self._placement(conn)
         pop.params.update(params)
-        cells = self.resolver.cells(conn.profile, pl.neurons[pop], pop.params)
         prog = conn.program()
-        for k, n in enumerate(pl.neurons[pop]):
-            for name, values in cells.items():
-                prog.write(host.CapMemCellOnChip(int(n), name), host.CapMemCell(int(values[k])))
+        prog.write_words(*self._changed_cells(conn, pl, [pop]))
         prog.timer_reset()
         prog.wait_until(int(round(200e-6 / TICK_S)))
         conn.run(prog)
+
+    def _changed_cells(self, conn, pl: Placement, populations) -> tuple[np.ndarray, np.ndarray]:
+        """(addresses, words) of the populations' parameter cells whose value
+        differs from what the chip holds (read first): a floating gate lands
+        with a fresh error on every write, so a cell already right (a
+        calibration just applied) is left as it landed."""
+        p, rm = conn.profile, conn.regmap
+        memory = "capmem" if p.param_memory == "capmem" else "floating_gate"
+        table = rm.addresses(memory, "neuron").reshape(p.neurons, len(p.neuron_cells))
+        value = rm.register(memory, "neuron").field("value")
+        addresses, values = [], []
+        for pop in populations:
+            for name, v in self.resolver.cells(p, pl.neurons[pop], pop.params).items():
+                addresses.append(table[pl.neurons[pop], p.neuron_cells.index(name)])
+                values.append(np.asarray(v, np.int64))
+        if not addresses:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        addresses, values = np.concatenate(addresses), np.concatenate(values)
+        if values.min() < 0 or values.max() > value.limit:
+            raise PlacementError(f"a parameter needs cell value {int(values.min() if values.min() < 0 else values.max())}"
+                                 f", outside the cells' 0..{value.limit}: choose a parameter the chip can reach")
+        prog = conn.program()
+        held = prog.read_words(addresses)
+        conn.run(prog)
+        change = value.extract(held.values.astype(np.int64)) != values
+        return addresses[change], values[change] << value.lsb
 
     def _placement(self, conn) -> Placement:
         placed = getattr(self, "_placed", None)

@@ -161,3 +161,114 @@ def test_driven_population_reaches_the_predicted_rate():
     predicted = 1 / (period_hw * p.speedup)
     assert res.rates(pop).mean() == pytest.approx(predicted, rel=0.10)
     assert e_l < v_th
+
+
+# --------------------------------------------------------------------------- with a calibration
+def _calibrated(url, neurons):
+    from host.calibration import calibrate
+    conn = host.connect(url)
+    return conn, calibrate(conn, neurons=np.arange(neurons), cache=False, progress=False)
+
+
+def test_calibrated_population_fires_as_predicted_and_alike():
+    """The analytic check on a chip with mismatch: through its calibration every
+    neuron sits at the targets, so the population's rate is what the same
+    formula predicts for an ideal neuron (within 5 %), and the neuron-to-neuron
+    spread of rates is below 0.4 of the uncalibrated chip's."""
+    from host.calibration_fit import nominal_cell
+    p = PROFILES["dls"]
+    a = p.analog
+    conn, cal = _calibrated("twin:dls?serial=2", 32)
+    t = cal.targets
+    gm = int(nominal_cell("psp_exc", t.psp_exc, p, t))     # the cell an ideal neuron needs for the PSP target
+    params = dict(v_leak=t.leak, v_reset=t.reset, v_threshold=0.50, tau_mem=p.hw_to_bio(t.tau_mem),
+                  tau_syn_exc=p.hw_to_bio(t.tau_syn_exc), tau_refrac=2e-3, gm_exc=gm)
+    n_in, rate, w = 30, 400.0, 2
+    rates = {}
+    with conn:
+        for name, kwargs in (("calibrated", dict(calibration=cal)), ("nominal", {})):
+            net = Network(**kwargs)
+            src = net.poisson_source(n_in, rate, seed=3)
+            pop = net.population(32, **params)
+            net.project(src, pop, AllToAll(), weight=w)
+            rates[name] = net.run(conn, duration=2.0).rates(pop)
+    tau_m, tau_s = t.tau_mem, t.tau_syn_exc                 # hardware s, as calibrated
+    i0 = w / 63 * gm / 1022 * a.i_max
+    v_inf = t.leak + n_in * rate * p.speedup * i0 * tau_s * tau_m / a.c_mem
+    t_ref = math.ceil(p.bio_to_hw(2e-3) / 8e-9 / a.step_ticks) * a.step_ticks * 8e-9
+    predicted = 1 / ((t_ref + tau_m * math.log((v_inf - t.reset) / (v_inf - 0.50))) * p.speedup)
+    assert v_inf > 0.52
+    assert rates["calibrated"].mean() == pytest.approx(predicted, rel=0.05)
+    spread = {k: np.std(r) / np.mean(r) for k, r in rates.items()}
+    assert spread["calibrated"] < 0.4 * spread["nominal"], spread
+
+
+def test_calibrated_resolver_reaches_parameters_beside_the_targets():
+    """Parameters other than the calibration's targets go through each neuron's
+    transfer line: judged by the twin's truth, their spread stays at most 0.3 of
+    the uncalibrated one and the mean on the value (capacitive memory, hx)."""
+    from _truth import deviation, true_quantities
+    conn, cal = _calibrated("twin:hx?serial=3", 48)
+    p = conn.profile
+    t = cal.targets
+    params = dict(v_leak=0.45, v_reset=0.35, v_threshold=0.65, tau_mem=p.hw_to_bio(t.tau_mem) * 1.5,
+                  tau_syn_exc=p.hw_to_bio(t.tau_syn_exc) * 0.7, tau_syn_inh=p.hw_to_bio(t.tau_syn_inh) * 1.3)
+    want = dict(leak=0.45, reset=0.35, threshold=0.65, tau_mem=t.tau_mem * 1.5, tau_syn_exc=t.tau_syn_exc * 0.7,
+                tau_syn_inh=t.tau_syn_inh * 1.3)
+    with conn:
+        truth = {}
+        for name, kwargs in (("calibrated", dict(calibration=cal)), ("nominal", {})):
+            net = Network(**kwargs)
+            pop = net.population(40, **params)
+            pl = net.configure(conn)
+            truth[name] = true_quantities(conn, t, pl.neurons[pop])
+    for q, v in want.items():
+        sd = {k: np.std(deviation(q, truth[k][q], v)) for k in truth}
+        mean = np.mean(deviation(q, truth["calibrated"][q], v))
+        assert sd["calibrated"] <= 0.3 * sd["nominal"], (q, sd)
+        assert abs(mean) <= (2e-3 if q in ("leak", "reset", "threshold") else 0.02), (q, mean)
+
+
+def test_floating_gates_keep_what_the_calibration_landed():
+    """On hicann every write of a floating gate lands anew: configuring a
+    network at the calibration's targets writes none of the calibrated cells
+    again, so each neuron keeps the landed values the calibration measured."""
+    from _truth import _chip
+    from host.calibration_fit import nominal_cell
+    conn, cal = _calibrated("twin:hicann?serial=2", 24)
+    p = conn.profile
+    t = cal.targets
+    with conn:
+        held = _chip(conn).core.net.cells.target.copy()
+        net = Network(calibration=cal)
+        gm = int(nominal_cell("psp_exc", t.psp_exc, p, t))
+        pop = net.population(20, v_leak=t.leak, v_reset=t.reset, v_threshold=t.threshold,
+                             tau_mem=p.hw_to_bio(t.tau_mem), tau_syn_exc=p.hw_to_bio(t.tau_syn_exc),
+                             tau_syn_inh=p.hw_to_bio(t.tau_syn_inh), gm_exc=gm,
+                             gm_inh=int(nominal_cell("psp_inh", t.psp_inh, p, t)))
+        pl = net.configure(conn)
+        after = _chip(conn).core.net.cells.target
+        np.testing.assert_array_equal(after, held)
+        # a parameter off the target is written (and lands with its own error)
+        net.set_params(conn, pop, v_leak=t.leak + 0.05)
+        k = p.neuron_cells.index(p.cell_for("e_l"))
+        moved = _chip(conn).core.net.cells.target.reshape(p.neurons, -1)[pl.neurons[pop], k]
+        assert np.all(moved > held.reshape(p.neurons, -1)[pl.neurons[pop], k] + 10)
+
+
+def test_placement_leaves_out_neurons_the_calibration_cannot_use():
+    conn, cal = _calibrated("twin:dls?serial=4", 32)
+    conn.close()
+    # make neurons 3 and 7 unusable: their leak far outside its band
+    cal.measured["leak"] = cal.measured["leak"].copy()
+    cal.measured["leak"][[3, 7]] += 0.1
+    net = Network(calibration=cal)
+    pop = net.population(30)
+    pl = net.place(PROFILES["dls"])
+    assert 3 not in pl.neurons[pop] and 7 not in pl.neurons[pop] and len(set(pl.neurons[pop])) == 30
+    net.population(1)
+    with pytest.raises(PlacementError, match="31 neurons, the dls chip 30 usable ones .*1 too many"):
+        net.place(PROFILES["dls"])
+    with host.connect("twin:dls?serial=5") as other:
+        with pytest.raises(ValueError, match="calibration is of dls serial 4.*serial 5"):
+            Network(calibration=cal).configure(other)
