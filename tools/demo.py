@@ -36,16 +36,17 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--png", default="demo.png", help="where to write the plot (default demo.png; '' to skip)")
 
 
+#: The demo's neuron parameters (host.network units: volts, biological seconds, gm cells).
+NEURON = dict(v_leak=0.40, v_threshold=0.60, v_reset=0.35, tau_mem=10e-3, tau_syn_exc=5e-3, tau_syn_inh=5e-3,
+              tau_refrac=2e-3, gm_exc=60, gm_inh=60)
+
+
 def _cells(p) -> dict[str, int]:
     """Cell values (LSB) for the demo's neuron parameters, through the
-    transfer functions of docs/model.md (no calibration: mismatch stays)."""
-    a = p.analog
-    volts = lambda v: int(round(v / a.v_max * 1022))
-    tau = lambda t: int(round(a.tau_full_scale / t * 1022))
-    return {p.cell_for("e_l"): volts(0.40), p.cell_for("v_th"): volts(0.60), p.cell_for("v_reset"): volts(0.35),
-            p.cell_for("i_leak"): tau(10e-6 * 1000 / p.speedup), p.cell_for("i_tau_exc"): tau(5e-6 * 1000 / p.speedup),
-            p.cell_for("i_tau_inh"): tau(5e-6 * 1000 / p.speedup), p.cell_for("i_gm_exc"): 60,
-            p.cell_for("i_gm_inh"): 60}
+    network layer's nominal resolver: the transfer functions of docs/model.md
+    (no calibration: mismatch stays)."""
+    from host.network import CellResolver
+    return {name: int(v[0]) for name, v in CellResolver().cells(p, np.zeros(1, np.int64), NEURON).items()}
 
 
 def run(args: argparse.Namespace) -> int:
