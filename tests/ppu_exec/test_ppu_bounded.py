@@ -139,3 +139,78 @@ def test_a_compiled_call_yields_to_python():
     st2 = I.new_state()
     assert I.run(mem, st2, 3 * I.YIELD_INSNS, hot_threshold=0) == I.Status.MAX_CYCLES
     assert st2[I.S_CYCLES] == 3 * I.YIELD_INSNS
+
+
+def _bus_loop() -> bytes:
+    """Firmware that reads a chip register in a loop: every access goes to Python."""
+    from isa.ppu.iomap import REGISTER_BUS_BIT
+    from isa.regmap import register_map
+    ea = REGISTER_BUS_BIT | register_map("dls").address("chip_id", "serial") << 2
+    return assemble(f"lis r4, {ea >> 16}\nori r4, r4, {ea & 0xFFFF}\n1: lwz r5, 0(r4)\nb 1b\n").image()
+
+
+@pytest.mark.parametrize("image", ["hostile", "bus_loop", "spin"])
+def test_ctrl_c_interrupts_a_run_of_the_in_process_twin(image):
+    """SIGINT while the chip runs firmware that never sleeps (for hours of wall
+    time at these limits): KeyboardInterrupt soon after, and the twin serves
+    the connection afterwards.  A second SIGINT 20 s later is the hang guard."""
+    import os
+    import signal
+    import threading
+    import time
+    data = {"hostile": HOSTILE.read_bytes(), "bus_loop": _bus_loop(), "spin": assemble("1: b 1b").image()}[image]
+    sent = []
+    kill = lambda: (sent.append(time.monotonic()), os.kill(os.getpid(), signal.SIGINT))
+    with host.connect("twin:dls") as conn:
+        ppu = host.PPU(conn)
+        ppu.load(data)
+        ppu.start()
+        timers = [threading.Timer(1.0, kill), threading.Timer(20.0, kill)]
+        for t in timers:
+            t.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                if image == "hostile":            # stuck in interrupt entry: run_until_sleep would raise
+                    while True:                   # at once, so poll the running core with long waits
+                        prog = conn.program()
+                        prog.timer_reset()
+                        prog.wait_until((1 << 32) - 1)
+                        conn.run(prog)
+                else:
+                    ppu.run_until_sleep(1e4, poll_interval=30.0)
+            caught = time.monotonic()
+        finally:
+            for t in timers:
+                t.cancel()
+                t.join()
+        assert len(sent) == 1 and caught - sent[0] < 10.0
+        s = ppu.status()
+        assert s.running and not s.sleeping and s.cycles > 0
+        ppu.load(assemble("li r5, 7\nwait\n").image())
+        ppu.start()
+        assert ppu.run_until_sleep(1e-3).sleeping and ppu.registers()[5] == 7
+
+
+def test_ppu_run_stops_on_sigint():
+    """`bss-twin ppu-run` of firmware that never sleeps ends with status 130 on SIGINT."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(_bus_loop())
+        f.flush()
+        proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "ppu-run", f.name, "--max-cycles", str(10**12)],
+                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(3.0)                       # started, and inside the run (it lasts for days)
+            assert proc.poll() is None, proc.communicate()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, err

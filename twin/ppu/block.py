@@ -243,14 +243,7 @@ class PPUBlock:
                 and not self._may_wake()):
             # Asleep with nothing to wake it: time passes without the interpreter.
             self._target += (until_tick - start_tick) * self.cycles_per_tick
-            idle = int(self._target) - int(st[I.S_CYCLES])
-            if idle > 0:
-                st[I.S_CYCLES] += idle
-                if st[I.S_DEC] > 0:
-                    if st[I.S_DEC] <= idle:
-                        st[I.S_DEC], st[I.S_DEC_PENDING] = 0, 1
-                    else:
-                        st[I.S_DEC] -= idle
+            self._sleep_to_target()
             return
         while t < until_tick:
             if not self.running or self.stop or self.halted or self._clock_off:
@@ -270,10 +263,25 @@ class PPUBlock:
         if ran:
             self._memory_view[:] = self.mem.view(">u4")
 
+    def _sleep_to_target(self) -> None:
+        """A sleeping core's cycle counter (and DEC) to the clock target, as
+        the interpreter's `sleep_advances` does."""
+        st = self.state
+        idle = int(self._target) - int(st[I.S_CYCLES])
+        if idle > 0:
+            st[I.S_CYCLES] += idle
+            if st[I.S_DEC] > 0:
+                if st[I.S_DEC] <= idle:
+                    st[I.S_DEC], st[I.S_DEC_PENDING] = 0, 1
+                else:
+                    st[I.S_DEC] -= idle
+
     # ------------------------------------------------------------------ co-simulation (twin.cosim)
     def after_cosim(self, ticks: int) -> None:
         """The chip ran this executing core for `ticks` in the compiled loop:
-        move its clock target and take note of a fault or a sleep."""
+        move its clock target and take note of a fault or a sleep (a core that
+        sleeps through the rest of the call comes back with its counter at its
+        `wait`: it moves to the target here, the tick the call reached)."""
         from ..cosim import DONE, RUN, STOPPED
         self._target += ticks * self.cycles_per_tick
         b, k = self.bank, self.index
@@ -282,6 +290,7 @@ class PPUBlock:
             b.pend[k] = RUN
         elif b.pend[k] == DONE and b.pstat[k] == I.Status.SLEEPING:
             self.stop = 0
+            self._sleep_to_target()
 
     def serve_cosim_event(self) -> None:
         """What the compiled loop left to Python for this core: a register-bus
