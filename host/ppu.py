@@ -26,7 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from isa.ppu.elf import is_elf, read_elf
-from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_SIZE, RETURN_CODE_ADDRESS, STOP_FAULTS, STOP_REASONS
+from isa.ppu.core import VECTORS
+from isa.ppu.iomap import (MAILBOX_ADDRESS, MAILBOX_SIZE, RETURN_CODE_ADDRESS, STOP_FAULTS, STOP_INTERRUPT_LOOP,
+                           STOP_REASONS)
+from isa.wire import FPGA_TICK_S, message
 
 from .coords import PPUOnChip
 from .errors import BssError
@@ -36,13 +39,28 @@ __all__ = ["PPU", "PPUFault", "PPUTimeout", "PPUState", "TraceStep", "RETURN_COD
 
 
 _CHUNK = 256          # memory words / trace steps per program
+#: The longest wait of one program: the playback timer's range (ticks).
+_LONGEST_WAIT = (1 << dict(message("wait_until").fields)["time"]) - 1
+
+
+_VECTOR_NAMES = {v: k.replace("_", " ") for k, v in VECTORS.items()}
 
 
 class PPUFault(BssError):
-    """The core stopped on an interrupt without an installed vector."""
+    """The core stopped on an interrupt without an installed vector, or it is
+    stuck in interrupt entry (`reason` STOP_INTERRUPT_LOOP: it runs but takes
+    the interrupt at `address` again and again; `word` is the word there)."""
 
-    def __init__(self, ppu: int, reason: int, address: int, pc: int):
-        self.ppu, self.reason, self.address, self.pc = ppu, reason, address, pc
+    def __init__(self, ppu: int, reason: int, address: int, pc: int, word: int | None = None):
+        self.ppu, self.reason, self.address, self.pc, self.word = ppu, reason, address, pc, word
+        if reason == STOP_INTERRUPT_LOOP:
+            name = _VECTOR_NAMES.get(address, "an")
+            at = "" if word is None else f" (word 0x{word:08x})"
+            super().__init__(f"PPU {ppu} is stuck in interrupt entry at 0x{address:08x}: the {name} "
+                             f"interrupt's handler faults there{at} before any instruction retires, so the "
+                             "core takes interrupts again and again (it keeps running until stop() or a "
+                             "reset)")
+            return
         what = STOP_REASONS.get(reason, f"stop reason {reason}")
         super().__init__(f"PPU {ppu} stopped: {what} at address 0x{address:08x} "
                          f"(no interrupt vector installed)")
@@ -192,6 +210,11 @@ class PPU:
     def _check(self, s: PPUState) -> PPUState:
         if s.fault or s.reason in STOP_FAULTS:
             raise PPUFault(self.index, s.reason, s.fault_address, s.pc)
+        if s.reason == STOP_INTERRUPT_LOOP:
+            a = s.fault_address
+            word = int.from_bytes(self.read_memory(a, 4), "big") if a % 4 == 0 and a + 4 <= self.memory_bytes \
+                else None
+            raise PPUFault(self.index, s.reason, a, s.pc, word)
         return s
 
     def run_until_sleep(self, timeout_hw_seconds: float = 1.0, poll_interval: float = 10e-6) -> PPUState:
@@ -199,12 +222,15 @@ class PPU:
         reset, wait, read the state), the first waiting `poll_interval` seconds
         of hardware time and each later one twice as long as the one before
         (so a long run takes a few programs, a short one returns soon), never
-        past `timeout_hw_seconds` in all.  Raises PPUFault on a fault,
+        past `timeout_hw_seconds` in all (and none longer than the playback
+        timer's range, 2**32 ticks).  Raises PPUFault on a fault or when the
+        core is stuck in interrupt entry (at the first poll that sees it),
         PPUTimeout after `timeout_hw_seconds` of hardware time (the core keeps
         running)."""
-        tick = 8e-9
+        tick = FPGA_TICK_S
         limit = max(1, int(round(timeout_hw_seconds / tick)))
-        step = max(1, int(round(poll_interval / tick)))
+        longest = _LONGEST_WAIT
+        step = min(longest, max(1, int(round(poll_interval / tick))))
         elapsed = 0
         last_cycles = None
         while True:
@@ -227,7 +253,7 @@ class PPU:
             if elapsed >= limit:
                 raise PPUTimeout(f"PPU {self.index} did not sleep within {timeout_hw_seconds:g} s of "
                                  f"hardware time ({s.cycles} cycles); pc=0x{s.pc:08x}, {s.reason_text}")
-            step *= 2
+            step = min(2 * step, longest)
 
     # ------------------------------------------------------------------ debugging
     def halt(self) -> None:

@@ -7,6 +7,7 @@ same serial is the same chip forever.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -78,7 +79,8 @@ class Chip:
         for ppu in self.ppus:
             ppu.reset()
 
-    def advance(self, until: int, in_times: np.ndarray, in_labels: np.ndarray) -> Activity:
+    def advance(self, until: int, in_times: np.ndarray, in_labels: np.ndarray,
+                pause: Callable[[], bool] | None = None) -> Activity:
         """Run the chip up to absolute tick `until`, injecting input events
         (absolute ticks, sorted, all <= until).
 
@@ -87,7 +89,14 @@ class Chip:
         (within one analog step) and its vector I/O acts at its time.  The loop
         comes back to Python only for what the PPU blocks serve: register-bus
         accesses of the firmware, code changed behind the core, faults, and a
-        periodic yield (a few ms of wall time) so that signals are honoured."""
+        periodic yield (a few ms of wall time) so that signals are honoured.
+
+        `pause` is asked at each of those returns: when it says True the call
+        ends there, before `until` (`self.now` is the tick reached; input
+        events not consumed yet stay queued in the core).  Calling `advance`
+        again with the same `until` (and no new input) then runs exactly what
+        the loop would have run without the pause (twin.session shares a busy
+        chip between clients this way)."""
         if until < self.now:
             raise ValueError(f"cannot run the chip backwards ({until} < {self.now})")
         if until == self.now or not any(p.executing for p in self.ppus):
@@ -117,6 +126,8 @@ class Chip:
             if cs.need >= 0:
                 self.ppus[cs.need].serve_cosim_event()
             elif reached >= until:
+                break
+            if pause is not None and reached < until and pause():
                 break
         for ppu in self.ppus:
             ppu.sync_memory_view()

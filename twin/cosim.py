@@ -30,6 +30,12 @@ and runs ahead in one interpreter call; the analog core runs in one
   after the call: translation never splits a span, so it cannot change what
   the network does.
 
+A core that sleeps through the rest of a call (no wake-up before t_stop)
+returns with its cycle counter at its `wait` (the interpreter runs without
+`sleep_advances` here): the PPU block moves it (and DEC) to the tick the call
+reached (`PPUBlock.after_cosim`), so that at every return to Python a sleeping
+core's counter is that of the chip's clock, not of the end of the span.
+
 A PPU's state between calls is `pend[p]` (RUN: run it; SYNC: at a vector-I/O
 instruction at tick `ptick[p]`; PYTHON: an event for Python, status in
 `pstat[p]`; DONE: reached the budget of this call or sleeps through it;
@@ -255,7 +261,7 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
             a = arr_of[p]
             while True:
                 status = call_run_loop(run_addr, dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a],
-                                       cbuf[p], abuf[p], resets[p], touched[p], io_space, True, hot, True,
+                                       cbuf[p], abuf[p], resets[p], touched[p], io_space, False, hot, True,
                                        corr_cycles)
                 if status != _ST_HOT:
                     break
@@ -453,7 +459,7 @@ def run_ppus(rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal,
             a = arr_of[p]
             while True:
                 status = call_run_loop(run_addr, dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a],
-                                       cbuf[p], abuf[p], resets[p], touched[p], io_space, True, hot, True,
+                                       cbuf[p], abuf[p], resets[p], touched[p], io_space, False, hot, True,
                                        corr_cycles)
                 if status != _ST_HOT:
                     break

@@ -16,12 +16,14 @@ index and the reason, and changes nothing.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from isa import wire
 from isa.wire import Direction, ErrorReason, H
 
-from .chip import Chip
+from .chip import Activity, Chip
 
 _OMNI, _TIMED, _CONTROL, _INVALID = 0, 1, 2, 3
 _CATEGORY = np.full(256, _INVALID, dtype=np.uint8)
@@ -37,10 +39,15 @@ _TIMER_MASK = (1 << 32) - 1
 
 
 class Executor:
-    """Runs programs on one chip; keeps the playback timer between programs."""
+    """Runs programs on one chip; keeps the playback timer between programs.
 
-    def __init__(self, chip: Chip):
+    `advance(until, in_times, in_labels) -> Activity` moves the chip's clock
+    (default `chip.advance`; twin.session.ChipHost passes its own, which
+    shares the chip with other clients' programs while this one waits)."""
+
+    def __init__(self, chip: Chip, advance: Callable[[int, np.ndarray, np.ndarray], Activity] | None = None):
         self.chip = chip
+        self.advance = chip.advance if advance is None else advance
         self.timer_base = 0            # chip tick at the last timer reset
         self.halted = False
 
@@ -153,7 +160,7 @@ class Executor:
         else:
             in_t, in_l = np.zeros(0, np.int64), np.zeros(0, np.uint16)
         end = max(int(timer_at[-1]), start_timer) + base
-        act = self.chip.advance(end, in_t, in_l)
+        act = self.advance(end, in_t, in_l)
         # Attach each output to the word during whose wait it occurred.
         word_time = timer_at + base
         self._activity(act, idx, word_time, out)
@@ -189,7 +196,7 @@ class Executor:
         elif msg.name == "loopback":
             if f["halt"]:
                 # Events in flight up to now leave the chip before the echo.
-                act = self.chip.advance(self.chip.now, np.zeros(0, np.int64), np.zeros(0, np.uint16))
+                act = self.advance(self.chip.now, np.zeros(0, np.int64), np.zeros(0, np.uint16))
                 self._activity(act, np.array([index]), np.array([self.chip.now]), out)
             out.add(np.array([index]), np.array([wire.encode("loopback_echo", **f)], dtype=np.uint64))
 

@@ -4,10 +4,12 @@ Both servers wrap `twin.session.Session`, so every transport carries the same
 frames and behaves the same:
 
 * `TwinServer` (TCP) shares one chip among all clients.  Each client gets a
-  thread and a Session of its own; programs of different clients run one at a
-  time (the ChipHost lock), and each client only ever sees the answers to its
-  own programs.  A client that disconnects in the middle of a frame or of a
-  program is counted in the chip's `link` block and the server keeps serving.
+  thread and a Session of its own; programs of different clients take turns
+  on the chip (twin.session.ChipHost: one at a time, except that a program
+  waiting in a long timed segment lets the others in every SLICE_SECONDS),
+  and each client only ever sees the answers to its own programs.  A client
+  that disconnects in the middle of a frame or of a program is counted in the
+  chip's `link` block and the server keeps serving.
 * `PtyServer` behaves like a board on a USB-serial line: one pseudo-terminal,
   one Session, clients may open and close the slave path as often as they like.
 
@@ -18,6 +20,11 @@ seconds, the session declares the partial data lost and answers with a
 
 Every fault and notice is logged to `log` (stderr by default) as one line that
 names the client.  Bad input never stops a server.
+
+Stopping (`stop()`, SIGINT/SIGTERM of `bss-twin serve`): a program still
+running is given up at its next slice point (ProgramCancelled; the chip's loop
+returns there every few ms while a PPU computes), its client is told nothing
+more and disconnected; the log names it.
 
     with TwinServer(chip=Chip("dls", serial=3)) as srv:
         print(srv.url)            # tcp://127.0.0.1:PORT
@@ -44,7 +51,7 @@ from isa import frame, wire
 from isa.wire import ErrorReason, TimeoutReason
 
 from .chip import Chip
-from .session import ChipHost, Session
+from .session import ChipHost, ProgramCancelled, Session
 
 __all__ = ["TwinServer", "PtyServer", "DEFAULT_RECEIVE_TIMEOUT", "parse_tcp_address"]
 
@@ -219,6 +226,12 @@ class _ServerBase(abc.ABC):
 
     # Sessions are safe to call from several client threads: programs are
     # serialised by the ChipHost lock, the shared link counters by its stats lock.
+    def _session(self) -> Session:
+        """A session whose programs are given up when the server stops."""
+        session = Session(self.chip_host)
+        session.cancel_check = lambda: "the server is stopping" if self._stopped.is_set() else None
+        return session
+
     def _receive(self, session: Session, data: bytes) -> bytes:
         return session.receive(data)
 
@@ -321,7 +334,7 @@ class TwinServer(_ServerBase):
             t.start()
 
     def _client_loop(self, conn: socket.socket, who: str) -> None:
-        session = Session(self.chip_host)
+        session = self._session()
         monitor = _Monitor(who, self.log)
         self.log(who, "connected")
         quiet_check = False          # bytes arrived since the last receive-timeout check
@@ -347,6 +360,9 @@ class TwinServer(_ServerBase):
                     call = lambda: self._timeout(session)
                 try:
                     out = call()
+                except ProgramCancelled as exc:
+                    reason = f"program cancelled at tick {self.chip.now} ({exc})"
+                    break
                 except Exception as exc:  # a twin bug must not take the server down
                     self.log(who, f"internal error, dropping the client: {_one_line(exc)}")
                     reason = "dropped after an internal error"
@@ -416,7 +432,7 @@ class PtyServer(_ServerBase):
         except (AttributeError, OSError):
             self._packet_mode = False
         os.set_blocking(self._master, False)
-        self.session = Session(self.chip_host)
+        self.session = self._session()
         self._started = True
         self._thread = threading.Thread(target=self._loop, name=f"bss-twin pty {self._path}", daemon=True)
         self._thread.start()
@@ -477,7 +493,7 @@ class PtyServer(_ServerBase):
                     answer = self._timeout(self.session)
                 except Exception as exc:
                     self.log(who, f"internal error in receive timeout, session reset: {_one_line(exc)}")
-                    self.session = Session(self.chip_host)
+                    self.session = self._session()
                     answer = b""
                 monitor(answer)
                 out += answer
@@ -508,7 +524,11 @@ class PtyServer(_ServerBase):
     def _feed(self, who: str, data: bytes) -> bytes:
         try:
             return self._receive(self.session, data)
+        except ProgramCancelled as exc:
+            self.log(who, f"program cancelled at tick {self.chip.now} ({exc})")
+            self.session = self._session()
+            return b""
         except Exception as exc:
             self.log(who, f"internal error, session reset: {_one_line(exc)}")
-            self.session = Session(self.chip_host)
+            self.session = self._session()
             return b""

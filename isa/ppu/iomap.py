@@ -64,7 +64,9 @@ def io_space_size(slices: int) -> int:
 
 #: Why the core is not running instructions: the `debug_stop.reason` register
 #: field of the PPU block (isa/regmap/_blocks.py), read by host.PPU.  The fault
-#: reasons are taken only when no interrupt vector is installed.
+#: reasons are taken only when no interrupt vector is installed.  11: the core
+#: runs but takes the same interrupts for ever without retiring an instruction
+#: (a handler that faults at its vector); `debug_fault` holds that vector.
 STOP_REASONS = {
     0: "running",
     1: "sleeping",
@@ -75,7 +77,9 @@ STOP_REASONS = {
     6: "unimplemented instruction",
     9: "decrementer interrupt",
     10: "halted",
+    11: "stuck in interrupt entry (the handler faults before an instruction retires)",
 }
 STOP_SLEEPING = 1
 STOP_FAULTS = (2, 3, 4, 5, 6, 9)
 STOP_HALTED = 10
+STOP_INTERRUPT_LOOP = 11

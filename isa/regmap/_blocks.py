@@ -256,7 +256,8 @@ def ppu(p: Profile, name: str, base: int, control_offset: int) -> Block:
                  F(("reason", 0, 4, "; ".join(f"{k} {v}" for k, v in STOP_REASONS.items()))),
                  "Why the core is not executing.", access="ro"),
         Register("debug_fault", control_offset + 8, F(("address", 0, 32, "faulting instruction or data address "
-                                                     "of the last stop")),
+                                                     "of the last stop; with reason 11 the vector "
+                                                     "the core keeps entering")),
                  "Fault address.", access="ro"),
         Register("debug_wait_cycles", control_offset + 9, F(("count", 0, 32, "low 32 bits of the cycle counter "
                                                            "when the core last executed `wait`")),

@@ -1,5 +1,6 @@
 """Every PPU state is bounded: interrupt entry costs cycles, so a handler that
-faults again uses up the budget; a compiled call returns to Python after
+faults again uses up the budget, and such a core is reported as stuck in
+interrupt entry (with the vector); a compiled call returns to Python after
 YIELD_INSNS instructions, so signals and other threads are served.
 
 tests/data/ppu_hostile/illegal_vector.bin: word 0 (the reset address) and the
@@ -14,7 +15,8 @@ import pytest
 
 import host
 from isa.ppu.asm import assemble
-from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES
+from isa.ppu.core import VECTORS
+from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES, STOP_INTERRUPT_LOOP
 from tools.cli import main as cli_main
 from twin.ppu import interp as I
 from twin.ppu import reference as R
@@ -35,25 +37,91 @@ def test_interrupt_loop_uses_up_the_cycle_budget(impl):
     assert impl.run(mem, st, 1000) == I.Status.MAX_CYCLES
     assert 1000 <= st[I.S_CYCLES] < 1000 + INTERRUPT_ENTRY_CYCLES
     assert st[I.S_PC] == 0x1C and st[I.S_INSNS] == 0       # nothing ever retired
+    assert st[I.S_ENTRY_LOOP] == VECTORS["program"]
 
 
-def test_ppu_run_stops_the_hostile_image_at_the_cycle_limit(capsys):
+def _words(n_words: int, at: dict[int, int]) -> np.ndarray:
+    mem = np.zeros(4 * n_words, np.uint8)
+    for addr, word in at.items():
+        mem[addr:addr + 4] = np.frombuffer(word.to_bytes(4, "big"), np.uint8)
+    return mem
+
+
+def _word(src: str) -> int:
+    return int.from_bytes(assemble(src).image()[:4], "big")
+
+
+@pytest.mark.parametrize("impl", [I, R], ids=["numba", "reference"])
+def test_a_cycle_through_two_vectors_is_stuck_too(impl):
+    """0x18 (alignment) holds an illegal word, 0x1C (program) a misaligned load:
+    program -> alignment -> program ...; found at the second entry of 0x1C."""
+    mem = _words(1024, {0: 0xFFFFFFFF, VECTORS["alignment"]: 0xFFFFFFFF,
+                        VECTORS["program"]: _word("lwz r4, 0(r1)")})
+    st = I.new_state()
+    st[1] = 2                                               # r1: a misaligned address
+    assert impl.run(mem, st, 100) == I.Status.MAX_CYCLES
+    assert st[I.S_INSNS] == 0 and st[I.S_ENTRY_LOOP] == VECTORS["program"]
+    st2 = I.new_state()
+    st2[1] = 2
+    impl.run(mem.copy(), st2, 2 * INTERRUPT_ENTRY_CYCLES)     # entries 0x1C, 0x18: none twice yet
+    assert st2[I.S_PC] == VECTORS["alignment"] and st2[I.S_ENTRY_LOOP] == 0
+    impl.run(mem.copy(), st2, 3 * INTERRUPT_ENTRY_CYCLES)     # then 0x1C again
+    assert st2[I.S_PC] == VECTORS["program"] and st2[I.S_ENTRY_LOOP] == VECTORS["program"]
+
+
+@pytest.mark.parametrize("impl", [I, R], ids=["numba", "reference"])
+def test_a_handler_loop_that_retires_is_not_stuck(impl):
+    """An `rfi` at 0x18 returns to the misaligned load at 0x1C: a loop, but an
+    instruction retires in it; and a second machine check stops the core."""
+    mem = _words(1024, {0: 0xFFFFFFFF, VECTORS["alignment"]: _word("rfi"),
+                        VECTORS["program"]: _word("lwz r4, 0(r1)")})
+    st = I.new_state()
+    st[1] = 2
+    assert impl.run(mem, st, 1000) == I.Status.MAX_CYCLES
+    assert st[I.S_INSNS] > 0 and st[I.S_ENTRY_LOOP] == 0
+    # Machine check at its own vector: ME is cleared by the first, the second is a checkstop.
+    mem = _words(1024, {0: _word("lwz r4, 0(r1)"), VECTORS["machine_check"]: _word("lwz r4, 0(r1)")})
+    st = I.new_state()
+    st[1], st[I.S_MSR] = 0x10000, I.MSR_ME
+    assert impl.run(mem, st, 1000) == I.Status.BUS_ERROR
+    assert st[I.S_ENTRY_LOOP] == 0 and st[I.S_FAULT] == 0x10000
+
+
+def test_ppu_run_names_the_stuck_interrupt_entry(capsys):
     rc = cli_main(["ppu-run", str(HOSTILE), "--max-cycles", "5"])
     err = capsys.readouterr().err
     assert rc == 1
-    assert "error: the core did not sleep within the cycle limit (5 cycles; stopped at pc=0x0000001c" in err
+    assert ("error: PPU 0 is stuck in interrupt entry at 0x0000001c: the program interrupt's handler faults "
+            "there (word 0xffffffff) before any instruction retires") in err
 
 
-def test_host_run_until_sleep_times_out_on_the_hostile_image():
+def test_host_run_until_sleep_reports_the_stuck_core():
     with host.connect("twin:hx") as conn:
         ppu = host.PPU(conn, 1)
         ppu.load(HOSTILE.read_bytes())
         ppu.start()
-        with pytest.raises(host.PPUTimeout, match=r"^PPU 1 did not sleep within 0.0001 s of hardware time"):
+        with pytest.raises(host.PPUFault, match=r"^PPU 1 is stuck in interrupt entry at 0x0000001c") as e:
             ppu.run_until_sleep(1e-4)
+        assert (e.value.reason, e.value.address, e.value.word) == (STOP_INTERRUPT_LOOP, 0x1C, 0xFFFFFFFF)
         s = ppu.status()
-        assert s.running and not s.sleeping and s.pc == 0x1C
-        assert s.cycles >= 1e-4 * ppu.clock_hz                 # hardware time passed: the core was clocked
+        assert s.running and not s.sleeping and not s.fault and s.pc == 0x1C
+        assert s.reason == STOP_INTERRUPT_LOOP and s.fault_address == 0x1C
+        assert s.cycles > 0                                     # the core is clocked: entries take time
+        # Fixing the vector while it runs ends the loop: the next entry executes `wait`.
+        ppu.write_memory(0x1C, assemble("wait").image()[:4])
+        s = ppu.run_until_sleep(1e-4)
+        assert s.sleeping and s.reason != STOP_INTERRUPT_LOOP
+
+
+def test_run_until_sleep_waits_longer_than_the_timer_range():
+    """Each poll is one program of at most 2**32 - 1 ticks (the timer's range)."""
+    with host.connect("twin:dls") as conn:
+        ppu = host.PPU(conn)
+        ppu.load(assemble("1: b 1b").image())
+        ppu.start()
+        with pytest.raises(host.PPUTimeout, match=r"did not sleep within 70 s of hardware time"):
+            ppu.run_until_sleep(70.0, poll_interval=30.0)
+        assert ppu.status().cycles >= 70.0 * ppu.clock_hz - 1
 
 
 def test_a_compiled_call_yields_to_python():
@@ -71,3 +139,78 @@ def test_a_compiled_call_yields_to_python():
     st2 = I.new_state()
     assert I.run(mem, st2, 3 * I.YIELD_INSNS, hot_threshold=0) == I.Status.MAX_CYCLES
     assert st2[I.S_CYCLES] == 3 * I.YIELD_INSNS
+
+
+def _bus_loop() -> bytes:
+    """Firmware that reads a chip register in a loop: every access goes to Python."""
+    from isa.ppu.iomap import REGISTER_BUS_BIT
+    from isa.regmap import register_map
+    ea = REGISTER_BUS_BIT | register_map("dls").address("chip_id", "serial") << 2
+    return assemble(f"lis r4, {ea >> 16}\nori r4, r4, {ea & 0xFFFF}\n1: lwz r5, 0(r4)\nb 1b\n").image()
+
+
+@pytest.mark.parametrize("image", ["hostile", "bus_loop", "spin"])
+def test_ctrl_c_interrupts_a_run_of_the_in_process_twin(image):
+    """SIGINT while the chip runs firmware that never sleeps (for hours of wall
+    time at these limits): KeyboardInterrupt soon after, and the twin serves
+    the connection afterwards.  A second SIGINT 20 s later is the hang guard."""
+    import os
+    import signal
+    import threading
+    import time
+    data = {"hostile": HOSTILE.read_bytes(), "bus_loop": _bus_loop(), "spin": assemble("1: b 1b").image()}[image]
+    sent = []
+    kill = lambda: (sent.append(time.monotonic()), os.kill(os.getpid(), signal.SIGINT))
+    with host.connect("twin:dls") as conn:
+        ppu = host.PPU(conn)
+        ppu.load(data)
+        ppu.start()
+        timers = [threading.Timer(1.0, kill), threading.Timer(20.0, kill)]
+        for t in timers:
+            t.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                if image == "hostile":            # stuck in interrupt entry: run_until_sleep would raise
+                    while True:                   # at once, so poll the running core with long waits
+                        prog = conn.program()
+                        prog.timer_reset()
+                        prog.wait_until((1 << 32) - 1)
+                        conn.run(prog)
+                else:
+                    ppu.run_until_sleep(1e4, poll_interval=30.0)
+            caught = time.monotonic()
+        finally:
+            for t in timers:
+                t.cancel()
+                t.join()
+        assert len(sent) == 1 and caught - sent[0] < 10.0
+        s = ppu.status()
+        assert s.running and not s.sleeping and s.cycles > 0
+        ppu.load(assemble("li r5, 7\nwait\n").image())
+        ppu.start()
+        assert ppu.run_until_sleep(1e-3).sleeping and ppu.registers()[5] == 7
+
+
+def test_ppu_run_stops_on_sigint():
+    """`bss-twin ppu-run` of firmware that never sleeps ends with status 130 on SIGINT."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    root = Path(__file__).resolve().parents[2]
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(_bus_loop())
+        f.flush()
+        proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "ppu-run", f.name, "--max-cycles", str(10**12)],
+                                cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(3.0)                       # started, and inside the run (it lasts for days)
+            assert proc.poll() is None, proc.communicate()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, err

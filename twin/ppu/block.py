@@ -18,7 +18,10 @@ Registers (the block's `memory`, `control`, `status` and `debug*`):
   counter freeze); `force_clock_on` has no effect in the twin.
 * `status.sleeping`: the core executes `wait`; `status.fault`: it stopped on an
   interrupt without an installed vector (reason and address in `debug_stop`,
-  `debug_fault`); it stays stopped until reset.
+  `debug_fault`); it stays stopped until reset.  A core stuck in interrupt
+  entry (a handler that faults at its vector, twin.ppu.interp) keeps running
+  and taking the interrupt; `debug_stop` reads `STOP_INTERRUPT_LOOP` and
+  `debug_fault` the vector until an instruction retires again.
 * `debug.halt` / `debug.step`, `debug_pc`, `debug_instruction`,
   `debug_cycles(_high)`, `debug_stop`, `debug_fault`, `debug_gpr[32]`: see the
   register map.  While halted the clock is stopped for the core.
@@ -51,7 +54,7 @@ from typing import Callable
 
 import numpy as np
 
-from isa.ppu.iomap import STOP_FAULTS, STOP_HALTED, STOP_SLEEPING
+from isa.ppu.iomap import STOP_FAULTS, STOP_HALTED, STOP_INTERRUPT_LOOP, STOP_SLEEPING
 from isa.wire import FPGA_TICK_S
 
 from . import interp as I
@@ -146,7 +149,7 @@ class PPUBlock:
         b.on_read(n, "debug", lambda idx: np.full(len(idx), int(self.halted), np.uint32))
         st = lambda k: (lambda idx: np.full(len(idx), int(self.state[k]) & 0xFFFFFFFF, np.uint32))
         b.on_read(n, "debug_pc", st(I.S_PC))
-        b.on_read(n, "debug_fault", st(I.S_FAULT))
+        b.on_read(n, "debug_fault", lambda idx: np.full(len(idx), self._fault_address(), np.uint32))
         b.on_read(n, "debug_cycles", st(I.S_CYCLES))
         b.on_read(n, "debug_wait_cycles", st(I.S_WAIT_CYCLES))
         b.on_read(n, "debug_cycles_high",
@@ -162,7 +165,21 @@ class PPUBlock:
             return int(self.stop)
         if self.state[I.S_SLEEP]:
             return int(I.Status.SLEEPING)
-        return STOP_HALTED if self.halted else 0
+        if self.halted:
+            return STOP_HALTED
+        return STOP_INTERRUPT_LOOP if self.stuck_in_interrupt_entry else 0
+
+    @property
+    def stuck_in_interrupt_entry(self) -> bool:
+        """The core takes the same interrupts again and again and retires
+        nothing (twin.ppu.interp, "Stuck in interrupt entry")."""
+        st = self.state
+        return bool(self.running and not self.stop and st[I.S_ENTRY_LOOP]
+                    and st[I.S_INSNS] == st[I.S_ENTRY_INSNS])
+
+    def _fault_address(self) -> int:
+        k = I.S_ENTRY_LOOP if self._stop_reason() == STOP_INTERRUPT_LOOP else I.S_FAULT
+        return int(self.state[k]) & 0xFFFFFFFF
 
     def _word_at_pc(self) -> int:
         pc = int(self.state[I.S_PC])
@@ -226,14 +243,7 @@ class PPUBlock:
                 and not self._may_wake()):
             # Asleep with nothing to wake it: time passes without the interpreter.
             self._target += (until_tick - start_tick) * self.cycles_per_tick
-            idle = int(self._target) - int(st[I.S_CYCLES])
-            if idle > 0:
-                st[I.S_CYCLES] += idle
-                if st[I.S_DEC] > 0:
-                    if st[I.S_DEC] <= idle:
-                        st[I.S_DEC], st[I.S_DEC_PENDING] = 0, 1
-                    else:
-                        st[I.S_DEC] -= idle
+            self._sleep_to_target()
             return
         while t < until_tick:
             if not self.running or self.stop or self.halted or self._clock_off:
@@ -253,10 +263,25 @@ class PPUBlock:
         if ran:
             self._memory_view[:] = self.mem.view(">u4")
 
+    def _sleep_to_target(self) -> None:
+        """A sleeping core's cycle counter (and DEC) to the clock target, as
+        the interpreter's `sleep_advances` does."""
+        st = self.state
+        idle = int(self._target) - int(st[I.S_CYCLES])
+        if idle > 0:
+            st[I.S_CYCLES] += idle
+            if st[I.S_DEC] > 0:
+                if st[I.S_DEC] <= idle:
+                    st[I.S_DEC], st[I.S_DEC_PENDING] = 0, 1
+                else:
+                    st[I.S_DEC] -= idle
+
     # ------------------------------------------------------------------ co-simulation (twin.cosim)
     def after_cosim(self, ticks: int) -> None:
         """The chip ran this executing core for `ticks` in the compiled loop:
-        move its clock target and take note of a fault or a sleep."""
+        move its clock target and take note of a fault or a sleep (a core that
+        sleeps through the rest of the call comes back with its counter at its
+        `wait`: it moves to the target here, the tick the call reached)."""
         from ..cosim import DONE, RUN, STOPPED
         self._target += ticks * self.cycles_per_tick
         b, k = self.bank, self.index
@@ -265,6 +290,7 @@ class PPUBlock:
             b.pend[k] = RUN
         elif b.pend[k] == DONE and b.pstat[k] == I.Status.SLEEPING:
             self.stop = 0
+            self._sleep_to_target()
 
     def serve_cosim_event(self) -> None:
         """What the compiled loop left to Python for this core: a register-bus

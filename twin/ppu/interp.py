@@ -40,6 +40,26 @@ vector; `rfi` / `rfmci` return.  A store to ESR's alignment bit (ESR[ST]
 core stops instead and `run` returns the cause (below) with S_FAULT holding
 the faulting address, as before interrupts existed.
 
+Interrupt entry costs `INTERRUPT_ENTRY_CYCLES` (isa.ppu.iomap), counted like
+an instruction's cycles (the cycle budget, DEC, hardware time) but retiring
+nothing, and it is one step of the loop towards YIELD_INSNS.  So a handler
+whose first instruction faults again (an illegal word at 0x1C) takes the
+interrupt again and again, as the Power ISA says, and the budget ends it.
+
+Stuck in interrupt entry: the state an entry leads to is (vector, MSR[ME]);
+EE is clear after any entry.  Between two entries without a retired
+instruction nothing the faulting instruction reads can change (GPRs, memory,
+MSR[ME]; only SRR0/1, ESR, DEAR, DEC and the cycle count move), so reaching
+one of these states twice before an instruction retires means the core takes
+the same interrupts for ever (only a host write to memory or a reset ends
+it).  `_interrupt` keeps the states entered since the last retired
+instruction (S_ENTRY_SEEN, reset when S_INSNS differs from S_ENTRY_INSNS)
+and sets S_ENTRY_LOOP to the first vector entered a second time; the core goes on
+taking the interrupt (the run ends at its budget).  `twin.ppu.block` reports
+it as stop reason `STOP_INTERRUPT_LOOP` while no instruction has retired
+since.  A machine check taken with MSR[ME] clears ME, so a second one
+stops the core instead (a checkstop).
+
 Decrementer: DEC (SPR 22) decrements by each instruction's cycles after the
 instruction while it is above 0, and while the core sleeps; reaching 0 makes
 the interrupt pending (S_DEC_PENDING) until it is taken (taking it clears
@@ -195,7 +215,11 @@ S_ESR, S_DEAR, S_DEC_PENDING, S_SLEEP = 52, 53, 54, 55
 S_BUS_ADDR, S_BUS_DATA, S_BUS_WRITE, S_BUS_RT = 56, 57, 58, 59
 S_WAIT_CYCLES = 60         # cycle counter right after the last `wait` retired
 S_SYNC_OK = 61             # co-simulation: the next vector-I/O instruction may execute (twin.cosim)
-STATE_SIZE = 62
+# Interrupt entries since an instruction last retired ("Stuck in interrupt entry" in the docstring):
+S_ENTRY_INSNS = 62         # S_INSNS at the last interrupt entry
+S_ENTRY_SEEN = 63          # bit mask of the (vector, MSR[ME]) states entered since then
+S_ENTRY_LOOP = 64          # vector of a state entered twice without a retired instruction (0: none)
+STATE_SIZE = 65
 
 # SPR number -> state index (read/write).  TB (268/269/284/285) handled apart.
 SPR_INDEX = {1: S_XER, 8: S_LR, 9: S_CTR, 22: S_DEC, 26: S_SRR0, 27: S_SRR1, 58: S_CSRR0,
@@ -216,6 +240,11 @@ for _n, _i in SPR_INDEX.items():
 XER_SO, XER_OV, XER_CA = 0x80000000, 0x40000000, 0x20000000
 XER_MASK = 0xE000007F
 ESR_PIL, ESR_PTR, ESR_ST, ESR_PUO = 0x08000000, 0x02000000, 0x00800000, 0x00020000
+
+
+# The vectors the twin raises (isa.ppu.core), as plain ints for the numba loop.
+V_MACHINE_CHECK, V_ALIGNMENT, V_PROGRAM, V_DECREMENTER = (
+    VECTORS[k] for k in ("machine_check", "alignment", "program", "decrementer"))
 
 
 class Status:
@@ -472,13 +501,13 @@ def _interrupt(st, mem, status, pc, addr, esr):
     the core stops (S_FAULT = addr).  Callers pass status and esr as np.int64:
     with literal constants numba compiles one copy per call site's values."""
     if status == ST_BUS_ERROR:
-        vec = 0x04
+        vec = V_MACHINE_CHECK
     elif status == ST_ALIGNMENT:
-        vec = 0x18
+        vec = V_ALIGNMENT
     elif status == ST_DECREMENTER:
-        vec = 0x24
+        vec = V_DECREMENTER
     else:                       # program, trap, unimplemented
-        vec = 0x1C
+        vec = V_PROGRAM
         if status == ST_UNIMPLEMENTED:
             esr = ESR_PUO
     word = (np.int64(mem[vec]) << 24) | (np.int64(mem[vec + 1]) << 16) | \
@@ -501,6 +530,16 @@ def _interrupt(st, mem, status, pc, addr, esr):
         elif status != ST_DECREMENTER:
             st[S_ESR] = esr
     st[S_PC] = vec
+    # A state (vector, MSR[ME]) entered again before any instruction retired
+    # repeats for ever: nothing the faulting instructions read has changed.
+    if st[S_INSNS] != st[S_ENTRY_INSNS]:
+        st[S_ENTRY_INSNS] = st[S_INSNS]
+        st[S_ENTRY_SEEN] = 0
+        st[S_ENTRY_LOOP] = 0
+    bit = np.int64(1) << ((vec >> 1) | (1 if st[S_MSR] & MSR_ME else 0))
+    if st[S_ENTRY_SEEN] & bit and st[S_ENTRY_LOOP] == 0:
+        st[S_ENTRY_LOOP] = vec
+    st[S_ENTRY_SEEN] |= bit
     _charge(st, INTERRUPT_ENTRY_CYCLES)
     return True
 

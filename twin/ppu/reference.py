@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from isa.ppu.core import VECTORS
 from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES
 
 from . import interp as I
@@ -52,9 +53,10 @@ class _Bus(Exception):
 
 
 _EXTRA = ("S_DEC_PENDING", "S_SLEEP", "S_BUS_ADDR", "S_BUS_DATA", "S_BUS_WRITE",
-          "S_BUS_RT", "S_WAIT_CYCLES")
-_VECTOR_OF = {I.Status.BUS_ERROR: 0x04, I.Status.ALIGNMENT: 0x18, I.Status.PROGRAM: 0x1C,
-              I.Status.TRAP: 0x1C, I.Status.UNIMPLEMENTED: 0x1C, I.Status.DECREMENTER: 0x24}
+          "S_BUS_RT", "S_WAIT_CYCLES", "S_ENTRY_INSNS", "S_ENTRY_SEEN", "S_ENTRY_LOOP")
+_VECTOR_OF = {I.Status.BUS_ERROR: VECTORS["machine_check"], I.Status.ALIGNMENT: VECTORS["alignment"],
+              I.Status.PROGRAM: VECTORS["program"], I.Status.TRAP: VECTORS["program"],
+              I.Status.UNIMPLEMENTED: VECTORS["program"], I.Status.DECREMENTER: VECTORS["decrementer"]}
 
 
 class _Machine:
@@ -111,6 +113,15 @@ class _Machine:
             elif status != I.Status.DECREMENTER:
                 self.spr[62] = esr
         self.pc = vector
+        # Stuck in interrupt entry: the same (vector, MSR[ME]) entered twice
+        # since the last retired instruction.
+        x = self.x
+        if x["S_ENTRY_INSNS"] != self.insns:
+            x["S_ENTRY_INSNS"], x["S_ENTRY_SEEN"], x["S_ENTRY_LOOP"] = self.insns, 0, 0
+        bit = 1 << (vector // 2 + (1 if self.msr & I.MSR_ME else 0))     # the layout of interp
+        if x["S_ENTRY_SEEN"] & bit and not x["S_ENTRY_LOOP"]:
+            x["S_ENTRY_LOOP"] = vector
+        x["S_ENTRY_SEEN"] |= bit
         self.charge(INTERRUPT_ENTRY_CYCLES)
 
     def charge(self, cost: int):
