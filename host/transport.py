@@ -8,6 +8,9 @@ URL forms understood by `open_transport`:
     twin://PROFILE?serial=N         in-process twin through pyserial's serial_for_url
     serial:///dev/ttyUSB0?baud=B    a serial line (any pyserial URL: socket://, loop://, ...)
     /dev/pts/N, /dev/ttyUSB0        a device path (serial line or the twin server's pty)
+    fault+URL?flip=P&drop=P&...     any of these through injected faults (host/fault.py)
+
+Option arq=0|1 on any of them: the reliable link layer (host/arq.py) off or on.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ def _twin_params(url: str, spec: str) -> tuple[str, int, int, dict]:
     parsed = urlparse(spec)
     profile = (parsed.path or parsed.netloc or "dls").strip("/") or "dls"
     q = parse_qs(parsed.query)
-    unknown = set(q) - {"serial", "seed", "mismatch", "spike_loss", "synapse_loss"}
+    unknown = set(q) - {"serial", "seed", "mismatch", "spike_loss", "synapse_loss", "arq"}
     if unknown:
         raise ValueError(f"{url}: unknown parameter(s) {', '.join(sorted(unknown))}; "
                          "a twin URL takes serial=N, seed=S, mismatch=0|1, spike_loss=P and synapse_loss=F")
@@ -74,7 +77,7 @@ class InProcessTransport(Transport):
         self._link.write(data)
 
     def read(self, timeout: float) -> bytes:
-        return self._link.read()
+        return self._link.read(timeout=timeout)
 
     def close(self) -> None:
         self._link.close()
@@ -167,7 +170,7 @@ class SerialTransport(Transport):
         self._port.close()
 
 
-def open_transport(url: str) -> Transport:
+def _plain_transport(url: str) -> Transport:
     if url.startswith("twin:") and not url.startswith("twin://"):
         return InProcessTransport(url)
     if url.startswith("tcp://"):
@@ -176,4 +179,33 @@ def open_transport(url: str) -> Transport:
                        "hwgrep://", "alt://", "/")):
         return SerialTransport(url)
     raise ValueError(f"unknown connection URL {url!r}; use twin:PROFILE?serial=N, tcp://HOST:PORT, "
-                     "twin://PROFILE, serial:///dev/ttyUSB0?baud=B, socket://HOST:PORT or a device path")
+                     "twin://PROFILE, serial:///dev/ttyUSB0?baud=B, socket://HOST:PORT or a device path, "
+                     "optionally behind fault+ (host/fault.py)")
+
+
+def _arq_option(url: str) -> bool | None:
+    """The URL's arq=0|1 option; None when it has none."""
+    values = parse_qs(urlparse(url).query).get("arq")
+    if not values:
+        return None
+    if values[-1] not in ("0", "1"):
+        raise ValueError(f"{url}: arq={values[-1]!r}: 0 (plain frames) or 1 (the reliable link layer)")
+    return values[-1] == "1"
+
+
+def open_transport(url: str) -> Transport:
+    """The transport of a connection URL (module docstring).  Byte streams that
+    can lose or damage bytes (TCP, serial lines, the pty, anything behind
+    fault+) open the reliable link layer (host/arq.py) unless `arq=0`; the
+    lossless in-process links (twin:, twin://) speak plain frames unless `arq=1`."""
+    from .arq import ArqTransport
+    arq = _arq_option(url)
+    if url.startswith("fault+"):
+        from .fault import FaultTransport, split_fault_url
+        inner_url, options = split_fault_url(url)
+        transport: Transport = FaultTransport(_plain_transport(inner_url), url, **options)
+        lossy = True
+    else:
+        transport = _plain_transport(url)
+        lossy = not url.startswith("twin:")
+    return ArqTransport(transport) if (lossy if arq is None else arq) else transport

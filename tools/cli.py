@@ -166,6 +166,15 @@ def _info(args: argparse.Namespace) -> int:
                  "link counters (chip side):"]
         width = max(len(r.name) for r in regs)
         lines += [f"  {r.name:<{width}}  {int(v)}" for r, v in zip(regs, ticket.values)]
+        stats = getattr(conn.transport, "stats", None)
+        if stats is None or not conn.transport.negotiated:
+            lines.append("reliable link layer: off (plain frames)" if stats is not None else
+                         "reliable link layer: not used on this link")
+        else:
+            counters = stats()
+            width = max(map(len, counters))
+            lines.append("reliable link layer (host side):")
+            lines += [f"  {k:<{width}}  {v}" for k, v in counters.items()]
         print("\n".join(lines))
     return 0
 

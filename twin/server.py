@@ -50,6 +50,7 @@ import numpy as np
 from isa import frame, wire
 from isa.wire import ErrorReason, TimeoutReason
 
+from .arq_link import ServerLink
 from .chip import Chip
 from .session import ChipHost, ProgramCancelled, Session
 
@@ -336,13 +337,17 @@ class TwinServer(_ServerBase):
     def _client_loop(self, conn: socket.socket, who: str) -> None:
         session = self._session()
         monitor = _Monitor(who, self.log)
+        link = ServerLink()          # plain frames until the client opens the reliable link layer
         self.log(who, "connected")
-        quiet_check = False          # bytes arrived since the last receive-timeout check
+        quiet_since: float | None = None     # bytes arrived; the receive-timeout check is due after them
         reason = "disconnected"
         try:
             while True:
-                timeout = self.receive_timeout if quiet_check else None
-                ready, _, _ = select.select([conn, self._wake_r], [], [], timeout)
+                now = time.monotonic()
+                quiet = link.quiet_timeout(self.receive_timeout)
+                due = [t for t in (None if quiet_since is None else quiet_since + quiet, link.deadline())
+                       if t is not None]
+                ready, _, _ = select.select([conn, self._wake_r], [], [], max(0.0, min(due) - now) if due else None)
                 if self._wake_r in ready:
                     reason = "server stopping"
                     break
@@ -353,13 +358,15 @@ class TwinServer(_ServerBase):
                         data = b""
                     if not data:
                         break
-                    quiet_check = True
-                    call = lambda: self._receive(session, data)
-                else:                # quiet for receive_timeout seconds
-                    quiet_check = False
-                    call = lambda: self._timeout(session)
+                    quiet_since = time.monotonic()
+                    call = lambda: link.incoming(data, lambda b: self._receive(session, b))
+                elif quiet_since is not None and time.monotonic() >= quiet_since + quiet:
+                    quiet_since = None   # quiet for receive_timeout seconds
+                    call = lambda: link.outgoing(self._timeout(session))
+                else:                    # a retransmission of the link layer is due
+                    call = lambda: link.outgoing(b"")
                 try:
-                    out = call()
+                    answer, out = call()
                 except ProgramCancelled as exc:
                     reason = f"program cancelled at tick {self.chip.now} ({exc})"
                     break
@@ -367,8 +374,9 @@ class TwinServer(_ServerBase):
                     self.log(who, f"internal error, dropping the client: {_one_line(exc)}")
                     reason = "dropped after an internal error"
                     break
+                if answer:
+                    monitor(answer)
                 if out:
-                    monitor(out)
                     conn.sendall(out)
         except (ConnectionError, OSError) as exc:
             reason = f"connection lost ({_one_line(exc)})"
@@ -451,6 +459,7 @@ class PtyServer(_ServerBase):
     def _loop(self) -> None:
         who = f"pty {self._path}"
         monitor = _Monitor(who, self.log)
+        link = ServerLink()              # plain frames until a client opens the reliable link layer
         out = bytearray()
         deadline: float | None = None    # receive-timeout check due (bytes arrived before it)
         master = self._master
@@ -459,7 +468,8 @@ class PtyServer(_ServerBase):
             if len(out) < PTY_OUTPUT_HIGH_WATER:
                 rlist.append(master)
             wlist = [master] if out else []
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            due = [t for t in (deadline, link.deadline()) if t is not None]
+            timeout = max(0.0, min(due) - time.monotonic()) if due else None
             try:
                 ready, writable, _ = select.select(rlist, wlist, [], timeout)
             except (OSError, ValueError) as exc:
@@ -476,9 +486,9 @@ class PtyServer(_ServerBase):
                         out.clear()
                 elif data:
                     deadline = time.monotonic() + self.receive_timeout
-                    answer = self._feed(who, data)
+                    answer, wire_bytes = link.incoming(data, lambda b: self._feed(who, b))
                     monitor(answer)
-                    out += answer
+                    out += wire_bytes
             if writable and out:
                 try:
                     del out[:os.write(master, out)]
@@ -495,8 +505,11 @@ class PtyServer(_ServerBase):
                     self.log(who, f"internal error in receive timeout, session reset: {_one_line(exc)}")
                     self.session = self._session()
                     answer = b""
+                answer, wire_bytes = link.outgoing(answer)
                 monitor(answer)
-                out += answer
+                out += wire_bytes
+            elif link.reliable and not out:
+                out += link.poll()           # retransmissions due (none queued behind unsent bytes)
         try:
             self._close_session(self.session)
         except Exception as exc:
