@@ -21,6 +21,7 @@ class ArqTransport(Transport):
         self.inner, self.url = inner, inner.url
         self.endpoint: arq.ArqEndpoint | None = None
         self._plain = bytearray()           # what a plain peer sent during the negotiation
+        self._closed: LinkError | None = None     # the peer closed during the negotiation
         session = arq.new_session()
         while FRAME_MAGIC in arq.hello(session):     # a plain peer must not read a frame into it
             session = arq.new_session()
@@ -29,10 +30,15 @@ class ArqTransport(Transport):
         next_hello = 0.0
         while time.monotonic() < deadline:
             now = time.monotonic()
-            if now >= next_hello:
-                inner.write(arq.hello(session))
-                next_hello = now + hello_every
-            raw = inner.read(max(0.0, min(next_hello, deadline) - time.monotonic()))
+            try:
+                if now >= next_hello:
+                    inner.write(arq.hello(session))
+                    next_hello = now + hello_every
+                raw = inner.read(max(0.0, min(next_hello, deadline) - time.monotonic()))
+            except LinkError as exc:        # the peer closed: what it said first (a refusal) is read plain
+                self._closed = exc
+                self._drain()
+                break
             if not raw:
                 continue
             self._plain += raw
@@ -48,6 +54,17 @@ class ArqTransport(Transport):
                 self._plain.clear()
                 return
         self._delivered = bytearray()
+
+    def _drain(self) -> None:
+        """What a closing peer sent before it closed."""
+        for _ in range(16):
+            try:
+                raw = self.inner.read(0.05)
+            except LinkError:
+                return
+            if not raw:
+                return
+            self._plain += raw
 
     @property
     def negotiated(self) -> bool:
@@ -73,6 +90,8 @@ class ArqTransport(Transport):
             if self._plain:
                 data, self._plain = bytes(self._plain), bytearray()
                 return data
+            if self._closed is not None:
+                raise self._closed
             return self.inner.read(timeout)
         ep = self.endpoint
         deadline = time.monotonic() + timeout

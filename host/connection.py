@@ -52,6 +52,7 @@ class Connection:
         self._first_frame = True
         self._tag = 0
         self._rx_words: list[np.ndarray] = []
+        self._stale_tags: set[int] = set()     # programs that timed out: their answers may come late
         self.notices: list[str] = []
         self._identify()
 
@@ -91,7 +92,14 @@ class Connection:
             prog.done(tag=self._tag)
         words = prog.words()
         tag = int(wire.field_bulk("loopback", "tag", words[-1:])[0])
-        resp = self._exchange(words, tag, frame_seqs=True)
+        try:
+            resp = self._exchange(words, tag, frame_seqs=True)
+        except LinkTimeout:
+            self._stale_tags.add(tag)      # its answer may still come: the next run must not take it
+            raise
+        resp, stale_note = self._drop_stale(resp)
+        if stale_note:
+            self.notices.append(stale_note)
         result = self._interpret(prog, resp)
         result.words_sent, result.words_received = len(words), len(resp)
         result.wall_seconds = time.perf_counter() - t0
@@ -126,6 +134,29 @@ class Connection:
                 if done:
                     return np.concatenate(chunks)
 
+    def _drop_stale(self, resp: np.ndarray) -> tuple[np.ndarray, str]:
+        """Cut off the late answer of a program that timed out earlier: everything
+        up to its halt echo (a program's answers all come before its echo, and
+        the chip runs a client's programs in order).  Returns the rest and a
+        notice naming what was dropped ("" when nothing was)."""
+        if not self._stale_tags or not len(resp):
+            return resp, ""
+        h = resp >> np.uint64(56)
+        at = np.nonzero(h == H["loopback_echo"])[0]
+        if not len(at):
+            return resp, ""
+        tags = wire.field_bulk("loopback_echo", "tag", resp[at])
+        halts = wire.field_bulk("loopback_echo", "halt", resp[at])
+        stale = [(int(i), int(t)) for i, t, hl in zip(at, tags, halts) if hl == 1 and int(t) in self._stale_tags]
+        if not stale:
+            return resp, ""
+        cut, _ = stale[-1]
+        for _, t in stale:
+            self._stale_tags.discard(t)
+        return resp[cut + 1:], (f"link: dropped {cut + 1} late response word(s) of {len(stale)} program(s) that "
+                                f"timed out earlier (tag{'s' if len(stale) > 1 else ''} "
+                                f"{', '.join(str(t) for _, t in stale)}); they are not part of this result")
+
     def _scan(self, words: np.ndarray, tag: int, first: int, mine: set[int]) -> bool:
         """Check a response frame for the halt echo and for link failures of our frames.
 
@@ -134,6 +165,8 @@ class Connection:
         h = words >> np.uint64(56)
         for w in words[(h == H["error"]) | (h == H["timeout"])]:
             msg, f = wire.decode(int(w))
+            if msg.name == "error" and f["reason"] == ErrorReason.SERVER_FULL:
+                raise LinkError(f"{self.url}: refused: {ErrorReason.SERVER_FULL.text}")
             if msg.name == "error" and f["reason"] >= ErrorReason.FRAME_CRC:
                 reason = ErrorReason(f["reason"])
                 gap_before_us = reason is ErrorReason.FRAME_SEQUENCE and f["index"] == first

@@ -60,6 +60,7 @@ class ErrorReason(enum.IntEnum):
     FRAME_DIRECTION = 21     # frame flagged as travelling the wrong way
     PROGRAM_OVERSIZED = 22   # a program exceeded the twin's buffer before its end
     BUSY = 23                # a block refused the access in its current state
+    SERVER_FULL = 24         # the server refuses the connection: it serves its maximum of clients
 
     @property
     def text(self) -> str:
@@ -85,6 +86,7 @@ _REASON_TEXT = {
     ErrorReason.FRAME_DIRECTION: "frame travelling the wrong direction",
     ErrorReason.PROGRAM_OVERSIZED: "program too large for the playback buffer",
     ErrorReason.BUSY: "block busy, access refused",
+    ErrorReason.SERVER_FULL: "the server serves its maximum number of clients; try again later",
 }
 
 

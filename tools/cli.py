@@ -88,15 +88,21 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--receive-timeout", type=float, default=None, metavar="S",
                    help="seconds of silence after which a partial frame or a program without its "
                         "END frame is dropped and reported with a `timeout` notification (default 0.5)")
+    p.add_argument("--max-clients", type=int, default=None, metavar="N",
+                   help="TCP clients served at once; more are refused with an `error SERVER_FULL` "
+                        "notice (default 32)")
 
 
 def _serve(args: argparse.Namespace) -> int:
     from twin.chip import Chip
-    from twin.server import DEFAULT_RECEIVE_TIMEOUT, PtyServer, TwinServer, parse_tcp_address
+    from twin.server import DEFAULT_MAX_CLIENTS, DEFAULT_RECEIVE_TIMEOUT, PtyServer, TwinServer, parse_tcp_address
 
     rt = DEFAULT_RECEIVE_TIMEOUT if args.receive_timeout is None else args.receive_timeout
     if rt <= 0:
         return _fail(f"--receive-timeout must be positive, not {rt}")
+    max_clients = DEFAULT_MAX_CLIENTS if args.max_clients is None else args.max_clients
+    if max_clients < 1:
+        return _fail(f"--max-clients must be at least 1, not {max_clients}")
     try:
         chip = Chip(args.chip, args.serial, args.seed)
     except ValueError as exc:
@@ -108,7 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
             host, port = parse_tcp_address(args.tcp)
         except ValueError as exc:
             return _fail(str(exc))
-        server = TwinServer(chip, host=host, port=port, receive_timeout=rt)
+        server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients)
     stop = threading.Event()
 
     def on_signal(signum, frame):

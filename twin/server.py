@@ -32,6 +32,7 @@ more and disconnected; the log names it.
 from __future__ import annotations
 
 import abc
+import collections
 import errno
 import fcntl
 import os
@@ -58,6 +59,10 @@ __all__ = ["TwinServer", "PtyServer", "DEFAULT_RECEIVE_TIMEOUT", "parse_tcp_addr
 
 #: Seconds of silence after which a partial frame or unfinished program is dropped.
 DEFAULT_RECEIVE_TIMEOUT = 0.5
+#: Clients a TCP server serves at once (one thread each); more are refused with SERVER_FULL.
+DEFAULT_MAX_CLIENTS = 32
+#: Seconds a refused client's socket stays half open (the refusal read before the close).
+REFUSED_LINGER = 2.0
 #: At most this many notices are logged one per line for one batch of answers.
 LOG_NOTICES_PER_BATCH = 5
 #: The pty server stops reading input while this many answer bytes wait for a reader.
@@ -252,8 +257,12 @@ class TwinServer(_ServerBase):
 
     def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0,
-                 receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None):
+                 receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None, max_clients: int = DEFAULT_MAX_CLIENTS):
         super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log)
+        if max_clients < 1:
+            raise ValueError(f"max_clients must be at least 1, not {max_clients}")
+        self.max_clients = int(max_clients)
+        self._refused: collections.deque = collections.deque()    # (close after, socket) of refused clients
         self._bind = (host, port)
         self._sock: socket.socket | None = None
         self._address: tuple[str, int] | None = None
@@ -295,6 +304,7 @@ class TwinServer(_ServerBase):
         """Stop accepting, disconnect every client, wait for their threads."""
         if self._accept_thread is not None:
             self._accept_thread.join(timeout)
+        self._close_refused(all_of_them=True)
         with self._clients_lock:
             clients = list(self._clients.items())
         for _, conn in clients:      # also unblocks a thread stuck sending to a client that stopped reading
@@ -313,10 +323,13 @@ class TwinServer(_ServerBase):
     def _accept_loop(self) -> None:
         lsock = self._sock
         while not self._stopped.is_set():
+            self._close_refused()
             try:
-                ready, _, _ = select.select([lsock, self._wake_r], [], [])
+                ready, _, _ = select.select([lsock, self._wake_r], [], [], REFUSED_LINGER if self._refused else None)
             except (OSError, ValueError):
                 break
+            if not ready:
+                continue
             if self._wake_r in ready or self._stopped.is_set():
                 break
             try:
@@ -328,11 +341,40 @@ class TwinServer(_ServerBase):
                 continue
             who = f"tcp [{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"tcp {addr[0]}:{addr[1]}"
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.clients >= self.max_clients:
+                self._refuse(conn, who, f"{self.max_clients} clients connected (--max-clients)")
+                continue
             t = threading.Thread(target=self._client_loop, args=(conn, who), name=f"bss-twin {who}",
                                  daemon=True)
             with self._clients_lock:
                 self._clients[t] = conn
-            t.start()
+            try:
+                t.start()
+            except RuntimeError as exc:          # no thread to be had: refuse, keep accepting
+                with self._clients_lock:
+                    self._clients.pop(t, None)
+                self._refuse(conn, who, f"cannot start a thread for it ({exc})")
+
+    def _refuse(self, conn: socket.socket, who: str, why: str) -> None:
+        """Tell a client it is not served (an `error SERVER_FULL` frame) and close."""
+        self.log(who, f"refused: {why}")
+        notice = wire.encode("error", reason=ErrorReason.SERVER_FULL, header=0, index=0xFFFFFFFF)
+        try:
+            conn.settimeout(1.0)
+            conn.sendall(frame.encode_frame(np.array([notice], np.uint64), 0,
+                                            frame.FLAG_TO_HOST | frame.FLAG_END | frame.FLAG_START))
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            conn.close()
+            return
+        # Closed only later: what the client still sends (its HELLO) then finds an open
+        # socket instead of a reset, which could discard the refusal before it is read.
+        self._refused.append((time.monotonic() + REFUSED_LINGER, conn))
+
+    def _close_refused(self, all_of_them: bool = False) -> None:
+        now = time.monotonic()
+        while self._refused and (all_of_them or self._refused[0][0] <= now):
+            self._refused.popleft()[1].close()
 
     def _client_loop(self, conn: socket.socket, who: str) -> None:
         session = self._session()
@@ -367,6 +409,8 @@ class TwinServer(_ServerBase):
                     call = lambda: link.outgoing(b"")
                 try:
                     answer, out = call()
+                    if session.decoder.pending and quiet_since is None:
+                        quiet_since = time.monotonic()   # what the flush rescanned is partial again: re-arm
                 except ProgramCancelled as exc:
                     reason = f"program cancelled at tick {self.chip.now} ({exc})"
                     break
@@ -508,6 +552,8 @@ class PtyServer(_ServerBase):
                 answer, wire_bytes = link.outgoing(answer)
                 monitor(answer)
                 out += wire_bytes
+                if self.session.decoder.pending:       # what the flush rescanned is partial again: re-arm
+                    deadline = time.monotonic() + self.receive_timeout
             elif link.reliable and not out:
                 out += link.poll()           # retransmissions due (none queued behind unsent bytes)
         try:

@@ -195,3 +195,30 @@ def test_fault_transport_is_reproducible_by_seed():
         t.write(bytes(range(256)) * 8)
         outs.append((t.read(0.1), dict(t.injected)))
     assert outs[0] == outs[1] and outs[0][1]["up_bits_flipped"] > 0
+
+
+def test_a_late_answer_is_not_folded_into_the_next_result():
+    """A program that times out on the host may still answer later; the retry
+    on the same connection returns each of its spikes once and says what it
+    dropped (formerly every spike came back twice)."""
+    with TwinServer(profile="dls", serial=1) as srv:
+        with host.connect(srv.url) as conn:
+            rm = conn.regmap
+            cb = rm.register("routing", "crossbar")
+
+            def spike_program():
+                prog = conn.program()
+                prog.write_words([rm.address("routing", "crossbar")], [cb.encode(loopback=1, recurrent=0, record=0)])
+                prog.timer_reset()
+                times = np.arange(1, 41) * 100
+                prog.spikes(np.arange(40) % 16, times)
+                prog.wait_until(2_000_000)         # 16 ms of hardware time: longer in wall time than the timeout
+                return prog
+
+            conn.timeout = 0.001
+            with pytest.raises(host.LinkTimeout):
+                conn.run(spike_program())
+            conn.timeout = 30.0
+            result = conn.run(spike_program())
+    assert len(result.spikes) == 40
+    assert any("late response word(s)" in n for n in result.notices)

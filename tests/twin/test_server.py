@@ -928,3 +928,55 @@ def test_server_logs_one_line_per_notice_with_the_client(served):
     assert len(lines) == 1
     assert re.fullmatch(rf"bss-twin: {who}: error FRAME_VERSION \(unknown frame version\), "
                         r"index 0x5, header 0x00", lines[0]), lines[0]
+
+
+def test_two_partial_frames_before_a_good_program_time_out_one_after_the_other(served):
+    """Two 24-byte prefixes of 100-word frames, then a good program, in one
+    write: each prefix is declared truncated after its own receive timeout
+    (the timer is re-armed after the first flush), and the program is answered
+    without the client sending another byte (formerly it waited for one)."""
+    c = served.connect_tracked()
+    prefix = raw_frame([wr(int(WEIGHT_ADDRS[0]), 1)[0]] * 100, SEQ)[:24]
+    good = c.frame([rd(SERIAL_ADDR), halt(0x77)])
+    c.send(prefix + prefix + good)
+    t0 = time.monotonic()
+    got = [notice(w) for w in c.until_echo(0x77, timeout=6 * RECEIVE_TIMEOUT + 2.0)]
+    assert time.monotonic() - t0 < 6 * RECEIVE_TIMEOUT + 2.0
+    assert [g[1]["data"] for g in got if g[0] == "read_data"] == [SERIAL]
+
+
+def test_clients_beyond_the_cap_are_refused_with_a_reason():
+    import host
+    from host.errors import LinkError
+    log = Lines()
+    with TwinServer(Chip("dls", 1), log=log, max_clients=2) as srv:
+        first, second = host.connect(srv.url), host.connect(srv.url)
+        with pytest.raises(LinkError, match="refused: the server serves its maximum number of clients"):
+            host.connect(srv.url)
+        first.close()
+        assert wait_for(lambda: srv.clients == 1)
+        with host.connect(srv.url) as third:                 # a place is free again
+            assert third.serial == 1
+        second.close()
+    assert any("refused: 2 clients connected" in line for line in log.lines)
+
+
+def test_the_accept_loop_survives_when_no_thread_can_be_started(monkeypatch):
+    """Thread exhaustion refuses the client (SERVER_FULL) and keeps accepting."""
+    import host
+    from host.errors import LinkError
+    with TwinServer(Chip("dls", 1), log=Lines()) as srv:
+        real_start = threading.Thread.start
+        calls = {"n": 0}
+
+        def failing_start(self):
+            if self.name.startswith("bss-twin tcp") and calls["n"] == 0:
+                calls["n"] += 1
+                raise RuntimeError("can't start new thread")
+            return real_start(self)
+
+        monkeypatch.setattr(threading.Thread, "start", failing_start)
+        with pytest.raises(LinkError, match="refused"):
+            host.connect(srv.url)
+        with host.connect(srv.url) as conn:                  # the next client is served
+            assert conn.serial == 1
