@@ -63,6 +63,7 @@ class ErrorReason(enum.IntEnum):
     SERVER_FULL = 24         # the server refuses the connection: it serves its maximum of clients
     PROGRAM_LIMIT = 25       # the program reached a limit (the `limit_reached` word before names it) and ended at this word
     NOTICES_DROPPED = 26     # notices beyond the chip's rate were not sent; index: how many (counted in the link block)
+    RECEIVE_BUFFER_FULL = 27  # the chip side holds its maximum of unfinished programs (all clients'); program dropped
 
     @property
     def text(self) -> str:
@@ -81,7 +82,7 @@ class ErrorReason(enum.IntEnum):
 
 _FRAME_REASONS = frozenset({ErrorReason.FRAME_CRC, ErrorReason.FRAME_TRUNCATED, ErrorReason.FRAME_OVERSIZED,
                             ErrorReason.FRAME_VERSION, ErrorReason.FRAME_SEQUENCE, ErrorReason.FRAME_DIRECTION,
-                            ErrorReason.PROGRAM_OVERSIZED})
+                            ErrorReason.PROGRAM_OVERSIZED, ErrorReason.RECEIVE_BUFFER_FULL})
 
 _REASON_TEXT = {
     ErrorReason.UNKNOWN_MESSAGE: "unknown message header",
@@ -105,6 +106,7 @@ _REASON_TEXT = {
     ErrorReason.SERVER_FULL: "the server serves its maximum number of clients; try again later",
     ErrorReason.PROGRAM_LIMIT: "the program reached one of its limits and was ended here",
     ErrorReason.NOTICES_DROPPED: "notices not sent (over the chip's rate)",
+    ErrorReason.RECEIVE_BUFFER_FULL: "the chip side's buffer for programs being received is full; send it again later",
 }
 
 

@@ -559,7 +559,7 @@ class PtyServer(_ServerBase):
                     answer = self._timeout(self.session)
                 except Exception as exc:
                     self.log(who, f"internal error in receive timeout, session reset: {_one_line(exc)}")
-                    self.session = self._session()
+                    self._renew_session()
                     answer = b""
                 answer, wire_bytes = link.outgoing(answer)
                 monitor(answer)
@@ -603,9 +603,17 @@ class PtyServer(_ServerBase):
             return answer
         except ProgramCancelled as exc:
             self.log(who, f"program cancelled at tick {self.chip.now} ({exc})")
-            self.session = self._session()
+            self._renew_session()
             return b""
         except Exception as exc:
             self.log(who, f"internal error, session reset: {_one_line(exc)}")
-            self.session = self._session()
+            self._renew_session()
             return b""
+
+    def _renew_session(self) -> None:
+        """A fresh session; the old one gives back what it held (its unfinished program)."""
+        try:
+            self.session.close()
+        except Exception:
+            pass
+        self.session = self._session()
