@@ -157,6 +157,8 @@ class ChipHost:
         self._buffered_lock = threading.Lock()
         self._consistent = True       # the last chip advance reached its target (no input left queued)
         self._continues = False       # the next chip advance continues the last one's run (a piece of it)
+        #: Most response words one program held at once (not yet streamed), over all programs run.
+        self.peak_output_words = 0
 
     def run(self, words: np.ndarray, executor: Executor | None = None,
             cancel_check: Callable[[], str | None] | None = None,
@@ -173,7 +175,9 @@ class ChipHost:
         ex = executor or self.executor
         try:
             self._local.budget = Budget(ex.limits if limits is None else limits)
-            return ex.run(words, emit=emit, budget=self._local.budget)
+            rest = ex.run(words, emit=emit, budget=self._local.budget)
+            self.peak_output_words = max(self.peak_output_words, ex.peak_words)
+            return rest
         finally:
             self._local.budget = None
             self._turns.release()
@@ -569,13 +573,11 @@ class Session:
         self._tokens_at = now
         k = min(count, int(self._tokens))
         self._tokens -= k
-        if k < count:
+        words = (self._summary_words() + [wire.encode(name, **fields)] * k) if k else []
+        if k < count:                   # these come after the ones sent: summed up next time
             self._suppressed += count - k
             self._dropped_unsynced += count - k
-        if not k:
-            return b""
-        word = wire.encode(name, **fields)
-        return self._send(np.array(self._summary_words() + [word] * k, dtype=np.uint64))
+        return self._send(np.array(words, dtype=np.uint64)) if words else b""
 
     def _summary_words(self) -> list[int]:
         if not self._suppressed:

@@ -49,7 +49,7 @@ class StreamSink:
     def __init__(self, link: ServerLink, fileno: int, send_some: Callable[[memoryview], int],
                  recv_some: Callable[[], bytes], monitor: Callable[[bytes], None] | None = None,
                  cancel_check: Callable[[], str | None] | None = None, pending: bytearray | None = None,
-                 high_water: int = 0, stall_seconds: float = OUTPUT_STALL_SECONDS):
+                 high_water: int = 0, stall_seconds: float | None = None):
         self.link = link
         self.fileno = fileno
         self.send_some, self.recv_some = send_some, recv_some
@@ -57,7 +57,7 @@ class StreamSink:
         self.cancel_check = cancel_check
         self.pending = bytearray() if pending is None else pending
         self.high_water = high_water
-        self.stall_seconds = stall_seconds
+        self.stall_seconds = OUTPUT_STALL_SECONDS if stall_seconds is None else stall_seconds
         #: Why the client gets no more answers (None: it does); `dropped`: answer bytes not sent since.
         self.broken: str | None = None
         self.dropped = 0
