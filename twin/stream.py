@@ -97,7 +97,7 @@ class StreamSink:
         ep.send(data)
         self.pending += ep.take_outbox()
         self._hold()
-        self._drain()
+        self._drain(0)                  # packets not written cannot be acknowledged
         progress, base = time.monotonic(), ep.base
         while len(ep.sendbuf) > ARQ_BACKLOG:
             due = ep.next_deadline()
@@ -113,7 +113,7 @@ class StreamSink:
             ep.poll()
             self.pending += ep.take_outbox()
             self._hold()
-            self._drain()
+            self._drain(0)
             if ep.base != base:
                 progress, base = time.monotonic(), ep.base
             self._check(progress)
@@ -122,10 +122,11 @@ class StreamSink:
         held = len(self.pending) + (len(self.link.endpoint.sendbuf) if self.link.endpoint is not None else 0)
         self.peak_held = max(self.peak_held, held)
 
-    def _drain(self) -> None:
-        """Write until at most `high_water` bytes are left."""
+    def _drain(self, high_water: int | None = None) -> None:
+        """Write until at most `high_water` bytes (default: the sink's) are left."""
+        high_water = self.high_water if high_water is None else high_water
         progress = time.monotonic()
-        while len(self.pending) > self.high_water:
+        while len(self.pending) > high_water:
             with memoryview(self.pending) as view:
                 n = self.send_some(view)
             if n:

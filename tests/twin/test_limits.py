@@ -31,7 +31,7 @@ from twin import executor as X
 from twin import stream
 from twin.chip import Chip
 from twin.limits import DEFAULT_OUTPUT_WORDS, Limits
-from twin.server import TwinServer
+from twin.server import PtyServer, TwinServer
 from twin.session import NOTICE_BURST, NOTICE_RATE, ChipHost, Session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -392,6 +392,28 @@ def test_a_long_recording_streams_and_the_server_holds_a_bounded_part_of_it():
         c.until_echo()
         assert c.data[-1] == 9
         c.close()
+
+
+@pytest.mark.parametrize("arq", [1, 0])
+def test_a_long_recording_streams_through_the_pty(arq):
+    lines: list[str] = []
+    srv = PtyServer(Chip("dls", 16), log=lines.append, limits=Limits(output_words=3 << 20)).start()
+    try:
+        url = srv.address if arq else f"serial://{srv.address}?arq=0"
+        with host.connect(url, timeout=GUARD) as conn:
+            prog = conn.program()
+            prog.write(host.ChipOnly(), host.MADCConfig(enable=1, source=0, neuron=3, period=1))
+            prog.timer_reset()
+            prog.wait_until(LONG_WAIT)
+            with pytest.raises(host.ProgramLimit) as e:
+                conn.run(prog)
+            assert (e.value.limit, e.value.value) == (LimitKind.OUTPUT_WORDS, 3 << 20)
+            assert len(e.value.result.madc) == 3 << 20
+            still_usable(conn)
+        assert any("program limit reached: output limit of 3145728 words" in line for line in lines), lines
+        assert any("error PROGRAM_LIMIT" in line and "index 0x3" in line for line in lines), lines
+    finally:
+        srv.stop()
 
 
 def test_a_client_that_takes_no_answers_loses_them_not_the_chip(monkeypatch):
