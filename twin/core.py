@@ -284,6 +284,22 @@ class EventCore:
         self._update_status()
         return act
 
+    def quiet(self) -> bool:
+        """An advance from here collects nothing that grows with its length: no
+        neuron enabled (or spike in flight between them), no membrane-ADC
+        samples or readout traces, no background generator (twin.executor.Pieces
+        then runs a wait in one call, whatever its length)."""
+        rm, bus = self.chip.regmap, self.bus
+        if self.net.carry_n[0] or rm.register("neuron", "config").field("enable").extract(
+                bus.view("neuron", "config")).any():
+            return False
+        if (self._probes() >= 0).any() or rm.register("madc", "config").decode(int(self.madc_config[0]))["enable"]:
+            return False
+        if self.p.background_generators and np.any(
+                rm.register("routing", "generator").field("enable").extract(bus.view("routing", "generator"))):
+            return False
+        return True
+
     def _emitting(self) -> np.ndarray:
         rm = self.chip.regmap
         cfg = self.bus.view("neuron", "config")

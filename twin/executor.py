@@ -25,6 +25,7 @@ nothing else after that word runs.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
@@ -59,6 +60,10 @@ TIMED_WINDOW = 1 << 16
 PIECE_NEURON_STEPS = 1 << 20
 #: A piece spans up to this many cells while the network is quiet (fewer calls), one when it fires.
 PIECE_CELLS_MAX = 4
+#: Wall time a piece should take at most: pieces are shortened while the twin runs slowly
+#: (firmware on the register bus, every neuron firing), so that limits are checked, and the
+#: chip can change hands, at least this often.
+PIECE_SECONDS = 0.05
 
 
 def piece_ticks(chip: Chip) -> int:
@@ -68,28 +73,50 @@ def piece_ticks(chip: Chip) -> int:
 
 
 class Pieces:
-    """Where the next piece of a long wait ends: on a fixed grid of chip time
-    (`piece_ticks`), one cell after a piece in which the neurons spiked much
-    (a piece's spikes are held at once: at most about one per neuron-step),
-    up to PIECE_CELLS_MAX cells while they are quiet.  Where a wait is cut
-    does not change what it does: the pieces continue one run of the analog
-    core (Chip.advance(new_run=False))."""
+    """Where the next piece of a long wait ends.  Pieces end on a grid of
+    chip time (`piece_ticks`): one cell after a piece in which the neurons
+    spiked much (a piece's spikes are held at once: at most about one per
+    neuron-step), up to PIECE_CELLS_MAX cells while they are quiet; and they
+    are shortened while a piece takes longer than PIECE_SECONDS of wall time
+    (starting short when a PPU begins to execute), lengthened again when they
+    take much less.  A quiet chip (no neuron, sampling or generator on, no
+    PPU executing) runs a wait in one piece.  Where a wait is cut does not change what it does: the
+    pieces continue one run of the analog core (Chip.advance(new_run=False)),
+    so the same spikes and samples come out, only in more or fewer parts."""
 
     def __init__(self, chip: Chip):
+        self.chip = chip
+        self.step = chip.profile.analog.step_ticks
         self.cell = piece_ticks(chip)
         self.cells = 1
-        self._busy = PIECE_NEURON_STEPS // 16      # spikes per cell above which pieces are one cell
+        self.ticks = PIECE_CELLS_MAX * self.cell     # what the wall-time rule allows
+        self._busy = PIECE_NEURON_STEPS // 16        # spikes per cell above which pieces are one cell
+        self._ppus = False
 
-    def end(self, now: int) -> int:
-        return (now // self.cell + self.cells) * self.cell
+    def end(self, now: int, until: int) -> int:
+        """The end of the piece from `now` of a wait until `until` (the whole
+        wait while the chip is quiet: twin.core.EventCore.quiet)."""
+        ppus = any(p.executing for p in self.chip.ppus)
+        if ppus and not self._ppus:                  # firmware can make chip time slow: start short
+            self.ticks = min(self.ticks, max(self.step, self.cell >> 6))
+        self._ppus = ppus
+        if not ppus and self.chip.core.quiet():
+            return until
+        grid = (now // self.cell + self.cells) * self.cell
+        short = (now + self.ticks) // self.step * self.step
+        return min(until, grid, max(short, now + 1))
 
-    def saw(self, act: Activity, ticks: int) -> None:
-        """A piece of `ticks` ticks produced `act`: size the next one."""
+    def saw(self, act: Activity, ticks: int, seconds: float) -> None:
+        """A piece of `ticks` ticks took `seconds` and produced `act`: size the next one."""
         cells = max(1, -(-ticks // self.cell))
         if act.neuron_spikes > self._busy * cells:
             self.cells = 1
         else:
             self.cells = min(PIECE_CELLS_MAX, self.cells * 2)
+        if seconds > PIECE_SECONDS and ticks > self.step:
+            self.ticks = max(self.step, int(ticks * PIECE_SECONDS / seconds))
+        elif seconds < PIECE_SECONDS / 4:
+            self.ticks = min(PIECE_CELLS_MAX * self.cell, 2 * max(self.ticks, ticks))
 
 
 class Executor:
@@ -106,6 +133,7 @@ class Executor:
                  limits: Limits | None = None):
         self.chip = chip
         self.advance = self._advance_alone if advance is None else advance
+        self._pieces = Pieces(chip)
         self.limits = Limits() if limits is None else limits
         self.timer_base = 0            # chip tick at the last timer reset
         self.halted = False
@@ -186,14 +214,15 @@ class Executor:
         chip = self.chip
         parts = []
         if until <= chip.now:
-            parts.append(chip.advance(until, in_t, in_l))
-        pieces = Pieces(chip)
+            parts.append(chip.advance(until, in_t, in_l, new_run=not continues))
+        pieces = self._pieces
         new_run = not continues
         while chip.now < until:
-            start, limit = chip.now, min(until, pieces.end(chip.now))
+            start, limit = chip.now, pieces.end(chip.now, until)
             k = int(np.searchsorted(in_t, limit, side="right"))
+            t0 = time.monotonic()
             parts.append(chip.advance(limit, in_t[:k], in_l[:k], new_run=new_run))
-            pieces.saw(parts[-1], limit - start)
+            pieces.saw(parts[-1], limit - start, time.monotonic() - t0)
             new_run = False                     # the next piece continues this run
             in_t, in_l = in_t[k:], in_l[k:]
             if on_part is not None:

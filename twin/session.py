@@ -35,7 +35,7 @@ from isa.wire import ErrorReason, TimeoutReason
 
 from .chip import Activity, Chip
 from .executor import Executor, Pieces
-from .limits import MAX_PROGRAM_WORDS, Budget, Limits
+from .limits import MAX_PROGRAM_WORDS, Budget, Limits  # noqa: F401 (MAX_PROGRAM_WORDS: re-exported)
 
 _FAULT_REASON = {
     FrameProblem.CRC: ErrorReason.FRAME_CRC,
@@ -253,13 +253,13 @@ class ChipHost:
             if limit <= chip.now and not self._turns.contended:
                 limit = min(s.until for s in segments if s.until > chip.now)
             if limit > chip.now:
-                piece_end = self._pieces.end(chip.now)
+                piece_end = self._pieces.end(chip.now, limit)
                 cut = piece_end < limit
                 limit = min(limit, piece_end)
                 t, lab = self._inputs_until(segments, limit)
-                start = chip.now
+                start, t0 = chip.now, time.monotonic()
                 act = chip.advance(limit, t, lab, pause=lambda: self._pause(held), new_run=not self._continues)
-                self._pieces.saw(act, chip.now - start)
+                self._pieces.saw(act, chip.now - start, time.monotonic() - t0)
                 self._consistent = chip.now >= limit
                 # A wait cut by the piece grid (or paused) goes on as the same run of the analog core.
                 self._continues = cut or not self._consistent
@@ -425,11 +425,11 @@ class Session:
 
     # ------------------------------------------------------------------ internals
     def _handle(self, frames, faults) -> bytes:
+        if not frames:
+            return self._faults_only(faults)
         out = []
         # Decoder counters as of the stream position reached (the decoder has
         # already counted the whole batch; a program must see only what came before it).
-        if not frames:
-            return self._faults_only(faults)
         seen = dict(self._stats_seen)
         gap_at = None            # offset of the frame whose sequence gap was just reported
         events = sorted([(f.offset, 0, i) for i, f in enumerate(faults)] +
