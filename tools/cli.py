@@ -88,6 +88,9 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--receive-timeout", type=float, default=None, metavar="S",
                    help="seconds of silence after which a partial frame or a program without its "
                         "END frame is dropped and reported with a `timeout` notification (default 0.5)")
+    p.add_argument("--shared", action="store_true",
+                   help="TCP clients share one chip, taking turns, and see each other's state (default: each "
+                        "client has its own instance of the chip: same serial, same fixed pattern)")
     p.add_argument("--max-clients", type=int, default=None, metavar="N",
                    help="TCP clients served at once; more are refused with an `error SERVER_FULL` "
                         "notice (default 32)")
@@ -114,7 +117,8 @@ def _serve(args: argparse.Namespace) -> int:
             host, port = parse_tcp_address(args.tcp)
         except ValueError as exc:
             return _fail(str(exc))
-        server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients)
+        server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
+                            shared=args.shared)
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -232,9 +232,11 @@ class _ServerBase(abc.ABC):
 
     # Sessions are safe to call from several client threads: programs are
     # serialised by the ChipHost lock, the shared link counters by its stats lock.
-    def _session(self) -> Session:
-        """A session whose programs are given up when the server stops."""
-        session = Session(self.chip_host)
+    def _session(self, own_chip: bool = False) -> Session:
+        """A session whose programs are given up when the server stops; with
+        `own_chip`, on a fresh instance of the server's chip (same fixed
+        pattern) that only this session sees."""
+        session = Session(ChipHost(self.chip_host.chip.fresh()) if own_chip else self.chip_host)
         session.cancel_check = lambda: "the server is stopping" if self._stopped.is_set() else None
         return session
 
@@ -250,15 +252,24 @@ class _ServerBase(abc.ABC):
 
 # ============================================================================ TCP
 class TwinServer(_ServerBase):
-    """A twin chip on a TCP port; one chip shared by every client.
+    """A twin chip on a TCP port.
 
     `chip` may be a Chip or a ChipHost to share; otherwise one is made from
-    `profile`, `serial` and `seed`.  Port 0 picks a free port (see `address`)."""
+    `profile`, `serial` and `seed`.  By default (`shared=False`) every client
+    gets its own instance of that chip (`Chip.fresh`: the same fixed pattern,
+    at reset when it connects): no client sees another's registers, events,
+    timer or PPUs.  `shared=True` (the default when a ChipHost is given) lets
+    all clients use the one chip, taking turns (twin.session).  Port 0 picks a
+    free port (see `address`)."""
 
     def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0,
-                 receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None, max_clients: int = DEFAULT_MAX_CLIENTS):
+                 receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None, max_clients: int = DEFAULT_MAX_CLIENTS,
+                 shared: bool | None = None):
         super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log)
+        #: Whether clients share one chip (taking turns; they see each other's state) or each
+        #: has its own instance of it (default; a ChipHost given to share means shared).
+        self.shared = isinstance(chip, ChipHost) if shared is None else bool(shared)
         if max_clients < 1:
             raise ValueError(f"max_clients must be at least 1, not {max_clients}")
         self.max_clients = int(max_clients)
@@ -377,7 +388,7 @@ class TwinServer(_ServerBase):
             self._refused.popleft()[1].close()
 
     def _client_loop(self, conn: socket.socket, who: str) -> None:
-        session = self._session()
+        session = self._session(own_chip=not self.shared)
         monitor = _Monitor(who, self.log)
         link = ServerLink()          # plain frames until the client opens the reliable link layer
         self.log(who, "connected")
@@ -412,7 +423,7 @@ class TwinServer(_ServerBase):
                     if session.decoder.pending and quiet_since is None:
                         quiet_since = time.monotonic()   # what the flush rescanned is partial again: re-arm
                 except ProgramCancelled as exc:
-                    reason = f"program cancelled at tick {self.chip.now} ({exc})"
+                    reason = f"program cancelled at tick {session.host.chip.now} ({exc})"
                     break
                 except Exception as exc:  # a twin bug must not take the server down
                     self.log(who, f"internal error, dropping the client: {_one_line(exc)}")

@@ -42,12 +42,22 @@ def test_info_defaults_to_the_environment_url(monkeypatch, capsys):
     assert "profile   hicann\n" in out and "serial    17\n" in out
 
 
-def test_regdump_shows_what_another_client_wrote(tcp_server, capsys):
-    """The TCP server shares one chip: values written over one connection are
-    what regdump (another connection) prints, field by field."""
+def test_regdump_shows_what_another_client_wrote(shared_tcp_server, tcp_server, capsys):
+    """A `--shared` server has one chip: values written over one connection are
+    what regdump (another connection) prints, field by field.  By default each
+    client has its own instance: regdump shows the reset values."""
     from host import connect
 
     values = np.random.default_rng(8).integers(0, 1 << 32, 8)     # every bit is a field on dls
+    with connect(tcp_server.url) as conn:
+        prog = conn.program()
+        prog.write_words(conn.regmap.addresses("synapse", "weights")[:8], values)
+        conn.run(prog)
+    rc, out, err = run_cli(capsys, "regdump", tcp_server.url, "synapse")
+    assert rc == 0, err
+    assert out.splitlines()[0] == f"{0x60000:#010x}  synapse.weights[0, 0, 0]  0x00000000  " + " ".join(
+        f"weight{j}=0 calib_amp{j}=0" for j in range(4))
+    tcp_server = shared_tcp_server
     with connect(tcp_server.url) as conn:
         addrs = conn.regmap.addresses("synapse", "weights")[:8]
         prog = conn.program()

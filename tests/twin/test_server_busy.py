@@ -82,7 +82,7 @@ def _wait_running(url: str, ppu: int, conn) -> None:
 
 def test_other_clients_are_served_while_a_ppu_is_busy():
     log: list[str] = []
-    with TwinServer(Chip("hx", serial=5), log=log.append) as srv:
+    with TwinServer(Chip("hx", serial=5), log=log.append, shared=True) as srv:
         busy = _Busy(srv.url, "hx", ppu=0)
         busy.start()
         assert busy.started.wait(GUARD) and busy.error is None
@@ -125,7 +125,7 @@ def test_both_waiting_programs_receive_the_output_of_their_wait():
     changes hands, receives them too."""
     rm = register_map("dls")
     xbar = rm.register("routing", "crossbar")
-    with TwinServer(Chip("dls", serial=6)) as srv:
+    with TwinServer(Chip("dls", serial=6), shared=True) as srv:
         with host.connect(srv.url, timeout=GUARD) as a, host.connect(srv.url, timeout=GUARD) as b:
             pa = host.PPU(a)
             pa.load(_bus_loop("dls"))                        # busy: the chip changes hands in slices
@@ -171,7 +171,7 @@ def _spawn(*args: str) -> tuple[subprocess.Popen, str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_server_subprocess_stops_while_a_hostile_program_runs(sig):
-    proc, url = _spawn("--chip", "dls", "--tcp", "0")
+    proc, url = _spawn("--chip", "dls", "--tcp", "0", "--shared")
     busy = None
     try:
         with host.connect(url, timeout=GUARD) as conn:
