@@ -115,6 +115,10 @@ class TcpTransport(Transport):
         return data
 
     def close(self) -> None:
+        try:                                 # tell the peer now, and wake a thread blocked reading
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
 
 

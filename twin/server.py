@@ -250,6 +250,39 @@ class _ServerBase(abc.ABC):
         session.close()
 
 
+class _Hangup:
+    """Asked while the client's program runs: "the client disconnected" once its
+    socket shows end of file or an error (looked at most every 0.1 s, without
+    consuming its bytes), so that a dead client's program is given up at its
+    next safe point instead of running on for nobody."""
+
+    def __init__(self, conn: socket.socket, every: float = 0.1):
+        self.conn, self.every, self.next = conn, every, 0.0
+        self.reason: str | None = None          # once gone, always gone
+
+    def __call__(self) -> str | None:
+        now = time.monotonic()
+        if self.reason is not None or now < self.next:
+            return self.reason
+        self.next = now + self.every
+        try:
+            if hasattr(socket, "TCP_INFO"):       # Linux: the connection's state, whatever is buffered
+                state = self.conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+                gone = state in _TCP_PEER_GONE
+            else:
+                ready, _, _ = select.select([self.conn], [], [], 0)
+                gone = bool(ready) and not self.conn.recv(1, socket.MSG_PEEK)   # end of file, once read up to it
+        except (OSError, ValueError):
+            gone = True
+        if gone:
+            self.reason = "the client disconnected"
+        return self.reason
+
+
+#: TCP states (linux/tcp_states.h) in which the client has closed or reset the connection.
+_TCP_PEER_GONE = {7, 8, 9}                      # TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK
+
+
 # ============================================================================ TCP
 class TwinServer(_ServerBase):
     """A twin chip on a TCP port.
@@ -389,6 +422,9 @@ class TwinServer(_ServerBase):
 
     def _client_loop(self, conn: socket.socket, who: str) -> None:
         session = self._session(own_chip=not self.shared)
+        stopping = session.cancel_check
+        gone = _Hangup(conn)
+        session.cancel_check = lambda: stopping() or gone()
         monitor = _Monitor(who, self.log)
         link = ServerLink()          # plain frames until the client opens the reliable link layer
         self.log(who, "connected")
