@@ -113,6 +113,20 @@ class _Line:
     lineno: int
     text: str
     note: str | None = None       # "in expansion of macro ..." context
+    # Where `text` came from when it is not one source line verbatim (comments
+    # removed, character constants replaced, lines joined by a comment):
+    # (offset in text, line number, column in that line, that line's text).
+    origin: tuple[tuple[int, int, int, str], ...] = ()
+    # An error found while reading the line: (line number, column, length, message,
+    # source line), reported when the line is reached.
+    error: tuple[int, int, int, str, str] | None = None
+
+    def locate(self, col: int) -> tuple[int, int, str]:
+        """Column in `text` -> (line number, column, source line)."""
+        for off, lineno, pcol, src in reversed(self.origin):
+            if col >= off:
+                return lineno, min(pcol + col - off, len(src)), src
+        return self.lineno, col, self.text
 
 
 @dataclass
@@ -122,41 +136,110 @@ class _Macro:
     body: list[_Line]
 
 
-def _strip_comment(text: str) -> str:
-    """Drop '#' comments and C comments, keeping columns (comments become spaces)."""
-    out = []
-    i, in_str = 0, None
+# Escapes in a character constant, as GNU as's input scrubber reads them
+# (app.c, process_escape): any other character stands for itself, so '\0' is '0'.
+_CHAR_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "'": "'", '"': '"'}
+_PLAIN = re.compile(r"[^\"'#/]+|/")
+
+
+def _scrub(name: str, text: str) -> list[_Line]:
+    """Source text -> statement lines, like GNU as's input scrubber (app.c).
+
+    '#' starts a comment to the end of the line; '/* */' comments may appear
+    anywhere and become one space, and a comment spanning lines joins them into
+    one line (text before it and after it form one statement line, as in GNU as);
+    a character constant 'c (or 'c') becomes its decimal value.  Strings are kept
+    verbatim.  An unterminated '/*' is an error that names where it began.
+    """
+    phys = text.splitlines()
+    out: list[_Line] = []
+    k = 0
+    while k < len(phys):
+        first = k
+        src, i = phys[k], 0
+        buf: list[str] = []
+        n = 0
+        origin = [(0, k + 1, 0, src)]
+        changed = False
+        error = None
+        while i < len(src):
+            c = src[i]
+            if c == '"':
+                j = i + 1
+                while j < len(src) and src[j] != '"':
+                    j += 2 if src[j] == "\\" else 1
+                j = min(j + 1, len(src))
+            elif c == "'":
+                j = i + 1
+                if j < len(src):
+                    ch = src[j]
+                    j += 1
+                    if ch == "\\" and j < len(src):
+                        ch = _CHAR_ESCAPES.get(src[j], src[j])
+                        j += 1
+                else:
+                    ch = "\n"          # GNU as takes the newline itself
+                if j < len(src) and src[j] == "'":
+                    j += 1
+                v = str(ord(ch) if ord(ch) < 256 else ch.encode("utf-8")[0])
+                buf.append(v)
+                n += len(v)
+                i = j
+                origin.append((n, k + 1, i, src))
+                changed = True
+                continue
+            elif c == "#":
+                changed = True
+                break
+            elif src.startswith("/*", i):
+                start = (k + 1, i, src)
+                j = src.find("*/", i + 2)
+                while j < 0 and k + 1 < len(phys):
+                    k += 1
+                    src = phys[k]
+                    j = src.find("*/")
+                if j < 0:
+                    error = (start[0], start[1], 2, "unterminated comment: '/*' without '*/'",
+                             start[2])
+                    break
+                i = j + 2
+                buf.append(" ")
+                n += 1
+                origin.append((n, k + 1, i, src))
+                changed = True
+                continue
+            else:
+                j = _PLAIN.match(src, i).end()
+            buf.append(src[i:j])
+            n += j - i
+            i = j
+        k += 1
+        if changed or error:
+            out.append(_Line(name, first + 1, "".join(buf), origin=tuple(origin), error=error))
+        else:
+            out.append(_Line(name, first + 1, src))
+    return out
+
+
+def _split_statements(text: str) -> list[tuple[str, int]]:
+    """Split a line at ';' outside strings -> [(statement, col)] (stripped)."""
+    pieces, start, i = [], 0, 0
     while i < len(text):
         c = text[i]
-        if in_str:
-            out.append(c)
-            if c == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
-                i += 1
-            elif c == in_str:
-                in_str = None
-        elif c in "\"'":
-            if c == "'" and i + 1 < len(text):   # character constant: 'c
-                out.append(text[i:i + 2])
-                i += 2
-                if i < len(text) and text[i] == "'":
-                    out.append("'")
-                    i += 1
-                continue
-            in_str = c
-            out.append(c)
-        elif c == "#":
-            break
-        elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = len(text) if j < 0 else j + 2
-            out.append(" " * (j - i))
-            i = j
-            continue
-        else:
-            out.append(c)
+        if c == '"':
+            i += 1
+            while i < len(text) and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c == ";":
+            pieces.append((start, i))
+            start = i + 1
         i += 1
-    return "".join(out)
+    pieces.append((start, len(text)))
+    out = []
+    for a, b in pieces:
+        seg = text[a:b]
+        out.append((seg.strip(), a + len(seg) - len(seg.lstrip())))
+    return out
 
 
 def _split_top(text: str, sep: str, base: int) -> list[tuple[str, int]]:
@@ -275,10 +358,15 @@ class _Assembler:
         return s
 
     def error(self, line: _Line, col: int, length: int, message: str) -> None:
+        lineno, c, src = line.locate(col)
+        if line.origin:     # a span never runs past its source line
+            length = min(length, max(1, len(src) - c))
+        self._report(line.file, lineno, c, length, message, src, line.note)
+
+    def _report(self, file, lineno, col, length, message, source, note=None) -> None:
         if self.final:
-            notes = (line.note,) if line.note else ()
-            self.diags.append(Diagnostic(line.file, line.lineno, col + 1, length, message,
-                                         line.text, notes=notes))
+            self.diags.append(Diagnostic(file, lineno, col + 1, length, message, source,
+                                         notes=(note,) if note else ()))
 
     # ---- symbols ---------------------------------------------------------
     def _symbol_value(self, tok: Token, strict: bool) -> int:
@@ -373,7 +461,7 @@ class _Assembler:
                                              "address)", ""))
 
     def _file_lines(self, name: str, text: str) -> list[_Line]:
-        return [_Line(name, i + 1, t) for i, t in enumerate(text.splitlines())]
+        return _scrub(name, text)
 
     def _place(self) -> None:
         """Addresses of sections after pass 1, like GNU ld with -Ttext/-Tdata."""
@@ -395,8 +483,9 @@ class _Assembler:
         while i < len(lines) and not self.ended:
             line = lines[i]
             i += 1
-            text = _strip_comment(line.text)
-            for stmt, col in _split_top(text, ";", 0):
+            if line.error:
+                self._report(line.file, *line.error, line.note)
+            for stmt, col in _split_statements(line.text):
                 if not stmt:
                     continue
                 word = stmt.split(None, 1)[0].lower()
@@ -463,7 +552,7 @@ class _Assembler:
     def _collect_block(self, lines, i, start_words, end_word, line, col, what):
         body, depth = [], 1
         while i < len(lines):
-            t = _strip_comment(lines[i].text).strip().lower()
+            t = lines[i].text.strip().lower()
             w = t.split(None, 1)[0] if t else ""
             if w in start_words:
                 depth += 1
@@ -587,7 +676,7 @@ class _Assembler:
         body = [_Line(b.file, b.lineno, pat.sub(sub, b.text), note) for b in macro.body]
         # .exitm stops the expansion.
         for k, b in enumerate(body):
-            if _strip_comment(b.text).strip().lower() == ".exitm":
+            if b.text.strip().lower() == ".exitm":
                 body = body[:k]
                 break
         self._lines(body, depth + 1)
