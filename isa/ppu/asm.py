@@ -876,9 +876,16 @@ class _Assembler:
         texts = self._operand_texts(ops, entry.paren, rest, rcol)
         required = sum(not o.optional for o in ops)
         if len(texts) not in (len(ops), required):
-            want = str(len(ops)) if required == len(ops) else f"{required} or {len(ops)}"
             span = (rcol, len(rest)) if rest else (col, hlen)
-            raise _StmtError(f"'{entry.mnemonic}' takes {want} operands, got {len(texts)}", *span)
+            if required == len(ops):
+                raise _StmtError(f"'{entry.mnemonic}' takes {len(ops)} operands, got {len(texts)}",
+                                 *span)
+            # Name both forms: optional operands are written all or none.
+            short = ",".join(_op_name(o) for o in ops if not o.optional)
+            full = ",".join(_op_name(o) for o in ops)
+            raise _StmtError(f"'{entry.mnemonic}' takes {required} or {len(ops)} operands "
+                             f"({entry.mnemonic} {short} or {entry.mnemonic} {full}), "
+                             f"got {len(texts)}", *span)
         # Which operands were written (GNU as: optional ones only all-or-none).
         written = list(ops) if len(texts) == len(ops) else [o for o in ops if not o.optional]
         values, spans = {}, {}
@@ -921,6 +928,14 @@ class _Assembler:
             if e.operand is not None and ops[e.operand].name in spans:
                 raise _StmtError(str(e), *spans[ops[e.operand].name])
             raise _StmtError(str(e), *all_span)
+
+
+def _op_name(op: Operand) -> str:
+    """An operand's name as the Power ISA writes it: its field (D is SI or UI there)."""
+    name = op.fieldname or op.name
+    if name == "D":
+        return "UI" if op.kind.name == "uimm" else "SI"
+    return name
 
 
 _DATA_SIZES = {".byte": 1, ".hword": 2, ".short": 2, ".2byte": 2, ".word": 2, ".long": 4,
