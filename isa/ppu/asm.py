@@ -132,7 +132,7 @@ class _Line:
 @dataclass
 class _Macro:
     name: str
-    params: list[tuple[str, str | None, bool]]   # name, default, required
+    params: list["_Param"]
     body: list[_Line]
 
 
@@ -276,36 +276,335 @@ _LABEL = re.compile(r"\s*([A-Za-z_.$][\w.$]*|\d+)\s*:(?!=)")
 _REG = re.compile(r"%?(r|cr|v)(\d+)$", re.I)
 _REG_ALIASES = {"sp": 1, "rtoc": 2}
 
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "a": "\a",
-            "\\": "\\", '"': '"', "'": "'"}
+# String escapes (GNU as next_char_of_string): \\NNN takes up to three digits
+# 0-9 in base 8, \\x all the hex digits that follow; others stand for themselves.
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}
 
 
 def _parse_string(s: str, col: int) -> bytes:
-    if len(s) < 2 or s[0] != '"' or s[-1] != '"':
-        raise _StmtError("expected a string in double quotes", col, max(1, len(s)))
+    """One string operand: "..." strings, juxtaposed ones concatenated ("a" "b")."""
     out = bytearray()
-    i, body = 0, s[1:-1]
-    while i < len(body):
-        c = body[i]
-        if c == "\\" and i + 1 < len(body):
-            n = body[i + 1]
-            if n in "01234567":
-                m = re.match(r"[0-7]{1,3}", body[i + 1:])
-                out.append(int(m.group(), 8) & 0xFF)
-                i += 1 + len(m.group())
-                continue
-            if n in "xX":
-                m = re.match(r"[0-9a-fA-F]+", body[i + 2:])
-                if m:
-                    out.append(int(m.group(), 16) & 0xFF)
+    i = 0
+    while True:
+        if i >= len(s) or s[i] != '"':
+            what = "expected a string in double quotes" if not out and i == 0 else \
+                f"junk '{s[i:]}' after string"
+            raise _StmtError(what, col + i, max(1, len(s) - i))
+        start, i = i, i + 1
+        while True:
+            if i >= len(s):
+                raise _StmtError("missing closing '\"'", col + start, len(s) - start)
+            c = s[i]
+            if c == '"':
+                i += 1
+                break
+            if c == "\\" and i + 1 < len(s):
+                n = s[i + 1]
+                if n.isdigit():
+                    m = re.match(r"[0-9]{1,3}", s[i + 1:])
+                    v = 0
+                    for d in m.group():
+                        v = v * 8 + int(d)
+                    out.append(v & 0xFF)
+                    i += 1 + len(m.group())
+                    continue
+                if n in "xX":
+                    m = re.match(r"[0-9a-fA-F]*", s[i + 2:])
+                    out.append(int(m.group() or "0", 16) & 0xFF)
                     i += 2 + len(m.group())
                     continue
-            out += _ESCAPES.get(n, n).encode("latin-1")
-            i += 2
-            continue
-        out += c.encode("latin-1", errors="replace")
+                out += _ESCAPES.get(n, n).encode("utf-8")
+                i += 2
+                continue
+            out += c.encode("utf-8")
+            i += 1
+        while i < len(s) and s[i] in " \t":
+            i += 1
+        if i >= len(s):
+            return bytes(out)
+
+
+# --------------------------------------------------------------------------
+# Macros, repeats and conditionals, read the way GNU as reads them (macro.c:
+# do_formals, get_any_string, macro_expand; cond.c).
+
+
+@dataclass(frozen=True)
+class _Param:
+    name: str
+    default: str = ""
+    required: bool = False
+    vararg: bool = False
+
+
+@dataclass
+class _Cond:
+    line: _Line
+    col: int
+    word: str
+    active: bool
+    taken: bool          # some branch of this .if has been assembled (or must be skipped)
+    past_else: bool
+
+
+class _ExitExpansion(Exception):
+    """.exitm: leave the innermost macro or repeat expansion."""
+
+
+_CONDITIONALS = frozenset((".if", ".ifdef", ".ifndef", ".ifnotdef", ".ifeq", ".ifne", ".ifgt",
+                           ".ifge", ".iflt", ".ifle", ".ifb", ".ifnb", ".ifc", ".ifnc",
+                           ".ifeqs", ".ifnes", ".else", ".elseif", ".endif"))
+_REPEATS = (".rept", ".rep", ".irp", ".irep", ".irpc", ".irepc")
+_NAME = re.compile(r"[A-Za-z_.$][\w.$]*")
+_FIRST_WORD = re.compile(r"\s*(\.[A-Za-z_][\w$]*)(?![\w.$])")
+_WORDISH = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.$%\"\\")
+_ISSEP = frozenset(" \t,\";()<>")
+
+
+def _string_end(text: str, i: int) -> int:
+    """Index after the string starting at text[i] == '"' (or the end of the text)."""
+    i += 1
+    while i < len(text) and text[i] != '"':
+        i += 2 if text[i] == "\\" else 1
+    return min(i + 1, len(text))
+
+
+def _collapse_ws(text: str) -> str:
+    """Whitespace as GNU as's scrubber leaves it in operands: a run becomes one
+    space between two word characters and disappears elsewhere (so `m 1 + 2`
+    passes one macro argument, `m 1 2` two).  Strings are kept verbatim."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            j = _string_end(text, i)
+            out.append(text[i:j])
+            i = j
+        elif c in " \t":
+            j = i
+            while j < len(text) and text[j] in " \t":
+                j += 1
+            if out and out[-1][-1] in _WORDISH and j < len(text) and text[j] in _WORDISH:
+                out.append(" ")
+            i = j
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _skip_ws(s: str, i: int) -> int:
+    while i < len(s) and s[i] in " \t":
         i += 1
-    return bytes(out)
+    return i
+
+
+def _skip_comma(s: str, i: int) -> int:
+    i = _skip_ws(s, i)
+    if i < len(s) and s[i] == ",":
+        i = _skip_ws(s, i + 1)
+    return i
+
+
+def _gnu_arg(s: str, i: int) -> tuple[str, int]:
+    """One macro argument (GNU as get_any_string): a "quoted string" without its
+    quotes ("" inside stands for "), or text up to a comma or, outside brackets,
+    a space."""
+    i = _skip_ws(s, i)
+    if i < len(s) and s[i] == '"':
+        out: list[str] = []
+        i += 1
+        esc = False
+        while i < len(s):
+            esc = (not esc) if s[i - 1] == "\\" else False
+            if not esc and s[i] == '"':
+                i += 1
+                if i >= len(s) or s[i] != '"':
+                    break
+            out.append(s[i])
+            i += 1
+        return "".join(out), i
+    start, brackets = i, []
+    while i < len(s) and (brackets or s[i] not in " \t") and s[i] != ",":
+        c = s[i]
+        if c in "\"'":
+            j = s.find(c, i + 1)
+            if j < 0:
+                return s[start:], len(s)
+            i = j
+        elif c in "([":
+            brackets.append(c)
+        elif brackets and brackets[-1] + c in ("()", "[]"):
+            brackets.pop()
+        i += 1
+    return s[start:i], i
+
+
+def _irp_values(s: str) -> list[str]:
+    if not s:
+        return [""]            # GNU as: the body once, with the parameter empty
+    vals, i = [], 0
+    while i < len(s):
+        v, i = _gnu_arg(s, i)
+        vals.append(v)
+        i = _skip_comma(s, i)
+    return vals
+
+
+def _irpc_values(s: str) -> list[str]:
+    """.irpc: one character at a time; blanks between them are skipped outside quotes."""
+    if not s:
+        return [""]
+    quoted = s[0] == '"'
+    vals, i = [], int(quoted)
+    while i < len(s):
+        c = s[i]
+        if c == '"':
+            quoted = not quoted
+            if _skip_ws(s, i + 1) >= len(s):
+                break
+        vals.append(c)
+        i += 1
+        if not quoted:
+            i = _skip_ws(s, i)
+    return vals
+
+
+def _find(text: str, needle: str, col: int, fallback: tuple[int, int]) -> tuple[int, int]:
+    k = text.find(needle) if needle else -1
+    return (col + k, len(needle)) if k >= 0 else fallback
+
+
+def _parse_params(macro: str, text: str, col: int) -> list[_Param]:
+    """.macro parameters: `name[:req|:vararg][=default]`, separated by commas or blanks."""
+    s = _collapse_ws(text)
+    whole = (col, max(1, len(text)))
+    params: list[_Param] = []
+    i = _skip_ws(s, 0)
+    while i < len(s):
+        m = _NAME.match(s, i)
+        if not m:
+            raise _StmtError(f"bad parameter list for macro '{macro}' at '{s[i:]}'",
+                             *_find(text, s[i:i + 1], col, whole))
+        name = m.group()
+        where = _find(text, name, col, whole)
+        i = _skip_ws(s, m.end())
+        required = vararg = False
+        if i < len(s) and s[i] == ":":
+            q = _NAME.match(s, _skip_ws(s, i + 1))
+            qual = q.group() if q else ""
+            if qual not in ("req", "vararg"):
+                where = _find(text, qual, col, where) if qual else where
+                raise _StmtError(f"'{qual}' is not a parameter qualifier (req or vararg) for "
+                                 f"'{name}' in macro '{macro}'" if qual else
+                                 f"missing qualifier (req or vararg) after '{name}:' in macro "
+                                 f"'{macro}'", *where)
+            required, vararg = qual == "req", qual == "vararg"
+            i = _skip_ws(s, q.end())
+        default = ""
+        if i < len(s) and s[i] == "=":
+            default, i = _gnu_arg(s, i + 1)
+            i = _skip_ws(s, i)
+        if any(p.name == name for p in params):
+            raise _StmtError(f"macro '{macro}' already has a parameter named '{name}'",
+                             *_find(text[where[0] - col + 1:], name, where[0] + 1, where))
+        if params and params[-1].vararg:
+            raise _StmtError(f"only the last parameter of macro '{macro}' can be :vararg "
+                             f"('{params[-1].name}' is)", *where)
+        params.append(_Param(name, "" if required else default, required, vararg))
+        nxt = _skip_comma(s, i)
+        if nxt >= len(s) and nxt > _skip_ws(s, i):
+            raise _StmtError(f"bad parameter list for macro '{macro}': nothing after ','",
+                             col + text.rfind(","), 1)
+        i = nxt
+    return params
+
+
+def _macro_args(macro: "_Macro", rest: str, rcol: int, col: int) -> dict[str, str]:
+    """Arguments of an invocation -> parameter values (GNU as macro_expand):
+    positional ones first, then `name=value` ones; blank means the default."""
+    s = _collapse_ws(rest)
+    whole = (rcol, max(1, len(rest))) if rest else (col, len(macro.name))
+    names = {p.name for p in macro.params}
+    actual: dict[str, str] = {}
+    pos, keyword, i = 0, False, 0
+    while i < len(s):
+        scan = i
+        while scan < len(s) and s[scan] not in _ISSEP and s[scan] != "=":
+            scan += 1
+        if scan < len(s) and s[scan] == "=":
+            kw = s[i:scan]
+            keyword = True
+            if kw not in names:
+                raise _StmtError(f"macro '{macro.name}' has no parameter named '{kw}'",
+                                 *_find(rest, kw, rcol, whole))
+            actual[kw], i = _gnu_arg(s, scan + 1)
+        else:
+            if keyword:
+                raise _StmtError(f"positional argument after keyword arguments to macro "
+                                 f"'{macro.name}'", *whole)
+            if pos >= len(macro.params):
+                raise _StmtError(f"too many arguments to macro '{macro.name}' (it takes "
+                                 f"{len(macro.params)})", *whole)
+            p = macro.params[pos]
+            pos += 1
+            if p.vararg:
+                actual[p.name], i = s[i:], len(s)
+            else:
+                actual[p.name], i = _gnu_arg(s, i)
+        i = _skip_comma(s, i)
+    values = {}
+    for p in macro.params:
+        v = actual.get(p.name, "")
+        if not v and p.required:
+            raise _StmtError(f"missing required argument '{p.name}' to macro '{macro.name}'",
+                             col, len(macro.name))
+        values[p.name] = v or p.default
+    return values
+
+
+def _substitute(text: str, values: Mapping[str, str], counter: str | None) -> str:
+    """Expand a macro or .irp body line (GNU as macro_expand_body): \\name (a whole
+    name token; a ' right after it is dropped) and &name (an & right after it is
+    dropped) become the parameter's value, \\@ the expansion counter, \\(text) the
+    text; anything else is kept."""
+    out: list[str] = []
+    i = 0
+    while True:
+        j = min((k for k in (text.find("\\", i), text.find("&", i)) if k >= 0), default=-1)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        kind, i = text[j], j + 1
+        if kind == "\\" and i < len(text) and text[i] == "(":
+            k = text.find(")", i + 1)
+            k = len(text) if k < 0 else k
+            out.append(text[i + 1:k])
+            i = k + 1
+            continue
+        if kind == "\\" and i < len(text) and text[i] == "@" and counter is not None:
+            out.append(counter)
+            i += 1
+            continue
+        m = _NAME.match(text, i)
+        name = m.group() if m else ""
+        i += len(name)
+        ender = "'" if kind == "\\" else "&"
+        dropped = i < len(text) and text[i] == ender
+        i += dropped
+        if name in values:
+            out.append(values[name])
+        elif kind == "&":
+            out.append("&" + name + ("&" if dropped else ""))
+        else:
+            out.append("\\" + name)
+
+
+def _scrub_text(text: str) -> str:
+    lines = _scrub("", text)
+    return lines[0].text if lines else ""
 
 
 # Section ordering for placement: like GNU ld's default script.
@@ -347,6 +646,7 @@ class _Assembler:
         self.macros: dict[str, _Macro] = {}
         self.local_counts: dict[str, int] = {}
         self.macro_counter = 0
+        self.expansions = 0       # macro and repeat expansions being read (for .exitm)
         self.ended = False
 
     def _section(self, name: str) -> Section:
@@ -479,7 +779,7 @@ class _Assembler:
     # ---- statements ------------------------------------------------------
     def _lines(self, lines: list[_Line], depth: int) -> None:
         i = 0
-        cond: list[tuple[bool, bool, bool]] = []   # (active, some branch taken, past .else)
+        cond: list[_Cond] = []
         while i < len(lines) and not self.ended:
             line = lines[i]
             i += 1
@@ -490,16 +790,15 @@ class _Assembler:
                     continue
                 word = stmt.split(None, 1)[0].lower()
                 # Conditional assembly is tracked even in skipped regions.
-                if word in (".if", ".ifdef", ".ifndef", ".ifnotdef", ".ifeq", ".ifne", ".else",
-                            ".elseif", ".endif"):
+                if word in _CONDITIONALS:
                     self._conditional(line, stmt, col, word, cond)
                     continue
-                if cond and not cond[-1][0]:
+                if cond and not cond[-1].active:
                     continue
                 if word == ".macro":
                     i = self._define_macro(lines, i, line, stmt, col)
                     break
-                if word in (".rept", ".irp"):
+                if word in _REPEATS:
                     i = self._repeat(lines, i, line, stmt, col, word, depth)
                     break
                 try:
@@ -508,52 +807,74 @@ class _Assembler:
                     self.error(line, e.col, e.length, str(e))
                 if self.ended:
                     break
-        if cond:
-            last = lines[-1] if lines else _Line("<input>", 1, "")
-            self.error(last, 0, len(last.text) or 1, "missing .endif")
+        for c in cond:
+            self.error(c.line, c.col, len(c.word), f"'{c.word}' without '.endif'")
 
     def _conditional(self, line, stmt, col, word, cond) -> None:
         rest = stmt[len(word):].strip()
-        rcol = col + len(stmt) - len(stmt[len(word):].lstrip()) if rest else col
-        outer = all(c[0] for c in cond)
+        rcol = col + len(stmt) - len(stmt[len(word):].lstrip()) if rest else col + len(word)
+        outer = all(c.active for c in cond)
         try:
-            if word in (".if", ".ifeq", ".ifne", ".ifdef", ".ifndef", ".ifnotdef"):
-                if not outer:
-                    cond.append((False, True, False))
-                    return
-                if word in (".ifdef", ".ifndef", ".ifnotdef"):
-                    known = rest in self.defined or rest in self.labels or rest in self.values
-                    v = known if word == ".ifdef" else not known
-                else:
-                    x = self.eval_abs(rest, rcol)
-                    v = (x == 0) if word == ".ifeq" else (x != 0)
-                cond.append((bool(v), bool(v), False))
+            if word.startswith(".if"):
+                frame = _Cond(line, col, word, False, True, False)
+                cond.append(frame)      # a bad condition skips the block
+                if outer:
+                    frame.active = frame.taken = self._condition(word, rest, rcol, col)
             elif word in (".else", ".elseif"):
                 if not cond:
                     raise _StmtError(f"'{word}' without '.if'", col, len(word))
-                if cond[-1][2]:
+                frame = cond[-1]
+                if frame.past_else:
                     raise _StmtError(f"'{word}' after '.else'", col, len(word))
-                _, taken, _ = cond.pop()
-                parent = all(c[0] for c in cond)
+                parent = all(c.active for c in cond[:-1])
                 if word == ".else":
-                    cond.append((parent and not taken, True, True))
+                    frame.active, frame.past_else = parent and not frame.taken, True
                 else:
-                    v = parent and not taken and self.eval_abs(rest, rcol) != 0
-                    cond.append((v, taken or v, False))
+                    frame.active = False
+                    if parent and not frame.taken:
+                        frame.active = self.eval_abs(rest, rcol) != 0
+                    frame.taken = frame.taken or frame.active
             else:
                 if not cond:
                     raise _StmtError("'.endif' without '.if'", col, len(word))
                 cond.pop()
         except _StmtError as e:
-            if word.startswith(".if"):
-                cond.append((False, True, False))   # skip the block after a bad condition
             self.error(line, e.col, e.length, str(e))
 
+    def _condition(self, word: str, rest: str, rcol: int, col: int) -> bool:
+        """The value of an .if-family condition (GNU as, "7.46 .if")."""
+        if word in (".ifdef", ".ifndef", ".ifnotdef"):
+            if not _NAME.fullmatch(rest):
+                raise _StmtError(f"'{word}' needs a symbol name", rcol if rest else col,
+                                 len(rest) if rest else len(word))
+            return (rest in self.defined) == (word == ".ifdef")
+        if word in (".ifb", ".ifnb"):
+            return (not rest) == (word == ".ifb")
+        if word in (".ifc", ".ifnc"):
+            text = _collapse_ws(rest)
+            if "," not in text:
+                raise _StmtError(f"'{word}' expects: string1, string2", rcol if rest else col,
+                                 len(rest) if rest else len(word))
+            a, _, b = text.partition(",")
+            return (a.strip() == b.strip()) == (word == ".ifc")
+        if word in (".ifeqs", ".ifnes"):
+            args = _split_top(rest, ",", rcol)
+            if len(args) != 2:
+                raise _StmtError(f"'{word}' expects two strings in double quotes",
+                                 rcol if rest else col, len(rest) if rest else len(word))
+            a, b = (_parse_string(t, c) for t, c in args)
+            return (a == b) == (word == ".ifeqs")
+        x = self.eval_abs(rest, rcol)
+        return {".if": x != 0, ".ifne": x != 0, ".ifeq": x == 0, ".ifgt": x > 0,
+                ".ifge": x >= 0, ".iflt": x < 0, ".ifle": x <= 0}[word]
+
     def _collect_block(self, lines, i, start_words, end_word, line, col, what):
+        """Body lines up to the matching end directive (first word of a line, as
+        GNU as's buffer_and_nest looks for them) -> (body, index after it)."""
         body, depth = [], 1
         while i < len(lines):
-            t = lines[i].text.strip().lower()
-            w = t.split(None, 1)[0] if t else ""
+            m = _FIRST_WORD.match(lines[i].text)
+            w = m.group(1).lower() if m else ""
             if w in start_words:
                 depth += 1
             elif w == end_word:
@@ -566,36 +887,61 @@ class _Assembler:
         return body, i
 
     def _define_macro(self, lines, i, line, stmt, col) -> int:
+        """.macro name [params]: params as GNU as's do_formals reads them."""
         body, nxt = self._collect_block(lines, i, (".macro",), ".endm", line, col, ".macro")
-        rest = stmt[len(".macro"):].strip()
-        if not rest:
-            self.error(line, col, len(".macro"), "macro name expected")
-            return nxt
-        parts = re.split(r"[\s,]+", rest.strip())
-        name, params = parts[0].lower(), []
-        for p in filter(None, parts[1:]):
-            req = p.endswith(":req")
-            p = p[:-4] if req else p
-            pname, _, default = p.partition("=")
-            params.append((pname, default if _ else None, req))
-        self.macros[name] = _Macro(name, params, body)
+        rest = stmt[len(".macro"):]
+        rcol = col + len(".macro") + len(rest) - len(rest.lstrip())
+        rest = rest.strip()
+        try:
+            m = _NAME.match(rest)
+            if not m:
+                raise _StmtError("macro name expected", rcol if rest else col,
+                                 len(rest) if rest else len(".macro"))
+            name = m.group().lower()
+            params = _parse_params(name, rest[m.end():].lstrip().removeprefix(","),
+                                   rcol + m.end())
+            if name in self.macros:
+                raise _StmtError(f"macro '{name}' is already defined (use .purgem first)",
+                                 rcol, len(m.group()))
+            self.macros[name] = _Macro(name, params, body)
+        except _StmtError as e:
+            self.error(line, e.col, e.length, str(e))
         return nxt
 
     def _repeat(self, lines, i, line, stmt, col, word, depth) -> int:
-        body, nxt = self._collect_block(lines, i, (".rept", ".irp"), ".endr", line, col, word)
-        rest = stmt[len(word):].strip()
-        rcol = col + stmt.find(rest) if rest else col
+        body, nxt = self._collect_block(lines, i, _REPEATS, ".endr", line, col, word)
+        rest = stmt[len(word):]
+        rcol = col + len(word) + len(rest) - len(rest.lstrip())
+        rest = rest.strip()
         try:
-            if word == ".rept":
-                n = self.eval_abs(rest, rcol)
-                for _ in range(max(0, n)):
-                    self._lines(body, depth + 1)
+            if word in (".rept", ".rep"):
+                n = self.eval_abs(rest, rcol) if rest else 0
+                if n < 0:
+                    raise _StmtError(f"negative count for '.rept': {n}", rcol, len(rest))
+                note = f"{line.file}:{line.lineno}: note: in expansion of '{word}'"
+                copies = [[_Line(b.file, b.lineno, b.text, note, b.origin, b.error) for b in body]
+                          ] * n
             else:
-                var, _, vals = rest.partition(",")
-                for v, _c in _split_top(vals, ",", 0):
-                    sub = [_Line(b.file, b.lineno, b.text.replace("\\" + var.strip(), v), b.note)
-                           for b in body]
-                    self._lines(sub, depth + 1)
+                m = _NAME.match(rest)
+                if not m:
+                    raise _StmtError(f"'{word}' needs a parameter name", rcol if rest else col,
+                                     len(rest) if rest else len(word))
+                var = m.group()
+                vals = _collapse_ws(rest[m.end():])
+                vals = vals[_skip_comma(vals, 0):]
+                values = _irpc_values(vals) if word.endswith("c") else _irp_values(vals)
+                counter = str(self.macro_counter)
+                note = f"{line.file}:{line.lineno}: note: in expansion of '{word}'"
+                copies = [[self._substituted(b, {var: v}, counter, note) for b in body]
+                          for v in values]
+            self.expansions += 1
+            try:
+                for c in copies:
+                    self._lines(c, depth + 1)
+            except _ExitExpansion:
+                pass
+            finally:
+                self.expansions -= 1
         except _StmtError as e:
             self.error(line, e.col, e.length, str(e))
         return nxt
@@ -624,10 +970,13 @@ class _Assembler:
         rcol = col + len(head) + len(rest) - len(rest.lstrip())
         rest = rest.strip()
         lname = head.lower()
-        if lname.startswith("."):
+        # GNU as: built-in directives first, then macros, then instructions.
+        if lname.startswith(".") and lname in _DIRECTIVES:
             self._directive(line, lname, col, rest, rcol, depth)
         elif lname in self.macros:
             self._expand(line, self.macros[lname], rest, rcol, col, depth)
+        elif lname.startswith("."):
+            self._directive(line, lname, col, rest, rcol, depth)
         else:
             self._instruction(line, head, col, rest, rcol)
 
@@ -641,45 +990,43 @@ class _Assembler:
     def _expand(self, line, macro: _Macro, rest, rcol, col, depth) -> None:
         if depth > 100:
             raise _StmtError(f"macro '{macro.name}' nested too deeply", col, len(macro.name))
-        args = [a for a, _ in _split_top(rest, ",", rcol)] if rest else []
-        if len(args) == 1 and len(macro.params) > 1 and " " in args[0]:
-            args = args[0].split()
-        values: dict[str, str] = {}
-        pos = 0
-        for a in args:
-            k, eq, v = a.partition("=")
-            if eq and any(p[0] == k.strip() for p in macro.params):
-                values[k.strip()] = v.strip()
-            else:
-                if pos >= len(macro.params):
-                    raise _StmtError(f"too many arguments to macro '{macro.name}'", rcol,
-                                     max(1, len(rest)))
-                values[macro.params[pos][0]] = a
-                pos += 1
-        for pname, default, req in macro.params:
-            if pname not in values:
-                if req:
-                    raise _StmtError(f"missing required argument '{pname}' to macro "
-                                     f"'{macro.name}'", col, len(macro.name))
-                values[pname] = default or ""
+        values = _macro_args(macro, rest, rcol, col)
+        counter = str(self.macro_counter)
         self.macro_counter += 1
-        counter = str(self.macro_counter - 1)
-        names = sorted(values, key=len, reverse=True)
-        pat = re.compile(r"\\(\(\)|@|" + "|".join(map(re.escape, names)) + r")" if names
-                         else r"\\(\(\)|@)")
-
-        def sub(m: re.Match) -> str:
-            g = m.group(1)
-            return "" if g == "()" else counter if g == "@" else values[g]
-
         note = f"{line.file}:{line.lineno}: note: in expansion of macro '{macro.name}'"
-        body = [_Line(b.file, b.lineno, pat.sub(sub, b.text), note) for b in macro.body]
-        # .exitm stops the expansion.
-        for k, b in enumerate(body):
-            if b.text.strip().lower() == ".exitm":
-                body = body[:k]
-                break
-        self._lines(body, depth + 1)
+        body = [self._substituted(b, values, counter, note) for b in macro.body]
+        self.expansions += 1
+        try:
+            self._lines(body, depth + 1)
+        except _ExitExpansion:
+            pass
+        finally:
+            self.expansions -= 1
+
+    def _substituted(self, b: _Line, values: Mapping[str, str], counter: str | None,
+                     note: str | None) -> _Line:
+        """A body line with \\name, \\@ and \\() replaced, read again like source (GNU as
+        scrubs an expansion before reading it)."""
+        text = _substitute(b.text, values, counter)
+        if text == b.text:
+            return _Line(b.file, b.lineno, b.text, note or b.note, b.origin, b.error)
+        return _Line(b.file, b.lineno, _scrub_text(text), note or b.note)
+
+    def _d_exitm(self, line, name, col, rest, rcol, args, depth) -> None:
+        if not self.expansions:
+            raise _StmtError("'.exitm' outside a macro", col, len(name))
+        raise _ExitExpansion()
+
+    def _d_purgem(self, line, name, col, rest, rcol, args, depth) -> None:
+        key = rest.lower()
+        if key not in self.macros:
+            raise _StmtError(f"macro '{rest}' is not defined", rcol if rest else col,
+                             len(rest) if rest else len(name))
+        del self.macros[key]
+
+    def _d_stray_end(self, line, name, col, rest, rcol, args, depth) -> None:
+        opener = "'.macro'" if name == ".endm" else "'.rept', '.irp' or '.irpc'"
+        raise _StmtError(f"'{name}' without {opener}", col, len(name))
 
     # ---- directives ------------------------------------------------------
     def _directive(self, line: _Line, name: str, col: int, rest: str, rcol: int, depth: int) -> None:
@@ -722,6 +1069,14 @@ class _Assembler:
     def _d_data(self, line, name, col, rest, rcol, args, depth) -> None:
         size = _DATA_SIZES[name]
         if not args:
+            return
+        if name == ".byte" and rest.startswith('"'):
+            # GNU as: `.byte "text"` (one string, nothing else) is `.ascii "text"`.
+            end = _string_end(rest, 0)
+            if end < len(rest):
+                raise _StmtError(f"junk '{rest[end:].strip()}' after the string of '.byte'",
+                                 rcol + end, len(rest) - end)
+            self.emit(_parse_string(rest, rcol))
             return
         for a, c in args:
             if not a:
@@ -957,6 +1312,8 @@ _DIRECTIVES = {
     ".zero": _Assembler._d_zero,
     ".fill": _Assembler._d_fill, ".org": _Assembler._d_org, ".include": _Assembler._d_include,
     ".err": _Assembler._d_error, ".error": _Assembler._d_error, ".end": _Assembler._d_end,
+    ".exitm": _Assembler._d_exitm, ".purgem": _Assembler._d_purgem,
+    ".endm": _Assembler._d_stray_end, ".endr": _Assembler._d_stray_end,
 }
 # --------------------------------------------------------------------------
 # Public API
