@@ -74,6 +74,7 @@ class Section:
     code: bool = False
     nobits: bool = False       # .bss: occupies memory, no file contents
     address: int = 0
+    alloc: bool = True         # occupies memory (GNU as: flag "a", or a known name)
 
     @property
     def size(self) -> int:
@@ -275,6 +276,9 @@ def _split_top(text: str, sep: str, base: int) -> list[tuple[str, int]]:
 _LABEL = re.compile(r"\s*([A-Za-z_.$][\w.$]*|\d+)\s*:(?!=)")
 _REG = re.compile(r"%?(r|cr|v)(\d+)$", re.I)
 _REG_ALIASES = {"sp": 1, "rtoc": 2}
+# Special purpose register names GNU as (-mregnames) takes for an SPR operand.
+_SPR_NAMES = {"xer": 1, "lr": 8, "ctr": 9, "dar": 19, "dec": 22, "sdr1": 25, "srr0": 26,
+              "srr1": 27}
 
 # String escapes (GNU as next_char_of_string): \\NNN takes up to three digits
 # 0-9 in base 8, \\x all the hex digits that follow; others stand for themselves.
@@ -607,6 +611,15 @@ def _scrub_text(text: str) -> str:
     return lines[0].text if lines else ""
 
 
+def _known_section(name: str) -> bool:
+    """Names GNU as gives the "a" (allocated) flag by default (obj-elf.c)."""
+    return any(name == p or name.startswith(p + ".") for p in (
+        ".text", ".data", ".data1", ".rodata", ".rodata1", ".bss", ".sdata", ".sbss",
+        ".sdata2", ".sbss2", ".init", ".fini", ".tdata", ".tbss", ".init_array", ".fini_array",
+        ".preinit_array", ".ctors", ".dtors", ".got", ".got2", ".gnu.linkonce.t",
+        ".gnu.linkonce.d", ".gnu.linkonce.r", ".gnu.linkonce.b"))
+
+
 # Section ordering for placement: like GNU ld's default script.
 def _section_rank(name: str) -> int:
     for rank, prefixes in enumerate(((".text", ".init", ".fini"), (".rodata",),
@@ -630,6 +643,7 @@ class _Assembler:
         self.bases: dict[str, int] = {}
         self.layout: dict[str, int] = {}
         self.labels: dict[str, tuple[str, int]] = {}    # pass 1 result: name -> (section, offset)
+        self.final_values: dict[str, int] = {}          # pass 1 result: .set symbols at the end
 
     # ---- per pass state --------------------------------------------------
     def _reset(self, final: bool) -> None:
@@ -641,20 +655,32 @@ class _Assembler:
         self.prev: Section = self.cur
         self.values: dict[str, int] = dict(self.defsyms)     # .set symbols
         self.defined: set[str] = set(self.defsyms)           # defined so far in this pass
+        self.fixed: set[str] = set()                         # .equiv/.eqv: never redefined
+        self.eqvs: dict[str, tuple[str, int]] = {}           # .eqv: expression, column
+        self.evaluating: set[str] = set()
+        self.first_values: dict[str, int] = {}               # first .set value of each name
+        self.forward_names: set[str] = set()                 # used before being defined
         self.pass_labels: dict[str, tuple[str, int]] = {}
         self.globals: set[str] = set()
         self.macros: dict[str, _Macro] = {}
         self.local_counts: dict[str, int] = {}
         self.macro_counter = 0
+        self._stmt_col, self._stmt_len = 0, 1
         self.expansions = 0       # macro and repeat expansions being read (for .exitm)
         self.ended = False
 
-    def _section(self, name: str) -> Section:
+    def _section(self, name: str, flags: str | None = None, kind: str = "") -> Section:
         s = self.sections.get(name)
         if s is None:
+            known = _known_section(name)
             s = Section(name, code=_section_rank(name) == 0 and not name.startswith(".rodata"),
-                        nobits=_section_rank(name) == 3)
+                        nobits=_section_rank(name) == 3, alloc=known)
             self.sections[name] = s
+        if flags is not None:       # GNU as: flags and type given on .section
+            s.alloc = s.alloc or "a" in flags
+            s.code = s.code or "x" in flags
+        if kind:
+            s.nobits = kind == "nobits"
         return s
 
     def error(self, line: _Line, col: int, length: int, message: str) -> None:
@@ -679,8 +705,22 @@ class _Assembler:
             name = f"{n}\x02{k}"
         if name == ".":
             return self._here()
+        if name in self.eqvs:
+            if name in self.evaluating:
+                raise ExprError(f"symbol '{name}' is defined in terms of itself", tok.col,
+                                len(name))
+            self.evaluating.add(name)
+            try:
+                return evaluate(self.eqvs[name][0], tok.col,
+                                lambda t: self._symbol_value(t, strict)).value
+            finally:
+                self.evaluating.discard(name)
         if name in self.values and (name in self.defined or not strict):
             return self.values[name]
+        if not strict and name not in self.pass_labels and name in self.final_values:
+            return self.final_values[name]
+        if not self.final and name not in self.pass_labels and name not in self.labels:
+            self.forward_names.add(name)    # a later label, or a .set symbol
         lab = self.pass_labels.get(name) if strict else (self.pass_labels.get(name) or self.labels.get(name))
         if lab is not None:
             sec, off = lab
@@ -716,43 +756,66 @@ class _Assembler:
 
     # ---- output helpers --------------------------------------------------
     def emit(self, data: bytes) -> None:
+        if self.cur.nobits and any(data):
+            raise _StmtError(f"attempt to store non-zero data in section '{self.cur.name}' "
+                             "(it has no contents)", self._stmt_col, self._stmt_len)
         self.cur.data += data
 
-    def align_to(self, boundary: int, fill: int | None) -> None:
+    def align_to(self, boundary: int, fill: int | None, unit: int = 1,
+                 max_skip: int | None = None) -> int:
+        """Pad to `boundary` (GNU as do_align) -> the padding, or -1 when it would
+        exceed `max_skip` (then nothing is emitted; the section alignment still grows)."""
         self.cur.align = max(self.cur.align, boundary)
         pad = (-self.cur.size) % boundary
+        if max_skip and pad > max_skip:
+            return -1
         if fill is None and self.cur.code:
-            # Like GNU as: zero bytes up to a word boundary, then nops.
-            z = (-self.cur.size) % 4 if pad else 0
-            z = min(z, pad)
-            self.emit(bytes(z))
-            self.emit(NOP.to_bytes(4, "big") * ((pad - z) // 4))
-            self.emit(bytes((pad - z) % 4))
+            # GNU as (ppc_handle_align): nops when the padding is whole words, else zeros.
+            self.emit(NOP.to_bytes(4, "big") * (pad // 4) if pad % 4 == 0 else bytes(pad))
+        elif unit > 1 and pad % unit:
+            return pad
         else:
-            self.emit(bytes([(fill or 0) & 0xFF]) * pad)
+            pattern = ((fill or 0) & ((1 << (8 * unit)) - 1)).to_bytes(unit, "big")
+            self.emit(pattern * (pad // unit))
+        return 0
 
     def define_label(self, line: _Line, name: str, col: int) -> None:
         if name.isdigit():
             k = self.local_counts.get(name, 0)
             self.local_counts[name] = k + 1
             name = f"{name}\x02{k}"
-        elif name in self.pass_labels or name in self.values:
+        elif name in self.pass_labels or name in self.fixed:
             self.error(line, col, len(name), f"symbol '{name}' is already defined")
             return
+        else:
+            self.values.pop(name, None)     # GNU as: a label may follow `name = value`
         self.pass_labels[name] = (self.cur.name, self.cur.size)
         self.defined.add(name)
 
     # ---- driver ----------------------------------------------------------
     def run(self, files: Sequence[tuple[str, str]]) -> None:
-        for final in (False, True):
+        """Pass 1 lays out; when a .set symbol was used before its first definition,
+        a middle pass settles that definition's value (it may use later labels);
+        the last pass emits and reports."""
+        passes = [False, True]
+        k = 0
+        while k < len(passes):
+            final = passes[k]
             self._reset(final)
             for name, text in files:
                 self._lines(self._file_lines(name, text), depth=0)
                 if self.ended:
                     break
             if not final:
-                self.labels = dict(self.pass_labels)
-                self._place()
+                # GNU as: a reference before a symbol's first definition gets the value
+                # of that definition (a later .set makes a new symbol).
+                self.final_values = dict(self.first_values)
+                if k == 0:
+                    self.labels = dict(self.pass_labels)
+                    self._place()
+                    if not self.forward_names.isdisjoint(self.first_values):
+                        passes.insert(1, False)
+            k += 1
         for sec in self.sections.values():   # sizes must agree between passes
             if self.layout.get(sec.name) != sec.size:
                 last = files[-1][0]
@@ -766,7 +829,8 @@ class _Assembler:
     def _place(self) -> None:
         """Addresses of sections after pass 1, like GNU ld with -Ttext/-Tdata."""
         self.layout = {n: s.size for n, s in self.sections.items()}
-        order = sorted(self.sections.values(), key=lambda s: _section_rank(s.name))
+        order = sorted((s for s in self.sections.values() if s.alloc),
+                       key=lambda s: _section_rank(s.name))
         addr = self.text_addr
         for s in order:
             rank = _section_rank(s.name)
@@ -948,6 +1012,7 @@ class _Assembler:
 
     def _statement(self, line: _Line, stmt: str, col: int, depth: int) -> None:
         self._cur_line = line     # for secondary operand errors
+        self._stmt_col, self._stmt_len = col, len(stmt)
         # Labels (possibly several) at the start.
         while True:
             m = _LABEL.match(stmt)
@@ -960,10 +1025,16 @@ class _Assembler:
             stmt = rest.strip()
         if not stmt:
             return
-        # name = expr
-        m = re.match(r"([A-Za-z_.$][\w.$]*)\s*=(?!=)\s*(.*)$", stmt)
+        # name = expr (.set), name == expr (.eqv), . = expr (.org)
+        m = re.match(r"([A-Za-z_.$][\w.$]*)\s*(==?)(?!=)\s*(.*)$", stmt)
         if m:
-            self._set(line, m.group(1), col, m.group(2), col + m.start(2))
+            name, op, ecol = m.group(1), m.group(2), col + m.start(3)
+            if name == "." and op == "=":
+                self._org(m.group(3), ecol, None)
+            elif op == "==":
+                self._eqv(name, col, m.group(3), ecol)
+            else:
+                self._set(line, name, col, m.group(3), ecol)
             return
         head = stmt.split(None, 1)[0]
         rest = stmt[len(head):]
@@ -980,11 +1051,27 @@ class _Assembler:
         else:
             self._instruction(line, head, col, rest, rcol)
 
-    def _set(self, line, name, ncol, expr, ecol) -> None:
-        if name in self.pass_labels:
+    def _set(self, line, name, ncol, expr, ecol, fixed: bool = False) -> None:
+        if name in self.pass_labels or name in self.fixed or (fixed and name in self.defined):
             raise _StmtError(f"symbol '{name}' is already defined", ncol, len(name))
+        if not _NAME.fullmatch(name) or name == ".":
+            raise _StmtError(f"bad symbol name '{name}'", ncol, max(1, len(name)))
         self.values[name] = self.eval(expr, ecol).value
+        self.first_values.setdefault(name, self.values[name])
         self.defined.add(name)
+        if fixed:
+            self.fixed.add(name)
+
+    def _eqv(self, name, ncol, expr, ecol) -> None:
+        """.eqv / ==: the expression is evaluated again wherever the symbol is used."""
+        if name in self.pass_labels or name in self.defined:
+            raise _StmtError(f"symbol '{name}' is already defined", ncol, len(name))
+        if not _NAME.fullmatch(name) or name == ".":
+            raise _StmtError(f"bad symbol name '{name}'", ncol, max(1, len(name)))
+        self.eval(expr, ecol)           # report errors here, where it is written
+        self.eqvs[name] = (expr, ecol)
+        self.defined.add(name)
+        self.fixed.add(name)
 
     # ---- macros ----------------------------------------------------------
     def _expand(self, line, macro: _Macro, rest, rcol, col, depth) -> None:
@@ -1032,6 +1119,8 @@ class _Assembler:
     def _directive(self, line: _Line, name: str, col: int, rest: str, rcol: int, depth: int) -> None:
         args = _split_top(rest, ",", rcol) if rest else []
         handler = _DIRECTIVES.get(name)
+        if handler is None and name.startswith(".cfi_"):
+            return          # call frame information: .eh_frame only, no memory contents
         if handler is None:
             raise _StmtError(f"unknown directive '{name}'", col, len(name))
         handler(self, line, name, col, rest, rcol, args, depth)
@@ -1040,11 +1129,26 @@ class _Assembler:
         pass
 
     def _d_section(self, line, name, col, rest, rcol, args, depth) -> None:
+        kind = ""
         if name == ".section":
             if not args or not args[0][0]:
                 raise _StmtError("section name expected", col, len(name))
             secname = args[0][0].strip('"')
-            flags = args[1][0].strip('"') if len(args) > 1 else ""
+            flags = args[1][0] if len(args) > 1 else None
+            if flags is not None and not re.fullmatch(r'"[a-zA-Z?]*"', flags):
+                raise _StmtError(f"section flags must be a string like \"ax\", not '{flags}'",
+                                 args[1][1], max(1, len(flags)))
+            if len(args) > 2:
+                kind = args[2][0].lstrip("@%").lower()
+                if kind not in ("progbits", "nobits", "note", "init_array", "fini_array",
+                                "preinit_array"):
+                    raise _StmtError(f"unknown section type '{args[2][0]}' (@progbits or "
+                                     "@nobits)", args[2][1], max(1, len(args[2][0])))
+                kind = kind if kind == "nobits" else "progbits"
+            flags = flags.strip('"') if flags is not None else None
+            if name == ".section":
+                self.prev, self.cur = self.cur, self._section(secname, flags, kind)
+                return
         elif name == ".previous":
             self.cur, self.prev = self.prev, self.cur
             return
@@ -1059,8 +1163,6 @@ class _Assembler:
         if name == ".pushsection":
             self.section_stack.append(self.cur.name)
         self.prev, self.cur = self.cur, self._section(secname)
-        if "x" in flags:
-            self.cur.code = True
 
     def _d_globl(self, line, name, col, rest, rcol, args, depth) -> None:
         for a, _c in args:
@@ -1074,8 +1176,9 @@ class _Assembler:
             # GNU as: `.byte "text"` (one string, nothing else) is `.ascii "text"`.
             end = _string_end(rest, 0)
             if end < len(rest):
-                raise _StmtError(f"junk '{rest[end:].strip()}' after the string of '.byte'",
-                                 rcol + end, len(rest) - end)
+                junk = rest[end:].strip()
+                raise _StmtError(f"junk '{junk}' after the string of '.byte'",
+                                 rcol + len(rest) - len(junk), len(junk))
             self.emit(_parse_string(rest, rcol))
             return
         for a, c in args:
@@ -1098,16 +1201,32 @@ class _Assembler:
             self.emit(_parse_string(a, c) + (b"\0" if zero else b""))
 
     def _d_align(self, line, name, col, rest, rcol, args, depth) -> None:
-        if not args:
+        """.align/.p2align[wl] N (2**N bytes: PowerPC ELF's .align is a power of two),
+        .balign[wl] N; then [fill][, max]: fill is a byte (w: 2, l: 4 bytes, big
+        endian), and no padding at all when more than max bytes would be needed."""
+        if not args or not args[0][0]:
             raise _StmtError(f"'{name}' needs an alignment", col, len(name))
+        if len(args) > 3:
+            raise _StmtError(f"'{name}' takes at most 3 operands (alignment, fill, max)",
+                             args[3][1], len(rest) - (args[3][1] - rcol))
         n = self.eval_abs(*args[0])
         fill = self.eval_abs(*args[1]) if len(args) > 1 and args[1][0] else None
-        # .align on PowerPC ELF takes a power of two, like .p2align.
-        boundary = n if name == ".balign" else (1 << n)
-        if boundary <= 0 or boundary & (boundary - 1) or (name != ".balign" and n > 16):
-            raise _StmtError(f"alignment {n} is not a power of 2" if name == ".balign"
-                             else f"alignment too large: {n}", args[0][1], len(args[0][0]))
-        self.align_to(boundary, fill)
+        max_skip = self.eval_abs(*args[2]) if len(args) > 2 and args[2][0] else None
+        unit = {"w": 2, "l": 4}.get(name[-1], 1) if name != ".align" else 1
+        if name.startswith(".balign"):
+            boundary = max(n, 1)
+            if boundary & (boundary - 1):
+                raise _StmtError(f"alignment {n} is not a power of 2", args[0][1],
+                                 len(args[0][0]))
+        else:
+            if not 0 <= n <= 16:
+                raise _StmtError(f"alignment too large: 2**{n} bytes (at most 2**16)"
+                                 if n > 0 else f"bad alignment {n}", args[0][1], len(args[0][0]))
+            boundary = 1 << n
+        pad = self.align_to(boundary, fill, unit, max_skip)
+        if pad > 0:
+            raise _StmtError(f"alignment padding ({pad} bytes) is not a multiple of the "
+                             f"{unit}-byte fill pattern", col, len(name))
 
     def _d_space(self, line, name, col, rest, rcol, args, depth) -> None:
         if not args:
@@ -1129,26 +1248,39 @@ class _Assembler:
         value = self.eval(*args[2]).value if len(args) > 2 else 0
         if rep < 0 or not 0 <= size <= 8:
             raise _StmtError("bad .fill repeat count or size", args[0][1], len(rest))
-        # GNU as: value is at most 4 bytes, placed big-endian in the low bytes.
-        unit = (value & 0xFFFFFFFF).to_bytes(4, "big")
-        unit = (bytes(max(0, size - 4)) + unit)[-size:] if size else b""
+        # GNU as: the value is at most 4 bytes; each unit starts with its low
+        # min(size, 4) bytes, big endian, and the rest of the unit is zero.
+        k = min(size, 4)
+        unit = (value & ((1 << (8 * k)) - 1)).to_bytes(k, "big") + bytes(size - k)
         self.emit(unit * rep)
 
     def _d_org(self, line, name, col, rest, rcol, args, depth) -> None:
         if not args:
             raise _StmtError("'.org' needs an address", col, len(name))
-        target = self.eval_abs(*args[0])
         fill = self.eval_abs(*args[1]) if len(args) > 1 else 0
-        # Section-relative, as in GNU as.
+        self._org(*args[0], fill)
+
+    def _org(self, expr: str, ecol: int, fill: int | None) -> None:
+        """.org / `. = expr`: a position in the current section, as in GNU as (an
+        expression in this section's symbols counts from the section's start)."""
+        base = self.bases.get(self.cur.name, 0)
+        self.bases[self.cur.name] = 0
+        try:
+            target = self.eval_abs(expr, ecol)
+        finally:
+            self.bases[self.cur.name] = base
         if target < self.cur.size:
             raise _StmtError(f"attempt to move .org backwards ({target:#x} < {self.cur.size:#x})",
-                             args[0][1], len(args[0][0]))
-        self.emit(bytes([fill & 0xFF]) * (target - self.cur.size))
+                             ecol, len(expr))
+        self.emit(bytes([(fill or 0) & 0xFF]) * (target - self.cur.size))
 
     def _d_set(self, line, name, col, rest, rcol, args, depth) -> None:
         if len(args) != 2 or not args[0][0]:
             raise _StmtError(f"'{name}' expects: symbol, expression", col, len(name))
-        self._set(line, args[0][0], args[0][1], *args[1])
+        if name == ".eqv":
+            self._eqv(args[0][0], args[0][1], *args[1])
+        else:
+            self._set(line, args[0][0], args[0][1], *args[1], fixed=name == ".equiv")
 
     def _d_include(self, line, name, col, rest, rcol, args, depth) -> None:
         fname = rest.strip().strip('"')
@@ -1209,6 +1341,12 @@ class _Assembler:
         if not text:
             raise _StmtError("missing operand", c, 1)
         bare = text.lstrip("%").lower()
+        if bare in _SPR_NAMES and text not in self.values and text not in self.pass_labels \
+                and text not in self.eqvs:
+            if not op.kind.spr:
+                raise _StmtError(f"'{text}' names a special purpose register; this operand "
+                                 "is not one", c, len(text))
+            return _SPR_NAMES[bare]
         m = _REG.match(bare)
         if m and text not in self.values and text not in self.pass_labels:
             cls, num = m.group(1).lower(), int(m.group(2))
@@ -1301,10 +1439,11 @@ _DIRECTIVES = {
                                            ".previous", ".pushsection", ".popsection")},
     **{n: _Assembler._d_data for n in _DATA_SIZES},
     **{n: _Assembler._d_string for n in (".ascii", ".asciz", ".string")},
-    **{n: _Assembler._d_align for n in (".align", ".p2align", ".balign")},
+    **{n: _Assembler._d_align for n in (".align", ".p2align", ".p2alignw", ".p2alignl", ".balign",
+                                         ".balignw", ".balignl")},
     **{n: _Assembler._d_space for n in (".space", ".skip")},
     **{n: _Assembler._d_globl for n in (".globl", ".global")},
-    **{n: _Assembler._d_set for n in (".set", ".equ", ".equiv")},
+    **{n: _Assembler._d_set for n in (".set", ".equ", ".equiv", ".eqv")},
     **{n: _Assembler._d_ignore for n in (".type", ".size", ".file", ".ident", ".gnu_attribute",
                                           ".local", ".weak", ".machine", ".abiversion",
                                           ".cfi_startproc", ".cfi_endproc", ".loc", ".hidden",
@@ -1342,7 +1481,9 @@ def assemble(source: str | Sequence[tuple[str, str]], filename: str = "<input>",
             symbols.setdefault(n, v)
     for s in a.sections.values():
         s.address = a.bases.get(s.name, 0)
-    sections = {n: s for n, s in a.sections.items() if s.size or n == ".text"}
+    # Sections without the "a" flag are not loaded (GNU as/ld): not in the program.
+    sections = {n: s for n, s in a.sections.items() if (s.size or n == ".text") and s.alloc}
+    sym_sections = {n: s for n, s in sym_sections.items() if s in sections or s == ".text"}
     entry = symbols.get("_start", sections[".text"].address if ".text" in sections else 0)
     return Program(sections, symbols, set(a.globals), sym_sections, entry)
 
