@@ -852,12 +852,22 @@ class _Assembler:
             for stmt, col in _split_statements(line.text):
                 if not stmt:
                     continue
-                word = stmt.split(None, 1)[0].lower()
+                # Labels may come first (`lab: .if 1`); the directive decides.
+                k = 0
+                while m := _LABEL.match(stmt, k):
+                    k = m.end()
+                body = stmt[k:].lstrip()
+                word = body.split(None, 1)[0].lower() if body else ""
+                active = not cond or cond[-1].active
+                if k and active and (word in _CONDITIONALS or word == ".macro"
+                                     or word in _REPEATS):
+                    self._statement(line, stmt[:k], col, depth)
+                    col, stmt = col + len(stmt) - len(body), body
                 # Conditional assembly is tracked even in skipped regions.
                 if word in _CONDITIONALS:
                     self._conditional(line, stmt, col, word, cond)
                     continue
-                if cond and not cond[-1].active:
+                if not active:
                     continue
                 if word == ".macro":
                     i = self._define_macro(lines, i, line, stmt, col)
@@ -1173,13 +1183,16 @@ class _Assembler:
         if not args:
             return
         if name == ".byte" and rest.startswith('"'):
-            # GNU as: `.byte "text"` (one string, nothing else) is `.ascii "text"`.
-            end = _string_end(rest, 0)
-            if end < len(rest):
-                junk = rest[end:].strip()
+            # GNU as: `.byte "text"` (one string, nothing after it) emits the characters
+            # up to the next '"' as they are (no escapes).
+            end = rest.find('"', 1)
+            if end < 0:
+                raise _StmtError("missing closing '\"'", rcol, len(rest))
+            junk = rest[end + 1:].strip()
+            if junk:
                 raise _StmtError(f"junk '{junk}' after the string of '.byte'",
                                  rcol + len(rest) - len(junk), len(junk))
-            self.emit(_parse_string(rest, rcol))
+            self.emit(rest[1:end].encode("utf-8"))
             return
         for a, c in args:
             if not a:
