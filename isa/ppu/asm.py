@@ -70,7 +70,7 @@ class _StmtError(Exception):
 class Section:
     name: str
     data: bytearray = field(default_factory=bytearray)
-    align: int = 4
+    align: int = 1             # GNU as: grows with instructions (4) and alignment directives
     code: bool = False
     nobits: bool = False       # .bss: occupies memory, no file contents
     address: int = 0
@@ -620,6 +620,14 @@ def _known_section(name: str) -> bool:
         ".gnu.linkonce.d", ".gnu.linkonce.r", ".gnu.linkonce.b"))
 
 
+def _output_section(name: str) -> str:
+    """The output section GNU ld's default script puts an input section in."""
+    for p in (".text", ".rodata", ".data", ".bss", ".sdata", ".sbss"):
+        if name == p or name.startswith(p + "."):
+            return p
+    return name
+
+
 # Section ordering for placement: like GNU ld's default script.
 def _section_rank(name: str) -> int:
     for rank, prefixes in enumerate(((".text", ".init", ".fini"), (".rodata",),
@@ -735,6 +743,11 @@ class _Assembler:
             return _REG_ALIASES[bare]
         raise Undefined(tok.text, tok.col, len(tok.text))
 
+    def _is_symbol(self, name: str) -> bool:
+        """A symbol of the program by that name (it wins over a register name)."""
+        return any(name in d for d in (self.values, self.pass_labels, self.labels, self.eqvs,
+                                       self.final_values))
+
     def _here(self) -> int:
         return self.bases.get(self.cur.name, 0) + self.cur.size
 
@@ -829,14 +842,21 @@ class _Assembler:
     def _place(self) -> None:
         """Addresses of sections after pass 1, like GNU ld with -Ttext/-Tdata."""
         self.layout = {n: s.size for n, s in self.sections.items()}
+        groups: dict[str, int] = {}         # output section -> order of first appearance
+        for s in self.sections.values():
+            groups.setdefault(_output_section(s.name), len(groups))
         order = sorted((s for s in self.sections.values() if s.alloc),
-                       key=lambda s: _section_rank(s.name))
-        addr = self.text_addr
+                       key=lambda s: (_section_rank(s.name), groups[_output_section(s.name)]))
+        addr, group = self.text_addr, None
         for s in order:
             rank = _section_rank(s.name)
             if rank == 2 and self.data_addr is not None and s.name == ".data":
                 addr = self.data_addr
-            addr = -(-addr // s.align) * s.align
+            # Input sections of one output section follow each other at their own
+            # alignment (like ld); an output section starts word aligned at least.
+            align = s.align if _output_section(s.name) == group else max(4, s.align)
+            group = _output_section(s.name)
+            addr = -(-addr // align) * align
             self.bases[s.name] = addr
             addr += s.size
 
@@ -1317,6 +1337,7 @@ class _Assembler:
     # ---- instructions ----------------------------------------------------
     def _instruction(self, line: _Line, head: str, col: int, rest: str, rcol: int) -> None:
         here = self._here()
+        self.cur.align = max(self.cur.align, 4)
         if self.cur.size % 4:
             self.error(line, col, len(head), "instruction address is not a multiple of 4")
         entry = lookup(head)
@@ -1354,14 +1375,13 @@ class _Assembler:
         if not text:
             raise _StmtError("missing operand", c, 1)
         bare = text.lstrip("%").lower()
-        if bare in _SPR_NAMES and text not in self.values and text not in self.pass_labels \
-                and text not in self.eqvs:
+        if bare in _SPR_NAMES and not self._is_symbol(text):
             if not op.kind.spr:
                 raise _StmtError(f"'{text}' names a special purpose register; this operand "
                                  "is not one", c, len(text))
             return _SPR_NAMES[bare]
         m = _REG.match(bare)
-        if m and text not in self.values and text not in self.pass_labels:
+        if m and not self._is_symbol(text):
             cls, num = m.group(1).lower(), int(m.group(2))
             want = op.kind.regclass
             if want is None or cls != want:

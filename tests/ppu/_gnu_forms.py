@@ -228,6 +228,10 @@ def _section_cases(rng):
     yield "section_stack", (".text\nnop\n.pushsection .data\n.long 3\n.popsection\nnop\n"
                             ".data\n.long 1\n.text\n.previous\n.long 2\n.previous\nli 3, 3\n")
     yield "section_data_sub", ('.section .data.x,"aw"\n.long 9\n.text\nnop\n')
+    yield "section_merge_alignment", ('.data\n.byte 1\n.section .data.x,"aw"\n.byte 2\n'
+                                      '.section .rodata\n.byte 3\n.section .rodata.y,"a"\n'
+                                      '.byte 4\n.text\nnop\n.section .text.z,"ax"\n.byte 5\n'
+                                      '.section .data.w,"aw"\n.balign 4\n.long 6\n')
     yield "section_org_align", (".section .text\nf: nop\n.align 4\nblr\n.org 0x40\nwait\n"
                                 ".section .rodata\nmsg: .asciz \"hello\"\n.data\nd: .long msg, f, d\n"
                                 ".text\nlwz 3, d@l(0)\n.byte 1\n.align 2\n.p2align 3\ntrap\n")
