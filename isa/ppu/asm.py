@@ -1188,8 +1188,13 @@ class _Assembler:
             self.prev, self.cur = self.cur, self._section(self.section_stack.pop())
             return
         else:
-            secname = name if name != ".pushsection" else args[0][0]
-            flags = ""
+            if name == ".pushsection" and not args:
+                raise _StmtError("section name expected", col, len(name))
+            secname = name if name != ".pushsection" else args[0][0].strip('"')
+            sub = args[1:] if name == ".pushsection" else args
+            if sub and sub[0][0] and self.eval_abs(*sub[0]) != 0:
+                raise _StmtError(f"subsections ('{name} {rest}') are not supported",
+                                 sub[0][1], len(sub[0][0]))
         if name == ".pushsection":
             self.section_stack.append(self.cur.name)
         self.prev, self.cur = self.cur, self._section(secname)
@@ -1315,17 +1320,33 @@ class _Assembler:
         else:
             self._set(line, args[0][0], args[0][1], *args[1], fixed=name == ".equiv")
 
-    def _d_include(self, line, name, col, rest, rcol, args, depth) -> None:
-        fname = rest.strip().strip('"')
+    def _find_file(self, line, fname: str, rcol: int, rest: str) -> str:
         cands = [os.path.join(os.path.dirname(line.file), fname)] + \
                 [os.path.join(d, fname) for d in self.include_dirs]
         for path in cands:
             if os.path.isfile(path):
-                if depth > 50:
-                    raise _StmtError(".include nested too deeply", rcol, len(rest))
-                self._lines(self._file_lines(path, self.read(path)), depth + 1)
-                return
+                return path
         raise _StmtError(f"cannot find include file '{fname}'", rcol, len(rest))
+
+    def _d_include(self, line, name, col, rest, rcol, args, depth) -> None:
+        path = self._find_file(line, rest.strip().strip('"'), rcol, rest)
+        if depth > 50:
+            raise _StmtError(".include nested too deeply", rcol, len(rest))
+        self._lines(self._file_lines(path, self.read(path)), depth + 1)
+
+    def _d_incbin(self, line, name, col, rest, rcol, args, depth) -> None:
+        """.incbin "file"[, skip[, count]]: the file's bytes, searched like .include."""
+        if not args or not args[0][0].startswith('"') or len(args) > 3:
+            raise _StmtError("'.incbin' expects: \"file\"[, skip[, count]]", col, len(name))
+        path = self._find_file(line, args[0][0].strip('"'), args[0][1], args[0][0])
+        with open(path, "rb") as f:
+            data = f.read()
+        skip = self.eval_abs(*args[1]) if len(args) > 1 else 0
+        count = self.eval_abs(*args[2]) if len(args) > 2 else len(data) - skip
+        if not 0 <= skip <= len(data) or not 0 <= count <= len(data) - skip:
+            raise _StmtError(f"'.incbin' skip/count outside the file ({len(data)} bytes)",
+                             args[1][1], len(rest) - (args[1][1] - rcol))
+        self.emit(data[skip:skip + count])
 
     def _d_error(self, line, name, col, rest, rcol, args, depth) -> None:
         msg = _parse_string(rest, rcol).decode("latin-1") if rest else ".err encountered"
@@ -1477,10 +1498,13 @@ _DIRECTIVES = {
     **{n: _Assembler._d_space for n in (".space", ".skip")},
     **{n: _Assembler._d_globl for n in (".globl", ".global")},
     **{n: _Assembler._d_set for n in (".set", ".equ", ".equiv", ".eqv")},
+    # No effect on memory contents (symbol attributes, debug and listing control).
     **{n: _Assembler._d_ignore for n in (".type", ".size", ".file", ".ident", ".gnu_attribute",
                                           ".local", ".weak", ".machine", ".abiversion",
-                                          ".cfi_startproc", ".cfi_endproc", ".loc", ".hidden",
-                                          ".protected")},
+                                          ".loc", ".hidden", ".protected", ".internal",
+                                          ".list", ".nolist", ".psize", ".title", ".sbttl",
+                                          ".eject", ".lflags")},
+    ".incbin": _Assembler._d_incbin,
     ".zero": _Assembler._d_zero,
     ".fill": _Assembler._d_fill, ".org": _Assembler._d_org, ".include": _Assembler._d_include,
     ".err": _Assembler._d_error, ".error": _Assembler._d_error, ".end": _Assembler._d_end,

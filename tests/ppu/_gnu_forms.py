@@ -210,7 +210,9 @@ def _symbol_cases(rng):
                             '.type h, "function"\n.type k, STT_FUNC\n.type o, @object\n'
                             "f: g: h: k: o: nop\n.size f, .-f\n.size g, 4\n.local q\n"
                             '.weak w\n.hidden f\n.file "x.c"\n.ident "test"\n'
-                            ".gnu_attribute 4, 1\nw: blr\n")
+                            ".gnu_attribute 4, 1\nw: blr\n.internal w\n.protected f\n"
+                            '.list\n.nolist\n.title "t"\n.sbttl "s"\n.psize 60, 200\n.eject\n'
+                            ".machine any\n.text 0\n.data 0\n.long 3\n")
 
 
 def _section_cases(rng):

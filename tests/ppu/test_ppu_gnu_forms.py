@@ -14,7 +14,7 @@ import pytest
 
 import _ppu_gnu as gnu
 from _gnu_forms import compare_cases, instruction_count, program_cases, statement_cases
-from isa.ppu.asm import assemble
+from isa.ppu.asm import assemble, assemble_file
 
 STATEMENTS = statement_cases() + compare_cases()
 PROGRAMS = program_cases()
@@ -71,11 +71,13 @@ def test_include_matches_gnu(tmp_path):
     inc.mkdir()
     (inc / "defs.inc").write_text("/* header\n */ .set BASE, 0x3000\n.macro ret\n blr\n.endm\n")
     (tmp_path / "local.inc").write_text("li r9, 9 # local\n")
-    src = '.include "defs.inc"\n.include "local.inc"\nlis r3, BASE@ha\nret\n'
+    (inc / "blob.bin").write_bytes(bytes(range(7, 40)))
+    src = ('.include "defs.inc"\n.include "local.inc"\nlis r3, BASE@ha\nret\n'
+           '.data\n.incbin "blob.bin"\n.incbin "blob.bin", 5\n.incbin "blob.bin", 3, 4\n')
     main = tmp_path / "main.s"
     main.write_text(src)
-    from isa.ppu.asm import assemble_file
     prog = assemble_file(str(main), include_dirs=[str(inc)])
-    theirs, msgs = gnu.gnu_image(src, tmp_path, include_dirs=[inc, tmp_path], name="inc_main")
+    theirs, msgs = gnu.gnu_image(src, tmp_path, {".data": prog.sections[".data"].address},
+                                 include_dirs=[inc, tmp_path], name="inc_main")
     assert msgs == "", msgs
     assert _image(prog).hex() == theirs.hex()
