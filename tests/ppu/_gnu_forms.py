@@ -341,6 +341,9 @@ def _comment_cases(rng):
     yield "comment_stars", ".long 1 /***/\n.long 2 /* ** / */\n/* a */ /* b */ nop /* c */\n"
     yield "comment_inside_macro_call", (".macro m a b\n.long \\a, \\b\n.endm\nm 1 /* x */ 2\n"
                                         "m 3, /* spans\n */ 4\n")
+    yield "directive_case", (".LONG 1\n.Byte 2,3,4,5\n.MACRO M a\n.long \\a\n.ENDM\nm 3\n"
+                             ".REPT 2\nnop\n.ENDR\n.IF 1\nnop\n.ELSE\ntrap\n.ENDIF\n"
+                             ".IRP x,1\n.long \\x\n.ENDR\n.Set Q, 4\n.long Q\n")
     yield "separators", "nop ; nop;nop ;; li 3, ';' ; .byte ';', '#\n"
     yield "char_constants", ".byte '\\0', '\\n', '\\v', '\\a', '\\\\', '\\'', '\"', 'a'+1, 'a+1\n"
 
