@@ -165,8 +165,8 @@ class Connection:
         h = words >> np.uint64(56)
         for w in words[(h == H["error"]) | (h == H["timeout"])]:
             msg, f = wire.decode(int(w))
-            if msg.name == "error" and f["reason"] == ErrorReason.SERVER_FULL:
-                raise LinkError(f"{self.url}: refused: {ErrorReason.SERVER_FULL.text}")
+            if msg.name == "error" and f["reason"] in (ErrorReason.SERVER_FULL, ErrorReason.AUTH_REFUSED):
+                raise LinkError(f"{self.url}: refused: {ErrorReason(f['reason']).text}")
             if msg.name == "error" and f["reason"] >= ErrorReason.FRAME_CRC:
                 reason = ErrorReason(f["reason"])
                 gap_before_us = reason is ErrorReason.FRAME_SEQUENCE and f["index"] == first

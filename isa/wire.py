@@ -61,6 +61,7 @@ class ErrorReason(enum.IntEnum):
     PROGRAM_OVERSIZED = 22   # a program exceeded the twin's buffer before its end
     BUSY = 23                # a block refused the access in its current state
     SERVER_FULL = 24         # the server refuses the connection: it serves its maximum of clients
+    AUTH_REFUSED = 25        # the server refuses the connection: no valid token came first
 
     @property
     def text(self) -> str:
@@ -87,6 +88,7 @@ _REASON_TEXT = {
     ErrorReason.PROGRAM_OVERSIZED: "program too large for the playback buffer",
     ErrorReason.BUSY: "block busy, access refused",
     ErrorReason.SERVER_FULL: "the server serves its maximum number of clients; try again later",
+    ErrorReason.AUTH_REFUSED: "the server requires its token first (token=... in the URL, or $BSS_TWIN_TOKEN)",
 }
 
 

@@ -91,6 +91,9 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shared", action="store_true",
                    help="TCP clients share one chip, taking turns, and see each other's state (default: each "
                         "client has its own instance of the chip: same serial, same fixed pattern)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="require every TCP client to send the token in PATH first (token=... in its URL or "
+                        "$BSS_TWIN_TOKEN); needed to listen beyond loopback")
     p.add_argument("--max-clients", type=int, default=None, metavar="N",
                    help="TCP clients served at once; more are refused with an `error SERVER_FULL` "
                         "notice (default 32)")
@@ -117,8 +120,17 @@ def _serve(args: argparse.Namespace) -> int:
             host, port = parse_tcp_address(args.tcp)
         except ValueError as exc:
             return _fail(str(exc))
-        server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
-                            shared=args.shared)
+        token = None
+        if args.token_file:
+            try:
+                token = open(args.token_file, encoding="utf-8").read().strip()
+            except OSError as exc:
+                return _fail(f"--token-file: {exc}")
+        try:
+            server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
+                                shared=args.shared, token=token)
+        except ValueError as exc:
+            return _fail(str(exc))
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -1025,3 +1025,29 @@ def test_a_fresh_instance_has_the_same_fixed_pattern():
     other = chip.fresh()
     assert other is not chip and (other.serial, other.seed, other.options) == (9, 3, chip.options)
     np.testing.assert_array_equal(other.core.net.fp.cell_gain, chip.core.net.fp.cell_gain)
+
+
+def test_a_server_with_a_token_serves_only_clients_that_send_it(monkeypatch):
+    import host
+    from host.errors import LinkError
+    log = Lines()
+    with TwinServer(Chip("dls", 4), log=log, token="s3cret") as srv:
+        with host.connect(f"{srv.url}?token=s3cret") as conn:
+            assert conn.serial == 4
+        monkeypatch.setenv("BSS_TWIN_TOKEN", "s3cret")
+        with host.connect(srv.url) as conn:                        # from the environment
+            assert conn.serial == 4
+        monkeypatch.delenv("BSS_TWIN_TOKEN")
+        for url in (srv.url, f"{srv.url}?token=wrong"):
+            with pytest.raises(LinkError, match="refused: the server requires its token first"):
+                host.connect(url)
+        with host.connect(f"{srv.url}?token=s3cret") as conn:      # still serving
+            assert conn.serial == 4
+    assert sum("refused: no valid token" in line for line in log.lines) == 2
+
+
+def test_beyond_loopback_a_server_needs_a_token():
+    with pytest.raises(ValueError, match="beyond loopback\\) needs a token"):
+        TwinServer(Chip("dls", 1), host="0.0.0.0")
+    srv = TwinServer(Chip("dls", 1), host="0.0.0.0", token="t")      # allowed with one (not started)
+    assert srv.token == "t"
