@@ -211,7 +211,13 @@ def _regdump(args: argparse.Namespace) -> int:
     import numpy as np
 
     from host import ChipError, connect
+    from isa.profiles import PROFILES
+    from isa.regmap import register_map
 
+    blocks_anywhere = {b for name in PROFILES for b in register_map(name).by_name}
+    if args.block is None and args.url in blocks_anywhere:
+        return _fail(f"{args.url!r} is a register block, not a connection URL: give the URL first, e.g. "
+                     f"`bss-twin regdump twin:dls {args.url}` (or set $BSS_CONNECTION)")
     with connect(args.url) as conn:
         rm = conn.regmap
         try:

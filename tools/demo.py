@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     import host
     from host import units
 
+    for name, value, ok, need in (("--sources", args.sources, args.sources >= 1, "at least 1"),
+                                  ("--duration", args.duration, args.duration > 0, "positive (biological seconds)"),
+                                  ("--rate", args.rate, args.rate >= 0, "zero or more (Hz)")):
+        if not ok:
+            print(f"bss-twin demo: {name} {value:g} must be {need}", file=sys.stderr)
+            return 2
     url = args.url
     if url is None:
         import os

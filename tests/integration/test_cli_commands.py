@@ -196,3 +196,20 @@ def test_a_plugin_that_fails_to_import_is_not_hidden(plugin_dir, monkeypatch):
     monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS + (cli.Parsers("_bss_cli_test_broken"),))
     with pytest.raises(ModuleNotFoundError, match="_bss_cli_test_no_such_dependency"):
         cli.main(["info", "--help"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sources", "0"], "--sources 0 must be at least 1"),
+    (["--duration", "-1"], "--duration -1 must be positive"),
+    (["--duration", "0"], "--duration 0 must be positive"),
+    (["--rate", "-5"], "--rate -5 must be zero or more"),
+])
+def test_demo_refuses_arguments_it_cannot_run_with(capsys, args, message):
+    rc, out, err = run_cli(capsys, "demo", *args, "--png", "")
+    assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_regdump_with_a_block_for_a_url_says_to_give_the_url(capsys):
+    rc, out, err = run_cli(capsys, "regdump", "neuron")
+    assert rc == 1 and "'neuron' is a register block, not a connection URL" in err
+    assert "bss-twin regdump twin:dls neuron" in err
