@@ -1,6 +1,7 @@
 """Connections: open a chip by URL, run programs, collect their results."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -80,6 +81,24 @@ class Connection:
     # ------------------------------------------------------------------ programs
     def program(self) -> Program:
         return Program(self.profile, self.regmap)
+
+    def update(self, coord, container_type, **fields):
+        """Change some fields of a register and keep the others as the chip holds
+        them: a read, then a write (two programs).  `Program.write` instead writes
+        a full value, in which fields left None take their reset values.
+        Returns the container as written."""
+        prog = self.program()
+        ticket = prog.read(coord, container_type)
+        self.run(prog)
+        current = ticket.value
+        unknown = set(fields) - {f.name for f in dataclasses.fields(current)}
+        if unknown:
+            raise ValueError(f"{container_type.__name__} has no field(s) {', '.join(sorted(unknown))}")
+        new = dataclasses.replace(current, **fields)
+        prog = self.program()
+        prog.write(coord, new)
+        self.run(prog)
+        return new
 
     def run(self, prog: Program) -> RunResult:
         """Send the program, wait for its halt echo, fill tickets, return events.
