@@ -328,7 +328,7 @@ class SynapseQuad(Container):
 @dataclass
 class SynapseRow(Container):
     """A whole synapse row as arrays (one entry per column), encoded vectorised.
-    Use with SynapseRowOnChip; write many rows with `synapse_matrix_words`."""
+    Use with SynapseRowOnChip; write many rows with `synapse_words`."""
 
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
