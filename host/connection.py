@@ -12,7 +12,7 @@ import numpy as np
 from isa import frame, wire
 from isa.profiles import PROFILE_BY_CODE, Profile
 from isa.regmap import register_map
-from isa.regmap._blocks import CHIP_ID_BASE
+from isa.regmap import CHIP_ID_BASE
 from isa.wire import ErrorReason, H, TimeoutReason
 
 from .errors import ChipError, LinkError, LinkTimeout, RejectedWord

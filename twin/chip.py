@@ -13,7 +13,7 @@ import numpy as np
 
 from isa.profiles import Profile, profile as lookup_profile
 from isa.regmap import register_map
-from isa.regmap._blocks import LINK_COUNTERS
+from isa.regmap import LINK_COUNTERS
 
 from .core import EventCore
 from .ppu.block import attach_ppus
