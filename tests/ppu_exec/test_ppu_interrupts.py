@@ -34,7 +34,7 @@ HANDLERS = """
     b align_handler
     .org 0x1c
     b prog_handler
-    .org 0x24
+    .org 0x30                # decrementer (nux RTL pu_interrupt_pkg.sv IVO_DECREMENTER = word 0xc)
     b dec_handler
     .org 0x40
 prog_handler:                # r20 = SRR0, r21 = ESR; skip the instruction

@@ -140,7 +140,7 @@ def test_budget_exit_mid_loop():
 def test_decrementer_falls_back_to_the_interpreter():
     src = """
         b start
-        .org 0x24
+        .org 0x30                # decrementer vector (nux RTL pu_interrupt_pkg.sv IVO_DECREMENTER)
         b dec
         .org 0x40
     dec:
@@ -275,7 +275,7 @@ def test_decrementer_interrupts_at_the_same_cycle_while_translated():
     interrupt is still taken at exactly the interpreter's cycle."""
     src = """
         b start
-        .org 0x24
+        .org 0x30                # decrementer vector (nux RTL pu_interrupt_pkg.sv IVO_DECREMENTER)
         b dec
         .org 0x40
     dec:

@@ -29,9 +29,14 @@ Interrupts (vectors are byte addresses; "installed" = the word there is not 0)
                           0x02000000), unknown SPR (ESR[PIL]), eciwx/ecowx
                           (ESR[PUO] 0x00020000); SRR0 = the instruction
     0x20 system call      not raised (`sc` is not in the instruction set)
-    0x24 decrementer      DEC reached 0 and MSR[EE] (0x8000) is set; SRR0 = the
+    0x24 doorbell         not raised
+    0x28 crit. doorbell   not raised
+    0x2C FIT              not raised
+    0x30 decrementer      DEC reached 0 and MSR[EE] (0x8000) is set; SRR0 = the
                           next instruction (after `wait` when it slept)
-    0x28 FIT, 0x2C watchdog, 0x30 debug: not raised
+
+(isa.ppu.core.VECTORS, after the nux RTL's pu_interrupt_pkg.sv; the core has
+no watchdog and no debug interrupt.)
 
 Taking an interrupt saves the pc and MSR in SRR0/SRR1 (MCSRR0/1 for machine
 check), clears MSR[EE] (and MSR[ME] for machine check) and jumps to the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from isa.ppu.core import VECTORS
-from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES
+from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES, REGISTER_BUS_BIT
 
 from . import interp as I
 from ._decode import FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP_ILLEGAL, OPS, predecode_words
@@ -189,7 +189,7 @@ class _Machine:
 
     def bus(self, ea: int, store: bool, rt: int, ra: int | None):
         """Leave the run for a register-bus access (the instruction retires)."""
-        self.x.update(S_BUS_ADDR=(ea & 0x7FFFFFFF) >> 2, S_BUS_WRITE=int(store),
+        self.x.update(S_BUS_ADDR=(ea & ~REGISTER_BUS_BIT & M) >> 2, S_BUS_WRITE=int(store),
                       S_BUS_DATA=self.r[rt] if store else 0, S_BUS_RT=rt)
         if ra is not None:
             self.r[ra] = ea
