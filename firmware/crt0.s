@@ -100,16 +100,19 @@ wait_cycles:
     blt 1b
     blr
 
-# The decrementer fired (TSR.DIS with TCR.DIE and MSR[EE]).  If it fired before the `wait` of sleep_until ran
-# (the time to go was a few cycles), return past that `wait`, which would
-# otherwise sleep with nothing left to wake it.  Saves what it uses in SPRG0-2.
+# The decrementer fired (TSR.DIS with TCR.DIE and MSR[EE]).  If it fired
+# before the `wait` of sleep_until ran (the time to go was a few cycles),
+# return past that `wait`, which would otherwise sleep with nothing left to
+# wake it.  Saves what it uses on the stack: the nux core reads no SPRG (its
+# mfspr multiplexer, src/rtl/processor/operand_fetch.sv, has none).
 __crt0_decrementer:
-    mtsprg 0, r3
-    mtsprg 1, r4
+    stwu r1, -16(r1)
+    stw r3, 8(r1)
+    stw r4, 12(r1)
+    mfcr r3
+    stw r3, 4(r1)
     lis r3, TSR_DIS@h
     mtspr SPR_TSR, r3           # acknowledge: TSR.DIS would request it again after rfi
-    mfcr r3
-    mtsprg 2, r3
     mfsrr0 r3
     lis r4, __crt0_sleep_wait@h
     ori r4, r4, __crt0_sleep_wait@l
@@ -117,8 +120,9 @@ __crt0_decrementer:
     bne 1f
     addi r3, r3, 4
     mtsrr0 r3
-1:  mfsprg r3, 2
+1:  lwz r3, 4(r1)
     mtcrf 0xff, r3
-    mfsprg r4, 1
-    mfsprg r3, 0
+    lwz r4, 12(r1)
+    lwz r3, 8(r1)
+    addi r1, r1, 16
     rfi
