@@ -526,25 +526,23 @@ def _charge(st, cost):
     where it is 1 sets TSR.DIS and reloads from DECAR when TCR.ARE (else 0)."""
     if cost <= 0:
         return
-    tb = st[S_CYCLES] + st[S_TB_OFFSET]
-    st[S_CYCLES] += cost
-    tsr = st[S_TSR]
-    tcr = st[S_TCR]
-    if not tsr & TSR_FIS and cost >= _to_rise(tb, _fit_bit(tcr)):
-        tsr |= TSR_FIS
+    c = st[S_CYCLES]
+    st[S_CYCLES] = c + cost
+    # (the common case, FIS set and DEC 0, costs two loads and two tests)
+    if not st[S_TSR] & TSR_FIS and cost >= _to_rise(c + st[S_TB_OFFSET], _fit_bit(st[S_TCR])):
+        st[S_TSR] |= TSR_FIS
     d = st[S_DEC]
     if d > 0:
         if cost >= d:
-            tsr |= TSR_DIS
+            st[S_TSR] |= TSR_DIS
             decar = st[S_DECAR]
-            if tcr & TCR_ARE and decar > 0:
+            if st[S_TCR] & TCR_ARE and decar > 0:
                 d = decar - (cost - d) % decar
             else:
                 d = 0
         else:
             d -= cost
         st[S_DEC] = d
-    st[S_TSR] = tsr
 
 
 @njit(cache=True)
