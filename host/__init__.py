@@ -17,7 +17,7 @@ from .containers import (CapMemCell, CapMemConfig, CapMemGlobalCell, ChipId, Cor
                          synapse_values, synapse_words)
 from .coords import (CapMemCellOnChip, CapMemGlobalCellOnChip, ChipOnly, GeneratorOnChip, NeuronOnChip,
                      PPUMemoryWordOnChip, PPUOnChip, SynapseDriverOnChip, SynapseQuadOnChip, SynapseRowOnChip)
-from .errors import BssError, ChipError, CoordinateError, LinkError, LinkTimeout, RejectedWord
+from .errors import BssError, ChipError, CoordinateError, LinkError, LinkTimeout, ProgramLimit, RejectedWord
 from .program import Program, Ticket
 from .ppu import PPU, PPUFault, PPUState, PPUTimeout
 from . import units
@@ -25,7 +25,7 @@ from . import units
 __all__ = [
     "connect", "Connection", "RunResult", "Program", "Ticket", "units",
     "PPU", "PPUFault", "PPUState", "PPUTimeout",
-    "BssError", "ChipError", "CoordinateError", "LinkError", "LinkTimeout", "RejectedWord",
+    "BssError", "ChipError", "CoordinateError", "LinkError", "LinkTimeout", "ProgramLimit", "RejectedWord",
     "CapMemCell", "CapMemConfig", "CapMemGlobalCell", "ChipId", "CorrelationConfig", "CorrelationQuad",
     "CorrelationResetQuad", "CorrelationResetRow", "CrossbarConfig", "FifoStatus", "GeneratorConfig",
     "GeneratorSeed", "MADCConfig", "MembraneCADC", "NeuronConfig", "NeuronLabel", "PPUControl", "PPUMemoryWord",

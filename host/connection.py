@@ -13,13 +13,23 @@ from isa import frame, wire
 from isa.profiles import PROFILE_BY_CODE, Profile
 from isa.regmap import register_map
 from isa.regmap import CHIP_ID_BASE
-from isa.wire import ErrorReason, H, TimeoutReason
+from isa.wire import ErrorReason, H, LimitKind, TimeoutReason
 
-from .errors import ChipError, LinkError, LinkTimeout, RejectedWord
+from .errors import ChipError, LinkError, LinkTimeout, ProgramLimit, RejectedWord
 from .program import Program
 from .transport import Transport, open_transport
 
 DEFAULT_URL = "twin:dls"
+
+#: Error reasons whose index names a word of the program (a rejected word, or where a limit ended it).
+_WORD_REASONS = np.array([int(r) for r in ErrorReason if r.names_word], dtype=np.uint32)
+
+
+def _reason(code: int) -> ErrorReason | None:
+    try:
+        return ErrorReason(code)
+    except ValueError:
+        return None
 ENV_URL = "BSS_CONNECTION"
 
 SPIKE_DTYPE = np.dtype([("time", np.int64), ("label", np.uint16)])
@@ -186,18 +196,32 @@ class Connection:
             msg, f = wire.decode(int(w))
             if msg.name == "error" and f["reason"] in (ErrorReason.SERVER_FULL, ErrorReason.AUTH_REFUSED):
                 raise LinkError(f"{self.url}: refused: {ErrorReason(f['reason']).text}")
-            if msg.name == "error" and f["reason"] >= ErrorReason.FRAME_CRC:
+            if msg.name == "error" and f["reason"] == ErrorReason.NOTICES_DROPPED:
+                self.notices.append(f"chip side: {f['index']} notice(s) not sent (they came faster than "
+                                    "the chip's notice rate; the link block counts them)")
+            elif msg.name == "error" and _reason(f["reason"]) is not None and _reason(f["reason"]).names_frame:
                 reason = ErrorReason(f["reason"])
                 gap_before_us = reason is ErrorReason.FRAME_SEQUENCE and f["index"] == first
                 if f["index"] in mine and not gap_before_us:
+                    if reason is ErrorReason.PROGRAM_OVERSIZED:
+                        raise LinkError(f"{self.url}: the chip dropped this program: {reason.text} "
+                                        f"({reason.name}); the program did not run")
                     raise LinkError(f"{self.url}: the chip dropped frame {f['index']} of this program: "
                                     f"{reason.text} ({reason.name}); the program did not run")
                 self.notices.append(f"chip side: frame {f['index']}: {reason.text}")
             elif msg.name == "timeout":
-                reason = TimeoutReason(f["reason"])
+                try:
+                    reason = TimeoutReason(f["reason"])
+                except ValueError:
+                    self.notices.append(f"chip side: timeout reason {f['reason']} at {f['index']}")
+                    continue
                 if reason is TimeoutReason.PROGRAM_END and f["index"] in mine:
                     raise LinkError(f"{self.url}: the chip dropped this program: its last frame never "
                                     "arrived; the program did not run")
+                if reason is TimeoutReason.PROGRAM_RECEIVE and f["index"] in mine:
+                    raise LinkError(f"{self.url}: the chip dropped this program: its frames took longer "
+                                    "to arrive than the chip's receive limit (PROGRAM_RECEIVE); the program "
+                                    "did not run")
                 self.notices.append(f"chip side: timeout {reason.name} at {f['index']}")
         echo = words[h == H["loopback_echo"]]
         if len(echo):
@@ -214,20 +238,36 @@ class Connection:
         err = resp[h == H["error"]]
         rejected: list[RejectedWord] = []
         failed_words = np.zeros(0, dtype=np.int64)
+        stop = None                            # the word where the program reached a limit
         if len(err):
             f = wire.fields_bulk("error", err)
-            word_level = f["reason"] < ErrorReason.FRAME_CRC
+            word_level = np.isin(f["reason"], _WORD_REASONS)
             failed_words = f["index"][word_level].astype(np.int64)
             for idx, reason in zip(failed_words.tolist(), f["reason"][word_level].tolist()):
                 rejected.append(RejectedWord(idx, ErrorReason(reason), prog.describe_word(idx)))
-        error = ChipError(rejected, result) if rejected else None
-        # Read data, in the order of the reads that were not rejected.
+            at_limit = f["index"][f["reason"] == ErrorReason.PROGRAM_LIMIT]
+            if len(at_limit):
+                stop = int(at_limit[0])
+        if stop is not None:
+            reached = resp[h == H["limit_reached"]]
+            kind, value = (LimitKind.OUTPUT_WORDS, 0)
+            if len(reached):
+                f = wire.fields_bulk("limit_reached", reached[:1])
+                kind, value = LimitKind(int(f["kind"][0])), int(f["value"][0])
+            error = ProgramLimit(self.url, kind, value, stop, prog.describe_word(stop),
+                                 [r for r in rejected if r.reason is not ErrorReason.PROGRAM_LIMIT], result)
+        else:
+            error = ChipError(rejected, result) if rejected else None
+        # Read data, in the order of the reads that were not rejected (and came before a limit).
         data = wire.field_bulk("read_data", "data", resp[h == H["read_data"]])
         pos = 0
         failed = set(failed_words.tolist())
         for _, indices, ticket in prog.reads:
-            if failed and failed.intersection(indices.tolist()):
-                pos += int((~np.isin(indices, failed_words)).sum())   # answers of its reads that succeeded
+            unanswered = np.isin(indices, failed_words) if failed else np.zeros(len(indices), bool)
+            if stop is not None:
+                unanswered |= indices >= stop
+            if unanswered.any():
+                pos += int((~unanswered).sum())   # answers of its reads that succeeded
                 ticket._fill(None, error)
             else:
                 ticket._fill(data[pos:pos + len(indices)].astype(np.uint32), None)

@@ -46,3 +46,25 @@ class ChipError(BssError):
         head = "; ".join(str(r) for r in rejected[:5])
         more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
         super().__init__(f"chip rejected {len(rejected)} word(s): {head}{more}")
+
+
+class ProgramLimit(ChipError):
+    """The chip ended the program at one of its limits (isa.wire.LimitKind:
+    wall time, chip time, output words): `limit` and `value` say which and
+    its value (`value` in the limit's unit: milliseconds, ticks, words),
+    `index` and `what` name the word where it ended.  What the program did
+    before that word was done and answered (`result`, tickets of reads before
+    it); nothing after it ran.  The chip stays usable: the next program runs
+    normally."""
+
+    def __init__(self, url: str, limit, value: int, index: int, what: str,
+                 rejected: list[RejectedWord] | None = None, result=None):
+        self.url, self.limit, self.value, self.index, self.what = url, limit, int(value), int(index), what
+        self.rejected = list(rejected or [])
+        self.result = result
+        more = ""
+        if self.rejected:
+            more = f"; the chip also rejected {len(self.rejected)} word(s): " + "; ".join(
+                str(r) for r in self.rejected[:5]) + (" ..." if len(self.rejected) > 5 else "")
+        BssError.__init__(self, f"{url}: the program ended at word {index} ({what}): it reached its "
+                                f"{limit.describe(value)}; nothing after that word ran{more}")

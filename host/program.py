@@ -21,6 +21,7 @@ import numpy as np
 
 from isa import wire
 from isa.profiles import Profile
+from isa.wire import LimitKind
 from isa.regmap import RegisterMap
 
 from .errors import ChipError
@@ -204,6 +205,35 @@ class Program:
                 fields = {f"label{j}": lab_by_slot[sel, j] for j in range(k)}
                 words[pack_pos[sel]] = wire.encode_bulk(f"spike_pack_{k}", **fields)
         self._append(words, lambda off: "spike input")
+
+    def limit(self, seconds: float | None = None, ticks: int | None = None,
+              output_words: int | None = None) -> None:
+        """Ask the chip for lower limits for this program (isa.wire.LimitKind),
+        from here on, counted from the program's start: wall time on the chip
+        (`seconds`), chip time its waits advance (`ticks`, or a host.units.Time),
+        response words (`output_words`: read data, spikes, MADC samples, event
+        losses).  Above the chip's own limits the chip's hold.  Reaching one
+        ends the program at that word: `Connection.run` raises
+        host.ProgramLimit."""
+        asked = []
+        if seconds is not None:
+            if not seconds > 0:
+                raise ValueError(f"limit seconds={seconds}: must be positive")
+            asked.append((LimitKind.SECONDS, max(1, int(round(seconds * 1000)))))
+        if ticks is not None:
+            t = to_ticks(ticks, self.profile) if isinstance(ticks, Time) else int(ticks)
+            asked.append((LimitKind.TICKS, t))
+        if output_words is not None:
+            asked.append((LimitKind.OUTPUT_WORDS, int(output_words)))
+        if not asked:
+            raise ValueError("limit(): give seconds, ticks or output_words")
+        for kind, value in asked:
+            if not 0 <= value < 1 << 40:
+                raise ValueError(f"limit {kind.name.lower()}={value}: outside 0..2**40-1")
+        kinds = [k for k, _ in asked]
+        values = [v for _, v in asked]
+        words = wire.encode_bulk("limit", kind=np.array(kinds, np.int64), value=np.array(values, np.int64))
+        self._append(words, lambda off, a=asked: f"limit: {a[off][0].describe(a[off][1])}")
 
     def barrier(self, mask: int = 0b111) -> None:
         self._append(np.array([wire.encode("barrier", mask=mask)], np.uint64), lambda off: "barrier")

@@ -62,11 +62,27 @@ class ErrorReason(enum.IntEnum):
     BUSY = 23                # a block refused the access in its current state
     SERVER_FULL = 24         # the server refuses the connection: it serves its maximum of clients
     AUTH_REFUSED = 25        # the server refuses the connection: no valid token came first
+    PROGRAM_LIMIT = 26       # the program reached a limit (the `limit_reached` word before names it) and ended at this word
+    NOTICES_DROPPED = 27     # notices beyond the chip's rate were not sent; index: how many (counted in the link block)
 
     @property
     def text(self) -> str:
         return _REASON_TEXT[self]
 
+    @property
+    def names_frame(self) -> bool:
+        """`index` is a frame's sequence number (a frame fault, or a program dropped by its frames)."""
+        return self in _FRAME_REASONS
+
+    @property
+    def names_word(self) -> bool:
+        """`index` is the position of a word in the program (the word was rejected, or the program ended there)."""
+        return self < ErrorReason.FRAME_CRC or self in (ErrorReason.BUSY, ErrorReason.PROGRAM_LIMIT)
+
+
+_FRAME_REASONS = frozenset({ErrorReason.FRAME_CRC, ErrorReason.FRAME_TRUNCATED, ErrorReason.FRAME_OVERSIZED,
+                            ErrorReason.FRAME_VERSION, ErrorReason.FRAME_SEQUENCE, ErrorReason.FRAME_DIRECTION,
+                            ErrorReason.PROGRAM_OVERSIZED})
 
 _REASON_TEXT = {
     ErrorReason.UNKNOWN_MESSAGE: "unknown message header",
@@ -89,6 +105,8 @@ _REASON_TEXT = {
     ErrorReason.BUSY: "block busy, access refused",
     ErrorReason.SERVER_FULL: "the server serves its maximum number of clients; try again later",
     ErrorReason.AUTH_REFUSED: "the server requires its token first (token=... in the URL, or $BSS_TWIN_TOKEN)",
+    ErrorReason.PROGRAM_LIMIT: "the program reached one of its limits and was ended here",
+    ErrorReason.NOTICES_DROPPED: "notices not sent (over the chip's rate)",
 }
 
 
@@ -97,6 +115,34 @@ class TimeoutReason(enum.IntEnum):
 
     FRAME_RECEIVE = 1        # a frame started but its remaining bytes never arrived
     PROGRAM_END = 2          # a program's frames stopped arriving before its last frame
+    PROGRAM_RECEIVE = 3      # a program's frames kept arriving without its last frame beyond the receive budget
+
+
+class LimitKind(enum.IntEnum):
+    """What a program may use at most (`limit` asks for less, `limit_reached` reports one)."""
+
+    SECONDS = 1              # wall time on the chip, in milliseconds (`value`); waiting for the chip not counted
+    TICKS = 2                # chip time the program's waits advance, in FPGA ticks
+    OUTPUT_WORDS = 3         # response words: read data, spikes, MADC samples, event losses
+
+    @property
+    def text(self) -> str:
+        return _LIMIT_TEXT[self]
+
+    def describe(self, value: int) -> str:
+        """The limit and its value in words, e.g. 'hardware-time limit of 1000 ticks (8 us)'."""
+        if self is LimitKind.SECONDS:
+            return f"{self.text} of {value / 1000:g} s"
+        if self is LimitKind.TICKS:
+            return f"{self.text} of {value} ticks ({value * FPGA_TICK_S:.3g} s of chip time)"
+        return f"{self.text} of {value} words"
+
+
+_LIMIT_TEXT = {
+    LimitKind.SECONDS: "wall-time limit",
+    LimitKind.TICKS: "hardware-time limit",
+    LimitKind.OUTPUT_WORDS: "output limit",
+}
 
 
 @dataclass(frozen=True)
@@ -166,6 +212,9 @@ MESSAGES: tuple[Message, ...] = (
             "Two spike events injected at the current timer value."),
     Message("spike_pack_3", _TC, 0x0B, (("label2", 16), ("label1", 16), ("label0", 16)),
             "Three spike events injected at the current timer value."),
+    Message("limit", _TC, 0x0C, (("kind", 8), ("value", 40)),
+            "Lower one of this program's limits (LimitKind) to `value`, counted from the program's start, "
+            "from this word on; above the chip's own limit the chip's holds."),
     # chip -> host
     Message("read_data", _TH, 0x81, (("data", 32),),
             "Answer to one register-bus read, in the order the reads were issued."),
@@ -182,6 +231,9 @@ MESSAGES: tuple[Message, ...] = (
             "up to `time` (FPGA ticks since the last timer reset); also counted in routing.fifo_status."),
     Message("error", _TH, 0x86, (("reason", 8), ("header", 8), ("index", 32)),
             "The word at `index` of the program (or frame with that sequence number) was rejected; state untouched."),
+    Message("limit_reached", _TH, 0x88, (("kind", 8), ("value", 40)),
+            "The program reached its limit `kind` (LimitKind) of `value`: the next word, `error PROGRAM_LIMIT`, "
+            "names the word where it ended; nothing after that word ran except its halting loopbacks (echoed)."),
 )
 
 BY_NAME: dict[str, Message] = {m.name: m for m in MESSAGES}

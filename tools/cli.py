@@ -97,6 +97,38 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clients", type=int, default=None, metavar="N",
                    help="TCP clients served at once; more are refused with an `error SERVER_FULL` "
                         "notice (default 32)")
+    _limit_arguments(p)
+
+
+def _limit_arguments(p: argparse.ArgumentParser) -> None:
+    from twin import limits as L
+
+    g = p.add_argument_group("limits of one program (a client may ask for less; docs/transports.md, Limits)")
+    g.add_argument("--max-program-seconds", type=float, default=None, metavar="S",
+                   help=f"wall time a program may hold the chip (default {L.DEFAULT_PROGRAM_SECONDS:g})")
+    g.add_argument("--max-program-ticks", type=_int, default=None, metavar="N",
+                   help=f"chip time a program's waits may advance, in FPGA ticks of 8 ns "
+                        f"(default 2**{L.DEFAULT_PROGRAM_TICKS.bit_length() - 1}: 34.4 s)")
+    g.add_argument("--max-output-words", type=_int, default=None, metavar="N",
+                   help="response words a program may produce: read data, spikes, MADC samples, event "
+                        f"losses (default 2**{L.DEFAULT_OUTPUT_WORDS.bit_length() - 1})")
+    g.add_argument("--max-receive-seconds", type=float, default=None, metavar="S",
+                   help="wall time from a program's first frame to its END frame; longer and it is dropped "
+                        f"with `timeout PROGRAM_RECEIVE` (default {L.DEFAULT_RECEIVE_SECONDS:g})")
+
+
+def _limits(args: argparse.Namespace):
+    """The server's Limits from the options (ValueError names a bad one)."""
+    from twin.limits import Limits
+
+    given = {"seconds": ("--max-program-seconds", args.max_program_seconds),
+             "ticks": ("--max-program-ticks", args.max_program_ticks),
+             "output_words": ("--max-output-words", args.max_output_words),
+             "receive_seconds": ("--max-receive-seconds", args.max_receive_seconds)}
+    for name, (option, value) in given.items():
+        if value is not None and not value > 0:
+            raise ValueError(f"{option} must be positive, not {value}")
+    return Limits().replace(**{name: value for name, (_, value) in given.items()})
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -111,10 +143,11 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail(f"--max-clients must be at least 1, not {max_clients}")
     try:
         chip = Chip(args.chip, args.serial, args.seed)
+        limits = _limits(args)
     except ValueError as exc:
         return _fail(str(exc))
     if args.pty:
-        server = PtyServer(chip, receive_timeout=rt)
+        server = PtyServer(chip, receive_timeout=rt, limits=limits)
     else:
         try:
             host, port = parse_tcp_address(args.tcp)
@@ -128,7 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
                 return _fail(f"--token-file: {exc}")
         try:
             server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
-                                shared=args.shared, token=token)
+                                shared=args.shared, token=token, limits=limits)
         except ValueError as exc:
             return _fail(str(exc))
     stop = threading.Event()

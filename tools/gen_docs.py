@@ -95,7 +95,9 @@ def reasons_section() -> str:
         ["Error reasons (`error.reason`, enum `isa.wire.ErrorReason`):", ""]
         + _reason_table(wire.ErrorReason)
         + ["", "Timeout reasons (`timeout.reason`, enum `isa.wire.TimeoutReason`):", ""]
-        + _reason_table(wire.TimeoutReason))
+        + _reason_table(wire.TimeoutReason)
+        + ["", "Program limits (`limit.kind`, `limit_reached.kind`, enum `isa.wire.LimitKind`):", ""]
+        + _reason_table(wire.LimitKind))
 
 
 def frame_section() -> str:

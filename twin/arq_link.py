@@ -19,6 +19,9 @@ class ServerLink:
         self.clock = clock
         self.endpoint: arq.ArqEndpoint | None = None
         self._sniff = arq.PacketParser(arq.ArqStats())
+        #: Bytes the layer delivered while a program's answers streamed (twin.stream): the
+        #: session gets them after that program, in order, before anything received later.
+        self.deferred = bytearray()
 
     @property
     def reliable(self) -> bool:
@@ -38,10 +41,16 @@ class ServerLink:
             delivered = bytes(delivered)
         else:
             delivered = self._receive(data)
-        answer = deliver(delivered) if delivered else b""
-        if answer:
-            self.endpoint.send(answer)
-        return answer, self.endpoint.take_outbox()
+        if self.deferred:                      # bytes that came while the last program streamed go first
+            delivered, self.deferred = bytes(self.deferred) + delivered, bytearray()
+        answers = []
+        while delivered:
+            answer = deliver(delivered)
+            if answer:                         # in order with what the session streamed meanwhile
+                self.endpoint.send(answer)
+                answers.append(answer)
+            delivered, self.deferred = bytes(self.deferred), bytearray()
+        return b"".join(answers), self.endpoint.take_outbox()
 
     def _receive(self, data: bytes) -> bytes:
         delivered = self.endpoint.receive(data)

@@ -86,7 +86,7 @@ class Chip:
             ppu.reset()
 
     def advance(self, until: int, in_times: np.ndarray, in_labels: np.ndarray,
-                pause: Callable[[], bool] | None = None) -> Activity:
+                pause: Callable[[], bool] | None = None, new_run: bool = True) -> Activity:
         """Run the chip up to absolute tick `until`, injecting input events
         (absolute ticks, sorted, all <= until).
 
@@ -102,13 +102,18 @@ class Chip:
         events not consumed yet stay queued in the core).  Calling `advance`
         again with the same `until` (and no new input) then runs exactly what
         the loop would have run without the pause (twin.session shares a busy
-        chip between clients this way)."""
+        chip between clients this way).
+
+        `new_run=False` continues the analog core's run of the previous call
+        (its temporal noise is kept, not drawn anew): a long wait advanced in
+        pieces of chip time (twin.executor.piece_ticks) then runs as it would
+        in one call."""
         if until < self.now:
             raise ValueError(f"cannot run the chip backwards ({until} < {self.now})")
         if until == self.now or not any(p.executing for p in self.ppus):
             # (no time passes: output in flight leaves, nothing runs; a host
             # program's closing loopback asks for exactly that)
-            act = self.core.advance(self.now, until, in_times, in_labels)
+            act = self.core.advance(self.now, until, in_times, in_labels, new_run=new_run)
             for ppu in self.ppus:
                 ppu.advance(self.now, until)      # sleeping or stopped: only its clock moves
             self.now = until
@@ -120,7 +125,8 @@ class Chip:
             running = [p.executing for p in self.ppus]
             cs.begin(running, start, [p._target for p in self.ppus])
             parts.append(self.core.advance(start, until, in_times, in_labels,
-                                           cosim=cs if any(running) else None))
+                                           cosim=cs if any(running) else None, new_run=new_run))
+            new_run = True
             in_times, in_labels = np.zeros(0, np.int64), np.zeros(0, np.uint16)
             reached = self.core.reached
             for k, ppu in enumerate(self.ppus):

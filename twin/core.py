@@ -222,11 +222,12 @@ class EventCore:
 
     # ------------------------------------------------------------------ advance
     def advance(self, start: int, until: int, in_times: np.ndarray, in_labels: np.ndarray,
-                cosim=None) -> "Activity":
+                cosim=None, new_run: bool = True) -> "Activity":
         """Run from tick `start` to `until`.  With `cosim` (twin.cosim.CoSim)
         the executing PPUs run along; the run may then end early, at the tick
         where a PPU needs Python (`self.reached`; input events not consumed
-        yet stay queued)."""
+        yet stay queued).  `new_run=False` keeps the temporal noise of the
+        previous call (a wait continued in pieces)."""
         from .chip import Activity
 
         act = Activity()
@@ -245,9 +246,10 @@ class EventCore:
         bg = self.generators.events(gregs, seed, start, until) if self.p.background_generators else Events.empty()
         ext = Events(in_times, in_labels.astype(np.int32), np.full(len(in_times), K.SRC_EXTERNAL, np.int32))
         self._inputs = Events.merge(self._inputs, ext, bg)
-        # The analog network, one run.
-        self.net.next_run()
-        self.net.draw_temporal()
+        # The analog network, one run (or the next piece of one).
+        if new_run:
+            self.net.next_run()
+            self.net.draw_temporal()
         k_end = until // self.step
         spikes_t, spikes_n, trace, until = self._run_network(k_end, until, cosim)
         self.reached = until

@@ -13,6 +13,15 @@ The program is cut into segments of one kind, each handled over whole arrays:
 Responses carry the index of the program word they answer; they are returned
 in program order.  A rejected word yields an `error` notification naming its
 index and the reason, and changes nothing.
+
+Bounded memory (twin.limits): a long wait runs in pieces of chip time
+(`piece_ticks`), register-bus segments in windows of `BUS_WINDOW` words, and
+the responses produced so far are handed to `emit` (streamed to the client)
+whenever `FLUSH_WORDS` of them are ready, so what a program holds at once does
+not grow with its output.  A program that reaches one of its limits
+(twin.limits.Budget) ends at that word: `limit_reached` and `error
+PROGRAM_LIMIT` name the limit and the word, its halting loopbacks are echoed,
+nothing else after that word runs.
 """
 from __future__ import annotations
 
@@ -21,9 +30,10 @@ from typing import Callable
 import numpy as np
 
 from isa import wire
-from isa.wire import Direction, ErrorReason, H
+from isa.wire import Direction, ErrorReason, H, LimitKind
 
 from .chip import Activity, Chip
+from .limits import Budget, LimitExceeded, Limits
 
 _OMNI, _TIMED, _CONTROL, _INVALID = 0, 1, 2, 3
 _CATEGORY = np.full(256, _INVALID, dtype=np.uint8)
@@ -31,63 +41,157 @@ for _name in ("omnibus_address", "omnibus_data"):
     _CATEGORY[H[_name]] = _OMNI
 for _name in ("wait_until", "spike_pack_1", "spike_pack_2", "spike_pack_3"):
     _CATEGORY[H[_name]] = _TIMED
-for _name in ("reset", "timer_reset", "system_time_init", "barrier", "loopback"):
+for _name in ("reset", "timer_reset", "system_time_init", "barrier", "loopback", "limit"):
     _CATEGORY[H[_name]] = _CONTROL
 
 _U56 = np.uint64(wire.PAYLOAD_BITS)
 _TIMER_MASK = (1 << 32) - 1
+_VALUE_MAX = (1 << 40) - 1
+
+#: Responses are handed to `emit` once at least this many are ready (one frame's worth).
+FLUSH_WORDS = 1 << 16
+#: Register-bus words applied at once (a window's answers are at most this many).
+BUS_WINDOW = 1 << 16
+#: A piece of chip time holds at most this many neuron-steps (neurons x analog steps),
+#: which bounds the spikes, probe traces and samples one chip advance collects.
+PIECE_NEURON_STEPS = 1 << 22
+
+
+def piece_ticks(chip: Chip) -> int:
+    """Chip time (ticks) advanced in one call at most while a long wait runs."""
+    p = chip.profile
+    return p.analog.step_ticks * max(64, PIECE_NEURON_STEPS // p.neurons)
+
+
+def next_piece_end(now: int, piece: int) -> int:
+    """End of the piece holding tick `now`: pieces lie on a fixed grid of chip
+    time, so where a wait was paused or split never changes where pieces end."""
+    return (now // piece + 1) * piece
 
 
 class Executor:
     """Runs programs on one chip; keeps the playback timer between programs.
 
-    `advance(until, in_times, in_labels) -> Activity` moves the chip's clock
-    (default `chip.advance`; twin.session.ChipHost passes its own, which
-    shares the chip with other clients' programs while this one waits)."""
+    `advance(until, in_times, in_labels, on_part) -> Activity` moves the chip's
+    clock; with `on_part` it hands the output to `on_part` as it comes, in
+    time order, at points where the chip is consistent (`on_part` may raise to
+    end the program there) and returns an empty Activity.  The default runs
+    the chip alone, in pieces; twin.session.ChipHost passes its own, which
+    shares the chip with other clients' programs while this one waits."""
 
-    def __init__(self, chip: Chip, advance: Callable[[int, np.ndarray, np.ndarray], Activity] | None = None):
+    def __init__(self, chip: Chip, advance: Callable[..., Activity] | None = None,
+                 limits: Limits | None = None):
         self.chip = chip
-        self.advance = chip.advance if advance is None else advance
+        self.advance = self._advance_alone if advance is None else advance
+        self.limits = Limits() if limits is None else limits
         self.timer_base = 0            # chip tick at the last timer reset
         self.halted = False
+        #: Most response words the last program held at once (not yet handed to `emit`).
+        self.peak_words = 0
 
     @property
     def timer(self) -> int:
         return self.chip.now - self.timer_base
 
-    def run(self, words: np.ndarray) -> np.ndarray:
-        """Execute one program; returns the response words (chip -> host)."""
+    def run(self, words: np.ndarray, emit: Callable[[np.ndarray], None] | None = None,
+            budget: Budget | None = None) -> np.ndarray:
+        """Execute one program; returns the response words (chip -> host) not
+        handed to `emit` yet (all of them without `emit`)."""
         words = np.asarray(words, dtype=np.uint64)
-        out = _Responses()
+        budget = Budget(self.limits) if budget is None else budget
+        out = _Responses(emit)
         headers = (words >> _U56).astype(np.intp)
         invalid = wire.invalid_bulk(words, Direction.TO_CHIP)
-        if invalid.any():
-            bad = np.flatnonzero(invalid)
-            known_to_chip = wire.KNOWN_HEADER[headers[bad]] & wire.TO_CHIP_HEADER[headers[bad]]
-            reasons = np.where(known_to_chip, ErrorReason.RESERVED_PAYLOAD, ErrorReason.UNKNOWN_MESSAGE)
-            out.errors(bad, reasons, headers[bad])
         cat = np.where(invalid, _INVALID, _CATEGORY[headers])
         # Segment boundaries (a control word is a segment of its own).  Invalid
         # words break segments too, so a write pair split by garbage is rejected.
         change = np.flatnonzero((cat[1:] != cat[:-1]) | (cat[1:] == _CONTROL)) + 1
         bounds = np.concatenate([[0], change, [len(words)]])
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            if a == b:
-                continue
-            kind = cat[a]
-            idx = np.arange(a, b)
-            if kind == _OMNI:
-                self._omnibus(words[a:b], idx, out)
-            elif kind == _TIMED:
-                self._timed(words[a:b], idx, out)
-            elif kind == _CONTROL:
-                self._control(int(words[a]), a, out)
+        try:
+            for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+                if a == b:
+                    continue
+                budget.check_seconds(a)
+                kind = cat[a]
+                if kind == _OMNI:
+                    self._omnibus_windows(words, a, b, out, budget)
+                elif kind == _TIMED:
+                    self._timed(words[a:b], np.arange(a, b), out, budget)
+                elif kind == _CONTROL:
+                    self._control(int(words[a]), a, out, budget)
+                else:
+                    self._invalid(headers[a:b], np.arange(a, b), out)
+                out.settle()
+        except LimitExceeded as lim:
+            self._ended(words, headers, lim, out)
         self.chip.link_counters["word_errors"] += out.n_errors
         self.chip.link_counters["programs"] += 1
-        return out.collect()
+        rest = out.collect()
+        self.peak_words = out.peak
+        return rest
+
+    def _ended(self, words: np.ndarray, headers: np.ndarray, lim: LimitExceeded, out: "_Responses") -> None:
+        """The program reached a limit at word `lim.index`: say so, echo its halting loopbacks."""
+        out.settle()
+        i = lim.index
+        notice = [wire.encode("limit_reached", kind=int(lim.kind), value=min(lim.value, _VALUE_MAX)),
+                  wire.encode("error", reason=ErrorReason.PROGRAM_LIMIT, header=int(headers[i]),
+                              index=i & _TIMER_MASK)]
+        out.add(np.array([i, i]), np.array(notice, dtype=np.uint64))
+        rest = words[i:]
+        halts = np.flatnonzero((headers[i:] == H["loopback"])
+                               & (wire.field_bulk("loopback", "halt", rest) == 1)
+                               & ~wire.invalid_bulk(rest, Direction.TO_CHIP))
+        if len(halts):
+            f = wire.fields_bulk("loopback", rest[halts])
+            out.add(halts + i, wire.encode_bulk("loopback_echo", halt=1, tag=f["tag"]))
+        out.settle()
+        self.chip.link_counters["program_limits"] += 1
+
+    def _invalid(self, headers: np.ndarray, idx: np.ndarray, out: "_Responses") -> None:
+        known_to_chip = wire.KNOWN_HEADER[headers] & wire.TO_CHIP_HEADER[headers]
+        reasons = np.where(known_to_chip, ErrorReason.RESERVED_PAYLOAD, ErrorReason.UNKNOWN_MESSAGE)
+        out.errors(idx, reasons, headers)
+
+    # ------------------------------------------------------------------ the clock, alone
+    def _advance_alone(self, until: int, in_t: np.ndarray, in_l: np.ndarray,
+                       on_part: Callable[[Activity], None] | None = None) -> Activity:
+        """`chip.advance` in pieces of chip time (`piece_ticks`)."""
+        chip = self.chip
+        parts = []
+        if until <= chip.now:
+            parts.append(chip.advance(until, in_t, in_l))
+        piece = piece_ticks(chip)
+        new_run = True
+        while chip.now < until:
+            limit = min(until, next_piece_end(chip.now, piece))
+            k = int(np.searchsorted(in_t, limit, side="right"))
+            parts.append(chip.advance(limit, in_t[:k], in_l[:k], new_run=new_run))
+            new_run = False                     # the next piece continues this run
+            in_t, in_l = in_t[k:], in_l[k:]
+            if on_part is not None:
+                on_part(parts.pop())
+        if on_part is not None:
+            for act in parts:
+                on_part(act)
+            return Activity()
+        return Activity.merge(parts) if parts else Activity()
 
     # ------------------------------------------------------------------ register bus
-    def _omnibus(self, w: np.ndarray, idx: np.ndarray, out: "_Responses") -> None:
+    def _omnibus_windows(self, words: np.ndarray, a: int, b: int, out: "_Responses", budget: Budget) -> None:
+        """A register-bus segment in windows of at most BUS_WINDOW words, never
+        cut between a write address and its data word (the pairing is the same)."""
+        while a < b:
+            e = min(b, a + BUS_WINDOW)
+            if e < b and words[e] >> _U56 == H["omnibus_data"] and words[e - 1] >> _U56 == H["omnibus_address"]:
+                e += 1                  # keep the write pair together (e - 1 is an address, e its data)
+            self._omnibus(words[a:e], np.arange(a, e), out, budget)
+            if e < b:
+                out.settle()
+                budget.check_seconds(e)
+            a = e
+
+    def _omnibus(self, w: np.ndarray, idx: np.ndarray, out: "_Responses", budget: Budget) -> None:
         h = (w >> _U56).astype(np.uint8)
         is_addr = h == H["omnibus_address"]
         is_data = ~is_addr
@@ -117,22 +221,36 @@ class Executor:
         change = np.flatnonzero(reads[1:] != reads[:-1]) + 1
         bounds = np.concatenate([[0], change, [len(op_pos)]])
         bus = self.chip.bus
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
             pos = idx[op_pos[a:b]]
             if reads[a]:
-                res = bus.read(address[a:b], be[a:b])
-                ok = res.reason == 0
-                out.add(pos[ok], wire.encode_bulk("read_data", data=res.values[ok]))
-                if not ok.all():
-                    out.errors(pos[~ok], res.reason[~ok], H["omnibus_address"])
+                while a < b:            # never more read answers than the output limit leaves
+                    n = min(b - a, budget.output_left)
+                    if n == 0:
+                        self._drop_pending_after(out, int(idx[op_pos[a]]))
+                        raise budget.over_output(int(idx[op_pos[a]]))
+                    pos = idx[op_pos[a:a + n]]
+                    res = bus.read(address[a:a + n], be[a:a + n])
+                    ok = res.reason == 0
+                    out.add(pos[ok], wire.encode_bulk("read_data", data=res.values[ok]))
+                    budget.output_used += int(ok.sum())
+                    if not ok.all():
+                        out.errors(pos[~ok], res.reason[~ok], H["omnibus_address"])
+                    a += n
             else:
                 res = bus.write(address[a:b], data[a:b], be[a:b])
                 bad = res.reason != 0
                 if bad.any():
                     out.errors(pos[bad], res.reason[bad], H["omnibus_address"])
 
+    @staticmethod
+    def _drop_pending_after(out: "_Responses", index: int) -> None:
+        """Answers of words at or after `index` of this window (notices of
+        unpaired words found ahead) are not part of a program that ends there."""
+        out.keep_before(index)
+
     # ------------------------------------------------------------------ timed input
-    def _timed(self, w: np.ndarray, idx: np.ndarray, out: "_Responses") -> None:
+    def _timed(self, w: np.ndarray, idx: np.ndarray, out: "_Responses", budget: Budget) -> None:
         h = (w >> _U56).astype(np.uint8)
         start_timer = self.timer
         is_wait = h == H["wait_until"]
@@ -159,30 +277,63 @@ class Executor:
             in_l = np.concatenate(labels)[order].astype(np.uint16)
         else:
             in_t, in_l = np.zeros(0, np.int64), np.zeros(0, np.uint16)
-        end = max(int(timer_at[-1]), start_timer) + base
-        act = self.advance(end, in_t, in_l)
-        # Attach each output to the word during whose wait it occurred.
         word_time = timer_at + base
-        self._activity(act, idx, word_time, out)
+        start = self.chip.now
+        end = max(int(timer_at[-1]), start_timer) + base
+        stop = None
+        allowed = start + budget.ticks_left
+        if end > allowed:               # the hardware-time limit ends the program inside this segment
+            k = int(np.searchsorted(word_time, allowed, side="right"))
+            stop = int(idx[k])          # the first word whose time lies beyond the limit
+            keep = in_t <= allowed
+            in_t, in_l = in_t[keep], in_l[keep]
+            end = allowed
 
-    def _activity(self, act, idx: np.ndarray, word_time: np.ndarray, out: "_Responses") -> None:
+        def on_part(act: Activity) -> None:
+            # Attach each output to the word during whose wait it occurred.
+            self._activity(act, idx, word_time, out, budget)
+            out.settle()
+            k = int(np.searchsorted(word_time, self.chip.now, side="right"))
+            if k < len(idx):
+                budget.check_seconds(int(idx[k]))
+
+        self.advance(end, in_t, in_l, on_part)
+        budget.ticks_used += end - start
+        if stop is not None:
+            raise budget.over_ticks(stop)
+
+    def _activity(self, act, idx: np.ndarray, word_time: np.ndarray, out: "_Responses",
+                  budget: Budget) -> None:
         base = self.timer_base
+        at, words = [], []
         if len(act.spike_times):
-            at = idx[np.minimum(np.searchsorted(word_time, act.spike_times, side="left"), len(idx) - 1)]
-            out.add(at, wire.encode_bulk("spike", label=act.spike_labels,
-                                         time=(act.spike_times - base) & _TIMER_MASK))
+            at.append(idx[np.minimum(np.searchsorted(word_time, act.spike_times, side="left"), len(idx) - 1)])
+            words.append(wire.encode_bulk("spike", label=act.spike_labels,
+                                          time=(act.spike_times - base) & _TIMER_MASK))
         if len(act.madc_times):
-            at = idx[np.minimum(np.searchsorted(word_time, act.madc_times, side="left"), len(idx) - 1)]
-            out.add(at, wire.encode_bulk("madc_sample", value=act.madc_values,
-                                         time=(act.madc_times - base) & _TIMER_MASK))
+            at.append(idx[np.minimum(np.searchsorted(word_time, act.madc_times, side="left"), len(idx) - 1)])
+            words.append(wire.encode_bulk("madc_sample", value=act.madc_values,
+                                          time=(act.madc_times - base) & _TIMER_MASK))
         if act.events_dropped:      # the output FIFO overflowed: never silent
-            at = idx[min(int(np.searchsorted(word_time, act.drop_time, side="left")), len(idx) - 1)]
-            word = wire.encode("event_loss", dropped=min(act.events_dropped, (1 << 20) - 1),
-                               time=(act.drop_time - base) & _TIMER_MASK)
-            out.add(np.array([at]), np.array([word], dtype=np.uint64))
+            at.append(np.array([idx[min(int(np.searchsorted(word_time, act.drop_time, side="left")), len(idx) - 1)]]))
+            words.append(np.array([wire.encode("event_loss", dropped=min(act.events_dropped, (1 << 20) - 1),
+                                               time=(act.drop_time - base) & _TIMER_MASK)], dtype=np.uint64))
+        if not at:
+            return
+        at = np.concatenate(at) if len(at) > 1 else at[0]
+        words = np.concatenate(words) if len(words) > 1 else words[0]
+        left = budget.output_left
+        if len(words) > left:           # the output limit: what fits goes out, the program ends at the next
+            order = np.argsort(at, kind="stable")
+            keep = order[:left]
+            out.add(at[keep], words[keep])
+            budget.output_used += left
+            raise budget.over_output(int(at[order[left]]))
+        out.add(at, words)
+        budget.output_used += len(words)
 
     # ------------------------------------------------------------------ control
-    def _control(self, word: int, index: int, out: "_Responses") -> None:
+    def _control(self, word: int, index: int, out: "_Responses", budget: Budget) -> None:
         msg, f = wire.decode(word)
         if msg.name == "reset":
             if f["active"]:
@@ -193,26 +344,42 @@ class Executor:
             pass  # the twin's system time is the FPGA timer; nothing to align
         elif msg.name == "barrier":
             pass  # register-bus accesses complete synchronously in the twin
+        elif msg.name == "limit":
+            try:
+                kind = LimitKind(f["kind"])
+            except ValueError:
+                out.errors(np.array([index]), ErrorReason.FIELD_RANGE, H["limit"])
+                return
+            budget.lower(kind, f["value"], index)
         elif msg.name == "loopback":
             if f["halt"]:
                 # Events in flight up to now leave the chip before the echo.
                 act = self.advance(self.chip.now, np.zeros(0, np.int64), np.zeros(0, np.uint16))
-                self._activity(act, np.array([index]), np.array([self.chip.now]), out)
+                self._activity(act, np.array([index]), np.array([self.chip.now]), out, budget)
             out.add(np.array([index]), np.array([wire.encode("loopback_echo", **f)], dtype=np.uint64))
 
 
 class _Responses:
-    """Response words tagged with the program index they answer."""
+    """Response words tagged with the program index they answer.  What a
+    segment (or a window or piece of one) adds is put in program order by
+    `settle`; settled words are handed to `emit` once FLUSH_WORDS are ready."""
 
-    def __init__(self) -> None:
+    def __init__(self, emit: Callable[[np.ndarray], None] | None = None) -> None:
         self._idx: list[np.ndarray] = []
         self._words: list[np.ndarray] = []
+        self._ready: list[np.ndarray] = []
+        self._n_pending = 0
+        self._n_ready = 0
+        self._emit = emit
         self.n_errors = 0
+        self.peak = 0
 
     def add(self, idx: np.ndarray, words: np.ndarray) -> None:
         if len(words):
             self._idx.append(np.broadcast_to(np.asarray(idx, dtype=np.int64), (len(words),)))
             self._words.append(np.asarray(words, dtype=np.uint64))
+            self._n_pending += len(words)
+            self.peak = max(self.peak, self._n_pending + self._n_ready)
 
     def errors(self, idx: np.ndarray, reason, header) -> None:
         idx = np.asarray(idx, dtype=np.int64)
@@ -221,11 +388,42 @@ class _Responses:
         self.n_errors += len(idx)
         self.add(idx, wire.encode_bulk("error", reason=reason, header=header, index=idx & _TIMER_MASK))
 
-    def collect(self) -> np.ndarray:
+    def keep_before(self, index: int) -> None:
+        """Forget pending words answering words at or after `index`."""
+        kept_i, kept_w = [], []
+        for i, w in zip(self._idx, self._words):
+            sel = i < index
+            if sel.any():
+                kept_i.append(i[sel])
+                kept_w.append(w[sel])
+            if w.dtype == np.uint64 and not sel.all():
+                errs = (w[~sel] >> _U56) == H["error"]
+                self.n_errors -= int(errs.sum())
+        self._idx, self._words = kept_i, kept_w
+        self._n_pending = sum(len(w) for w in kept_w)
+
+    def settle(self) -> None:
         if not self._words:
-            return np.zeros(0, dtype=np.uint64)
-        idx = np.concatenate(self._idx)
-        words = np.concatenate(self._words)
+            return
         if len(self._words) == 1:
-            return words
-        return words[np.argsort(idx, kind="stable")]
+            words = self._words[0]
+        else:
+            idx = np.concatenate(self._idx)
+            words = np.concatenate(self._words)[np.argsort(idx, kind="stable")]
+        self._idx, self._words = [], []
+        self._ready.append(words)
+        self._n_ready += len(words)
+        self._n_pending = 0
+        if self._emit is not None and self._n_ready >= FLUSH_WORDS:
+            self._emit(self._take())
+
+    def _take(self) -> np.ndarray:
+        if not self._ready:
+            return np.zeros(0, dtype=np.uint64)
+        words = self._ready[0] if len(self._ready) == 1 else np.concatenate(self._ready)
+        self._ready, self._n_ready = [], 0
+        return words
+
+    def collect(self) -> np.ndarray:
+        self.settle()
+        return self._take()

@@ -55,7 +55,9 @@ from isa.wire import ErrorReason, TimeoutReason
 
 from .arq_link import ServerLink
 from .chip import Chip
+from .limits import Limits
 from .session import ChipHost, ProgramCancelled, Session
+from .stream import fd_sink, tcp_sink
 
 __all__ = ["TwinServer", "PtyServer", "DEFAULT_RECEIVE_TIMEOUT", "parse_tcp_address"]
 
@@ -177,10 +179,12 @@ def _one_line(exc: BaseException) -> str:
 class _ServerBase(abc.ABC):
     """start()/stop()/serve_forever() and the context-manager protocol."""
 
-    def __init__(self, host: ChipHost, receive_timeout: float, log):
+    def __init__(self, host: ChipHost, receive_timeout: float, log, limits: Limits | None = None):
         if receive_timeout <= 0:
             raise ValueError(f"receive_timeout must be positive, not {receive_timeout}")
         self.chip_host = host
+        #: What each program may use (twin.limits); the chip host's unless given.
+        self.limits = host.limits if limits is None else limits
         self.receive_timeout = float(receive_timeout)
         self.log = _Logger(log)
         self._started = False
@@ -247,7 +251,7 @@ class _ServerBase(abc.ABC):
         """A session whose programs are given up when the server stops; with
         `own_chip`, on a fresh instance of the server's chip (same fixed
         pattern) that only this session sees."""
-        session = Session(ChipHost(self.chip_host.chip.fresh()) if own_chip else self.chip_host)
+        session = Session(ChipHost(self.chip_host.chip.fresh()) if own_chip else self.chip_host, limits=self.limits)
         session.cancel_check = lambda: "the server is stopping" if self._stopped.is_set() else None
         return session
 
@@ -309,8 +313,8 @@ class TwinServer(_ServerBase):
     def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0,
                  receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None, max_clients: int = DEFAULT_MAX_CLIENTS,
-                 shared: bool | None = None, token: str | None = None):
-        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log)
+                 shared: bool | None = None, token: str | None = None, limits: Limits | None = None):
+        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits)
         #: Whether clients share one chip (taking turns; they see each other's state) or each
         #: has its own instance of it (default; a ChipHost given to share means shared).
         self.shared = isinstance(chip, ChipHost) if shared is None else bool(shared)
@@ -485,6 +489,7 @@ class TwinServer(_ServerBase):
         session.cancel_check = lambda: stopping() or gone()
         monitor = _Monitor(who, self.log)
         link = ServerLink()          # plain frames until the client opens the reliable link layer
+        session.sink = tcp_sink(conn, link, monitor, session.cancel_check)   # a program's answers stream
         self.log(who, "connected" + (" (token accepted)" if self.token is not None else ""))
         quiet_since: float | None = None     # bytes arrived; the receive-timeout check is due after them
         reason = "disconnected"
@@ -529,6 +534,9 @@ class TwinServer(_ServerBase):
                     self.log(who, f"internal error, dropping the client: {_one_line(exc)}")
                     reason = "dropped after an internal error"
                     break
+                if session.sink.broken:     # it took no answers (or its line broke) while they streamed
+                    reason = f"{session.sink.broken}; {session.sink.dropped} answer bytes dropped"
+                    break
                 if answer:
                     monitor(answer)
                 if out:
@@ -563,8 +571,9 @@ class PtyServer(_ServerBase):
     answers of a previous one."""
 
     def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
-                 seed: int = 0, receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None):
-        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log)
+                 seed: int = 0, receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None,
+                 limits: Limits | None = None):
+        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits)
         self._master: int | None = None
         self._slave: int | None = None
         self._path: str | None = None
@@ -616,6 +625,8 @@ class PtyServer(_ServerBase):
         monitor = _Monitor(who, self.log)
         link = ServerLink()              # plain frames until a client opens the reliable link layer
         out = bytearray()
+        self._sink = fd_sink(self._master, link, lambda: self._read_master(who), out, PTY_OUTPUT_HIGH_WATER,
+                             monitor, lambda: self.session.cancel_check())   # a program's answers stream
         deadline: float | None = None    # receive-timeout check due (bytes arrived before it)
         master = self._master
         while True:
@@ -692,8 +703,14 @@ class PtyServer(_ServerBase):
         return b""
 
     def _feed(self, who: str, data: bytes) -> bytes:
+        self.session.sink = self._sink
         try:
-            return self._receive(self.session, data)
+            answer = self._receive(self.session, data)
+            if self._sink.broken:      # the reader took no answers (or flushed) while they streamed
+                self.log(who, f"{self._sink.broken}; {self._sink.dropped + len(answer)} answer bytes dropped")
+                self._sink.reset()
+                return b""
+            return answer
         except ProgramCancelled as exc:
             self.log(who, f"program cancelled at tick {self.chip.now} ({exc})")
             self.session = self._session()

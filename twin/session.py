@@ -34,7 +34,8 @@ from isa.frame import FrameProblem
 from isa.wire import ErrorReason, TimeoutReason
 
 from .chip import Activity, Chip
-from .executor import Executor
+from .executor import Executor, next_piece_end, piece_ticks
+from .limits import MAX_PROGRAM_WORDS, Budget, Limits
 
 _FAULT_REASON = {
     FrameProblem.CRC: ErrorReason.FRAME_CRC,
@@ -58,8 +59,11 @@ _FAULT_STAT = {  # FrameProblem -> FrameStats field it increments
 #: Index of a notice whose frame sequence number could not be read.
 _NO_INDEX = 0xFFFFFFFF
 
-#: Largest program the playback buffer takes (words); beyond it the program is dropped and reported.
-MAX_PROGRAM_WORDS = 1 << 24
+#: Notices (link faults, dropped programs) a session sends per second at most, and at once
+#: after a quiet spell; the rest are counted (link block `notices_dropped`) and summed up in
+#: one `error NOTICES_DROPPED` when notices may go out again.
+NOTICE_RATE = 250.0
+NOTICE_BURST = 1000
 
 
 #: Wall time a waiting program keeps the chip's clock moving while another
@@ -136,56 +140,81 @@ class ChipHost:
     """A chip shared by sessions (see the module docstring): whose turn it is,
     the timed segments waiting for its clock, and the lock that guards the
     link counters shared by all sessions.  `executor` runs programs given to
-    `run` without an executor of their own."""
+    `run` without an executor of their own.  `limits` (twin.limits) are what a
+    program gets unless it asks for less."""
 
-    def __init__(self, chip: Chip):
+    def __init__(self, chip: Chip, limits: Limits | None = None):
         self.chip = chip
-        self.executor = Executor(chip, advance=self.advance)
+        self.limits = Limits() if limits is None else limits
+        self.executor = Executor(chip, advance=self.advance, limits=self.limits)
         self.stats_lock = threading.Lock()
         self._turns = _Turns()
         self._open: list[_Segment] = []
         self._open_lock = threading.Lock()
         self._local = threading.local()
+        self._piece = piece_ticks(chip)
+        self._consistent = True       # the last chip advance reached its target (no input left queued)
+        self._continues = False       # the next chip advance continues the last one's run (a piece of it)
 
     def run(self, words: np.ndarray, executor: Executor | None = None,
-            cancel_check: Callable[[], str | None] | None = None) -> np.ndarray:
+            cancel_check: Callable[[], str | None] | None = None,
+            emit: Callable[[np.ndarray], None] | None = None, limits: Limits | None = None) -> np.ndarray:
         """Run one program when it is this thread's turn.  `cancel_check()`
         returning a reason gives the program up (ProgramCancelled) at the next
         point where the chip is consistent: before it starts, while it waits
-        for its turn, between slices of a timed segment."""
+        for its turn, between slices of a timed segment.  Responses go to
+        `emit` as they come (twin.executor.FLUSH_WORDS at a time); the rest is
+        returned.  The program's limits (`limits`, else the executor's) count
+        from when it has the chip."""
         self._local.cancel = cancel_check
         self._turns.acquire(self._check)
+        ex = executor or self.executor
         try:
-            return (executor or self.executor).run(words)
+            self._local.budget = Budget(ex.limits if limits is None else limits)
+            return ex.run(words, emit=emit, budget=self._local.budget)
         finally:
+            self._local.budget = None
             self._turns.release()
 
     # ------------------------------------------------------------------ the clock
-    def advance(self, until: int, in_t: np.ndarray, in_l: np.ndarray) -> Activity:
-        """`Chip.advance` for a program that has the chip: returns the output
-        of its wait, and lets other clients' programs in while it waits."""
+    def advance(self, until: int, in_t: np.ndarray, in_l: np.ndarray,
+                on_part: Callable[[Activity], None] | None = None) -> Activity:
+        """`Chip.advance` for a program that has the chip: the output of its
+        wait (handed to `on_part` as it comes when given, at points where the
+        chip is consistent), letting other clients' programs in while it waits."""
         chip = self.chip
         if until <= chip.now:                # no time passes: output in flight leaves
-            act = chip.advance(until, in_t, in_l)
+            act = chip.advance(until, in_t, in_l, new_run=not self._continues)
             with self._open_lock:
                 for seg in self._open:
                     seg.parts.append(act)
-            return act
+            if on_part is None:
+                return act
+            on_part(act)
+            return Activity()
         me = _Segment(until, np.asarray(in_t, np.int64), np.asarray(in_l, np.uint16))
         with self._open_lock:
             self._open.append(me)
         try:
             with _DeferredSigint() as self._local.sigint:
-                return self._wait(me)
+                return self._wait(me, on_part)
         finally:
             self._local.sigint = None
             with self._open_lock:
                 self._open.remove(me)
 
-    def _wait(self, me: _Segment) -> Activity:
-        """Move the clock (or let others move it) until `me.until`."""
+    def _wait(self, me: _Segment, on_part: Callable[[Activity], None] | None) -> Activity:
+        """Move the clock (or let others move it) until `me.until`, in pieces of
+        chip time on a fixed grid (twin.executor.piece_ticks: a piece's output
+        and traces are bounded)."""
         chip, until = self.chip, me.until
-        while chip.now < until:
+        held = time.monotonic()
+        while True:
+            if on_part is not None and me.parts and self._consistent:
+                parts, me.parts = me.parts, []
+                on_part(Activity.merge(parts))       # may end the program: nothing of ours is queued
+            if chip.now >= until:
+                break
             self._check()
             with self._open_lock:
                 segments = list(self._open)
@@ -195,13 +224,27 @@ class ChipHost:
             if limit <= chip.now and not self._turns.contended:
                 limit = min(s.until for s in segments if s.until > chip.now)
             if limit > chip.now:
+                piece_end = next_piece_end(chip.now, self._piece)
+                cut = piece_end < limit
+                limit = min(limit, piece_end)
                 t, lab = self._inputs_until(segments, limit)
-                started = time.monotonic()
-                act = chip.advance(limit, t, lab, pause=lambda: self._pause(started))
+                act = chip.advance(limit, t, lab, pause=lambda: self._pause(held), new_run=not self._continues)
+                self._consistent = chip.now >= limit
+                # A wait cut by the piece grid (or paused) goes on as the same run of the analog core.
+                self._continues = cut or not self._consistent
                 for s in segments:
                     s.parts.append(act)
-            if chip.now < until:
+            if chip.now < until and self._turns.contended and (
+                    not self._consistent or time.monotonic() - held >= SLICE_SECONDS
+                    or any(s.until <= chip.now for s in segments if s is not me)):
+                waited = time.monotonic()
                 self._turns.pass_on(self._check)
+                budget = getattr(self._local, "budget", None)
+                if budget is not None:
+                    budget.exclude(time.monotonic() - waited)
+                held = time.monotonic()
+        if on_part is not None:
+            return Activity()
         return Activity.merge(me.parts) if me.parts else Activity()
 
     @staticmethod
@@ -222,12 +265,12 @@ class ChipHost:
         order = np.argsort(t, kind="stable")
         return t[order], lab[order]
 
-    def _pause(self, started: float) -> bool:
+    def _pause(self, held: float) -> bool:
         """Asked by the chip's loop at each return to Python."""
         sigint = getattr(self._local, "sigint", None)
         if (sigint is not None and sigint.pending) or self._cancel_reason() is not None:
             return True
-        return self._turns.contended and time.monotonic() - started >= SLICE_SECONDS
+        return self._turns.contended and time.monotonic() - held >= SLICE_SECONDS
 
     def _cancel_reason(self) -> str | None:
         check = getattr(self._local, "cancel", None)
@@ -279,34 +322,55 @@ class Session:
       next program;
     * a frame without CONT while a program is still being assembled (its END
       never came), or a START frame (a new client), drops the unfinished
-      program with a `timeout PROGRAM_END` notice naming its first frame.
-    """
+      program with a `timeout PROGRAM_END` notice naming its first frame;
+    * a program whose frames keep coming for longer than `limits.receive_seconds`
+      without its END frame is dropped with `timeout PROGRAM_RECEIVE` naming
+      its first frame (its remaining CONT frames are discarded as after a loss).
 
-    def __init__(self, host: ChipHost, max_program_words: int = MAX_PROGRAM_WORDS):
+    Answers: a program's responses go to `sink` as they come (a server streams
+    them to its client, twin.executor.FLUSH_WORDS at a time), or, without a
+    sink, are returned by `receive` with the rest.  Notices (faults, dropped
+    programs) go out at NOTICE_RATE per second at most (bursts of
+    NOTICE_BURST); the others are counted (link block `notices_dropped`) and
+    summed up in one `error NOTICES_DROPPED` (index: how many) before the
+    next notice or answer that goes out, so a flood of bad frames is answered
+    by a trickle."""
+
+    def __init__(self, host: ChipHost, max_program_words: int | None = None, limits: Limits | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.host = host
+        self.limits = host.limits if limits is None else limits
         #: This session's playback (its own timer; the chip is the host's).
-        self.executor = Executor(host.chip, advance=host.advance)
+        self.executor = Executor(host.chip, advance=host.advance, limits=self.limits)
         #: Asked while a program runs: a reason (str) gives it up (ProgramCancelled).
         self.cancel_check: Callable[[], str | None] | None = None
+        #: Takes the answer bytes of a running program as they come (see the class docstring).
+        self.sink: Callable[[bytes], None] | None = None
         self.decoder = frame.FrameDecoder(expect_to_host=False)
-        self.max_program_words = max_program_words
+        self.max_program_words = self.limits.program_words if max_program_words is None else max_program_words
+        self.clock = clock
         self._program: list[np.ndarray] = []
         self._program_words = 0
         self._program_first_seq: int | None = None   # None: no program being assembled
+        self._program_since = 0.0                    # when its first frame arrived
         self._skipping = False                       # discarding CONT frames after a loss
         self._tx_seq = 0
         self._started = False
         self._stats_seen = self.decoder.stats.as_dict()
+        self._tokens = float(NOTICE_BURST)
+        self._tokens_at = clock()
+        self._suppressed = 0                         # notices not sent since the last summary
 
     # ------------------------------------------------------------------ input
     def receive(self, data: bytes) -> bytes:
-        """Feed received bytes; returns the bytes to send back."""
+        """Feed received bytes; returns the bytes to send back (those not given to `sink`)."""
         frames, faults = self.decoder.feed(data)
         return self._handle(frames, faults)
 
     def receive_timeout(self) -> bytes:
         """No bytes arrived for a while: a partial frame is declared truncated,
-        and a program whose END frame never came is dropped; both reported."""
+        and a program whose END frame never came is dropped; both reported.
+        Notices held back by the rate are summed up."""
         out = []
         if self.decoder.pending:
             frames, faults = self.decoder.flush_incomplete()
@@ -316,6 +380,7 @@ class Session:
         elif self._program_first_seq is not None:
             out.append(self._drop_unfinished())
             self._sync_stats()
+        out.append(self._summary())
         return b"".join(out)
 
     def close(self) -> None:
@@ -332,8 +397,11 @@ class Session:
         # already counted the whole batch; a program must see only what came before it).
         seen = dict(self._stats_seen)
         gap_at = None            # offset of the frame whose sequence gap was just reported
-        events = sorted([(f.offset, 0, i) for i, f in enumerate(faults)] +
-                        [(fr.offset, 1, i) for i, fr in enumerate(frames)])
+        if not frames:           # faults only (e.g. a flood of bad bytes): they are in stream order
+            events = [(0, 0, i) for i in range(len(faults))]
+        else:
+            events = sorted([(f.offset, 0, i) for i, f in enumerate(faults)] +
+                            [(fr.offset, 1, i) for i, fr in enumerate(frames)])
         for _, kind, i in events:
             if kind == 0:
                 f = faults[i]
@@ -358,6 +426,13 @@ class Session:
                 out.append(self._drop_unfinished())
             if self._program_first_seq is None:
                 self._program_first_seq = fr.seq
+                self._program_since = self.clock()
+            elif self.clock() - self._program_since > self.limits.receive_seconds:
+                out.append(self._notice("timeout", reason=TimeoutReason.PROGRAM_RECEIVE,
+                                        index=self._program_first_seq))
+                self._reset_program()
+                self._skipping = not fr.end
+                continue
             if self._program_words + len(fr.words) > self.max_program_words:
                 out.append(self._notice("error", reason=ErrorReason.PROGRAM_OVERSIZED, header=0,
                                         index=self._program_first_seq))
@@ -375,9 +450,29 @@ class Session:
                 seen["bytes_discarded"] = (end - (frame.HEADER_SIZE + frame.TRAILER_SIZE) * seen["frames"]
                                            - 8 * seen["words"])
                 self._sync_stats(seen)
-                out.append(self._send(self.host.run(words, self.executor, self.cancel_check)))
+                self._run(words, out)
         self._sync_stats()
         return b"".join(out)
+
+    def _run(self, words: np.ndarray, out: list[bytes]) -> None:
+        """Run a program; its answers stream to the sink (after what `out`
+        holds so far) or are appended to `out`."""
+        out.append(self._summary())
+        streamed = False
+
+        def emit(resp: np.ndarray) -> None:
+            nonlocal streamed
+            data = self._send(resp, end=False, cont=streamed)
+            streamed = True
+            if self.sink is None:
+                out.append(data)
+                return
+            earlier = b"".join(out)
+            out.clear()
+            self.sink(earlier + data)
+
+        rest = self.host.run(words, self.executor, self.cancel_check, emit=emit, limits=self.limits)
+        out.append(self._send(rest, cont=streamed))
 
     def _lost(self) -> None:
         """A frame went missing: the program being assembled cannot run."""
@@ -394,10 +489,32 @@ class Session:
         self._program, self._program_words, self._program_first_seq = [], 0, None
 
     def _notice(self, name: str, **fields) -> bytes:
-        return self._send(np.array([wire.encode(name, **fields)], dtype=np.uint64))
+        """A notice, if the notice rate allows (else counted, and summed up later)."""
+        now = self.clock()
+        self._tokens = min(float(NOTICE_BURST), self._tokens + (now - self._tokens_at) * NOTICE_RATE)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            self._suppressed += 1
+            with self.host.stats_lock:
+                self.host.chip.link_counters["notices_dropped"] += 1
+            return b""
+        self._tokens -= 1.0
+        word = wire.encode(name, **fields)
+        return self._send(np.array(self._summary_words() + [word], dtype=np.uint64))
 
-    def _send(self, words: np.ndarray) -> bytes:
-        flags = frame.FLAG_TO_HOST | frame.FLAG_END
+    def _summary_words(self) -> list[int]:
+        if not self._suppressed:
+            return []
+        n, self._suppressed = self._suppressed, 0
+        return [wire.encode("error", reason=ErrorReason.NOTICES_DROPPED, header=0, index=min(n, _NO_INDEX))]
+
+    def _summary(self) -> bytes:
+        """The count of notices held back by the rate, if any (one notice)."""
+        words = self._summary_words()
+        return self._send(np.array(words, dtype=np.uint64)) if words else b""
+
+    def _send(self, words: np.ndarray, end: bool = True, cont: bool = False) -> bytes:
+        flags = frame.FLAG_TO_HOST | (frame.FLAG_END if end else 0) | (frame.FLAG_CONT if cont else 0)
         if not self._started:
             flags |= frame.FLAG_START
             self._started = True

@@ -54,6 +54,8 @@ LINK_COUNTERS = (
     ("bytes_discarded", "bytes discarded while searching for a frame start"),
     ("word_errors", "program words rejected with an error notification"),
     ("programs", "programs executed"),
+    ("program_limits", "programs ended at one of their limits (wall time, chip time, output)"),
+    ("notices_dropped", "notices not sent because they came faster than the notice rate"),
 )
 
 
