@@ -203,7 +203,7 @@ class Connection:
                 reason = ErrorReason(f["reason"])
                 gap_before_us = reason is ErrorReason.FRAME_SEQUENCE and f["index"] == first
                 if f["index"] in mine and not gap_before_us:
-                    if reason is ErrorReason.PROGRAM_OVERSIZED:
+                    if reason in (ErrorReason.PROGRAM_OVERSIZED, ErrorReason.RECEIVE_BUFFER_FULL):
                         raise LinkError(f"{self.url}: the chip dropped this program: {reason.text} "
                                         f"({reason.name}); the program did not run")
                     raise LinkError(f"{self.url}: the chip dropped frame {f['index']} of this program: "

@@ -111,7 +111,7 @@ class TcpTransport(Transport):
         self._sock.settimeout(timeout)
         try:
             data = self._sock.recv(1 << 20)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):     # (timeout 0: a poll, which raises EAGAIN)
             return b""
         except OSError as exc:
             raise LinkError(f"{self.url}: connection lost while receiving: {exc}") from exc

@@ -30,6 +30,7 @@ import enum
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -78,6 +79,32 @@ def encode_frames(words: np.ndarray, first_seq: int, flags: int = 0) -> tuple[by
     return b"".join(out), seq
 
 
+#: Bytes examined at once for a run of bad headers (FrameDecoder._bad_headers).
+_BULK_WINDOW = 1 << 16
+
+
+def _crc_table() -> np.ndarray:
+    table = np.zeros(256, np.uint32)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
+        table[i] = c
+    return table
+
+
+_CRC_TABLE = _crc_table()
+_BE32 = np.array([1 << 24, 1 << 16, 1 << 8, 1], np.uint32)
+
+
+def _crc32_rows(rows: np.ndarray) -> np.ndarray:
+    """zlib.crc32 of every row of a uint8 matrix, at once."""
+    crc = np.full(len(rows), 0xFFFFFFFF, np.uint32)
+    for i in range(rows.shape[1]):
+        crc = _CRC_TABLE[(crc ^ rows[:, i]) & 0xFF] ^ (crc >> np.uint32(8))
+    return crc ^ np.uint32(0xFFFFFFFF)
+
+
 class FrameProblem(enum.Enum):
     CRC = "crc"
     TRUNCATED = "truncated"
@@ -107,18 +134,20 @@ class Frame:
         return bool(self.flags & FLAG_START)
 
 
-@dataclass(frozen=True)
-class FrameFault:
+class FrameFault(NamedTuple):
     """A frame (or stretch of bytes) the decoder dropped, and why."""
 
     problem: FrameProblem
     seq: int | None          # sequence number from the header, when it was readable
     offset: int              # stream offset (bytes since the decoder started) of the fault
     detail: str
+    count: int = 1           # this many of the same fault in a row, one at each start marker from `offset` on
+    #                          (a flood of markers with bad headers); each one is counted in the stats
 
     def __str__(self) -> str:
         where = f"frame seq {self.seq}" if self.seq is not None else "frame"
-        return f"{where} at stream byte {self.offset}: {self.problem.value}: {self.detail}"
+        more = f" ({self.count} times, at each start marker from there on)" if self.count > 1 else ""
+        return f"{where} at stream byte {self.offset}: {self.problem.value}: {self.detail}{more}"
 
 
 @dataclass
@@ -183,10 +212,7 @@ class FrameDecoder:
                 break
             magic, version, flags, seq, nwords, hcrc = HEADER.unpack_from(buf, pos)
             if zlib.crc32(bytes(buf[pos:pos + 12])) != hcrc:
-                faults.append(self._fault(FrameProblem.CRC, None, pos, "header CRC mismatch"))
-                self.stats.crc_errors += 1
-                self._discard(1)
-                pos += 1
+                pos = self._bad_headers(buf, pos, faults)
                 continue
             if version != VERSION:
                 faults.append(self._fault(FrameProblem.VERSION, seq, pos,
@@ -260,6 +286,29 @@ class FrameDecoder:
         return frames, [fault] + faults
 
     # -- internals
+    def _bad_headers(self, buf: bytearray, pos: int, faults: list[FrameFault]) -> int:
+        """The header at `pos` is bad (CRC), and so may be those at the markers
+        after it (a flood of markers): the consecutive ones are reported as one
+        CRC fault with their `count` (each counted in the stats, its bytes
+        discarded, as the loop in feed() would one by one), their header CRCs
+        computed at once.  Returns where the search goes on: after the last
+        bad header, before the first that may be good."""
+        seg = np.frombuffer(bytes(buf[pos:pos + _BULK_WINDOW + HEADER_SIZE]), np.uint8)
+        cand = np.flatnonzero((seg[:-1] == MAGIC[0]) & (seg[1:] == MAGIC[1]))
+        cand = cand[cand + HEADER_SIZE <= len(seg)]          # marker 0 is the bad header at pos
+        if len(cand) > 1:
+            idx = cand[:, None] + np.arange(16)
+            h = seg[idx]
+            good = _crc32_rows(h[:, :12]) == (h[:, 12:16].astype(np.uint32) @ _BE32)
+            n = int(np.argmax(good)) if good.any() else len(cand)
+        else:
+            n = 1
+        faults.append(FrameFault(FrameProblem.CRC, None, self._consumed + pos, "header CRC mismatch", n))
+        self.stats.crc_errors += n
+        end = int(cand[n - 1]) + 1
+        self._discard(end)
+        return pos + end
+
     def _discard(self, n: int) -> None:
         if n > 0:
             self.stats.bytes_discarded += n

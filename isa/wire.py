@@ -64,6 +64,7 @@ class ErrorReason(enum.IntEnum):
     AUTH_REFUSED = 25        # the server refuses the connection: no valid token came first
     PROGRAM_LIMIT = 26       # the program reached a limit (the `limit_reached` word before names it) and ended at this word
     NOTICES_DROPPED = 27     # notices beyond the chip's rate were not sent; index: how many (counted in the link block)
+    RECEIVE_BUFFER_FULL = 28  # the chip side holds its maximum of unfinished programs (all clients'); program dropped
 
     @property
     def text(self) -> str:
@@ -82,7 +83,7 @@ class ErrorReason(enum.IntEnum):
 
 _FRAME_REASONS = frozenset({ErrorReason.FRAME_CRC, ErrorReason.FRAME_TRUNCATED, ErrorReason.FRAME_OVERSIZED,
                             ErrorReason.FRAME_VERSION, ErrorReason.FRAME_SEQUENCE, ErrorReason.FRAME_DIRECTION,
-                            ErrorReason.PROGRAM_OVERSIZED})
+                            ErrorReason.PROGRAM_OVERSIZED, ErrorReason.RECEIVE_BUFFER_FULL})
 
 _REASON_TEXT = {
     ErrorReason.UNKNOWN_MESSAGE: "unknown message header",
@@ -107,6 +108,7 @@ _REASON_TEXT = {
     ErrorReason.AUTH_REFUSED: "the server requires its token first (token=... in the URL, or $BSS_TWIN_TOKEN)",
     ErrorReason.PROGRAM_LIMIT: "the program reached one of its limits and was ended here",
     ErrorReason.NOTICES_DROPPED: "notices not sent (over the chip's rate)",
+    ErrorReason.RECEIVE_BUFFER_FULL: "the chip side's buffer for programs being received is full; send it again later",
 }
 
 

@@ -115,6 +115,10 @@ def _limit_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-receive-seconds", type=float, default=None, metavar="S",
                    help="wall time from a program's first frame to its END frame; longer and it is dropped "
                         f"with `timeout PROGRAM_RECEIVE` (default {L.DEFAULT_RECEIVE_SECONDS:g})")
+    g.add_argument("--receive-buffer-words", type=_int, default=None, metavar="N",
+                   help="words of unfinished programs all clients together may hold; the program whose "
+                        "frame does not fit is dropped with `error RECEIVE_BUFFER_FULL` "
+                        f"(default 2**{L.DEFAULT_RECEIVE_BUFFER_WORDS.bit_length() - 1})")
 
 
 def _limits(args: argparse.Namespace):
@@ -124,7 +128,8 @@ def _limits(args: argparse.Namespace):
     given = {"seconds": ("--max-program-seconds", args.max_program_seconds),
              "ticks": ("--max-program-ticks", args.max_program_ticks),
              "output_words": ("--max-output-words", args.max_output_words),
-             "receive_seconds": ("--max-receive-seconds", args.max_receive_seconds)}
+             "receive_seconds": ("--max-receive-seconds", args.max_receive_seconds),
+             "receive_buffer_words": ("--receive-buffer-words", args.receive_buffer_words)}
     for name, (option, value) in given.items():
         if value is not None and not value > 0:
             raise ValueError(f"{option} must be positive, not {value}")

@@ -32,6 +32,7 @@ class Activity:
     madc_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
     events_dropped: int = 0          # output events lost to a full FIFO during this advance
     drop_time: int = 0               # tick of the last dropped event
+    neuron_spikes: int = 0           # spikes of every neuron (recorded or not) during this advance
 
     @staticmethod
     def merge(parts: list["Activity"]) -> "Activity":
@@ -40,7 +41,8 @@ class Activity:
             return parts[0]
         cat = lambda name: np.concatenate([getattr(a, name) for a in parts])
         return Activity(cat("spike_times"), cat("spike_labels"), cat("madc_times"), cat("madc_values"),
-                        sum(a.events_dropped for a in parts), max(a.drop_time for a in parts))
+                        sum(a.events_dropped for a in parts), max(a.drop_time for a in parts),
+                        sum(a.neuron_spikes for a in parts))
 
 
 class Chip:

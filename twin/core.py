@@ -253,6 +253,7 @@ class EventCore:
         k_end = until // self.step
         spikes_t, spikes_n, trace, until = self._run_network(k_end, until, cosim)
         self.reached = until
+        act.neuron_spikes = len(spikes_t)
         t, lab = self._pending_t, self._pending_l
         due = t <= until
         loop_t, loop_l = t[due], lab[due]

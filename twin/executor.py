@@ -15,7 +15,7 @@ in program order.  A rejected word yields an `error` notification naming its
 index and the reason, and changes nothing.
 
 Bounded memory (twin.limits): a long wait runs in pieces of chip time
-(`piece_ticks`), register-bus segments in windows of `BUS_WINDOW` words, and
+(`Pieces`), register-bus segments in windows of `BUS_WINDOW` words, and
 the responses produced so far are handed to `emit` (streamed to the client)
 whenever `FLUSH_WORDS` of them are ready, so what a program holds at once does
 not grow with its output.  A program that reaches one of its limits
@@ -52,21 +52,44 @@ _VALUE_MAX = (1 << 40) - 1
 FLUSH_WORDS = 1 << 16
 #: Register-bus words applied at once (a window's answers are at most this many).
 BUS_WINDOW = 1 << 16
-#: A piece of chip time holds at most this many neuron-steps (neurons x analog steps),
-#: which bounds the spikes, probe traces and samples one chip advance collects.
-PIECE_NEURON_STEPS = 1 << 22
+#: Timed words (waits, spike packs) whose input events are prepared at once.
+TIMED_WINDOW = 1 << 16
+#: A cell of the piece grid holds this many neuron-steps (neurons x analog steps): the
+#: spikes, probe traces and samples one chip advance collects are bounded by it.
+PIECE_NEURON_STEPS = 1 << 20
+#: A piece spans up to this many cells while the network is quiet (fewer calls), one when it fires.
+PIECE_CELLS_MAX = 4
 
 
 def piece_ticks(chip: Chip) -> int:
-    """Chip time (ticks) advanced in one call at most while a long wait runs."""
+    """Chip time (ticks) of one cell of the piece grid."""
     p = chip.profile
     return p.analog.step_ticks * max(64, PIECE_NEURON_STEPS // p.neurons)
 
 
-def next_piece_end(now: int, piece: int) -> int:
-    """End of the piece holding tick `now`: pieces lie on a fixed grid of chip
-    time, so where a wait was paused or split never changes where pieces end."""
-    return (now // piece + 1) * piece
+class Pieces:
+    """Where the next piece of a long wait ends: on a fixed grid of chip time
+    (`piece_ticks`), one cell after a piece in which the neurons spiked much
+    (a piece's spikes are held at once: at most about one per neuron-step),
+    up to PIECE_CELLS_MAX cells while they are quiet.  Where a wait is cut
+    does not change what it does: the pieces continue one run of the analog
+    core (Chip.advance(new_run=False))."""
+
+    def __init__(self, chip: Chip):
+        self.cell = piece_ticks(chip)
+        self.cells = 1
+        self._busy = PIECE_NEURON_STEPS // 16      # spikes per cell above which pieces are one cell
+
+    def end(self, now: int) -> int:
+        return (now // self.cell + self.cells) * self.cell
+
+    def saw(self, act: Activity, ticks: int) -> None:
+        """A piece of `ticks` ticks produced `act`: size the next one."""
+        cells = max(1, -(-ticks // self.cell))
+        if act.neuron_spikes > self._busy * cells:
+            self.cells = 1
+        else:
+            self.cells = min(PIECE_CELLS_MAX, self.cells * 2)
 
 
 class Executor:
@@ -100,8 +123,10 @@ class Executor:
         words = np.asarray(words, dtype=np.uint64)
         budget = Budget(self.limits) if budget is None else budget
         out = _Responses(emit)
-        headers = (words >> _U56).astype(np.intp)
-        invalid = wire.invalid_bulk(words, Direction.TO_CHIP)
+        headers = (words >> _U56).astype(np.uint8)
+        invalid = np.empty(len(words), dtype=bool)
+        for i in range(0, len(words), BUS_WINDOW):         # (bounded temporaries for a long program)
+            invalid[i:i + BUS_WINDOW] = wire.invalid_bulk(words[i:i + BUS_WINDOW], Direction.TO_CHIP)
         cat = np.where(invalid, _INVALID, _CATEGORY[headers])
         # Segment boundaries (a control word is a segment of its own).  Invalid
         # words break segments too, so a write pair split by garbage is rejected.
@@ -116,7 +141,7 @@ class Executor:
                 if kind == _OMNI:
                     self._omnibus_windows(words, a, b, out, budget)
                 elif kind == _TIMED:
-                    self._timed(words[a:b], np.arange(a, b), out, budget)
+                    self._timed_windows(words, a, b, out, budget)
                 elif kind == _CONTROL:
                     self._control(int(words[a]), a, out, budget)
                 else:
@@ -155,18 +180,20 @@ class Executor:
 
     # ------------------------------------------------------------------ the clock, alone
     def _advance_alone(self, until: int, in_t: np.ndarray, in_l: np.ndarray,
-                       on_part: Callable[[Activity], None] | None = None) -> Activity:
-        """`chip.advance` in pieces of chip time (`piece_ticks`)."""
+                       on_part: Callable[[Activity], None] | None = None, continues: bool = False) -> Activity:
+        """`chip.advance` in pieces of chip time (`Pieces`); `continues`: the
+        wait goes on from the previous call (the same run of the analog core)."""
         chip = self.chip
         parts = []
         if until <= chip.now:
             parts.append(chip.advance(until, in_t, in_l))
-        piece = piece_ticks(chip)
-        new_run = True
+        pieces = Pieces(chip)
+        new_run = not continues
         while chip.now < until:
-            limit = min(until, next_piece_end(chip.now, piece))
+            start, limit = chip.now, min(until, pieces.end(chip.now))
             k = int(np.searchsorted(in_t, limit, side="right"))
             parts.append(chip.advance(limit, in_t[:k], in_l[:k], new_run=new_run))
+            pieces.saw(parts[-1], limit - start)
             new_run = False                     # the next piece continues this run
             in_t, in_l = in_t[k:], in_l[k:]
             if on_part is not None:
@@ -250,7 +277,19 @@ class Executor:
         out.keep_before(index)
 
     # ------------------------------------------------------------------ timed input
-    def _timed(self, w: np.ndarray, idx: np.ndarray, out: "_Responses", budget: Budget) -> None:
+    def _timed_windows(self, words: np.ndarray, a: int, b: int, out: "_Responses", budget: Budget) -> None:
+        """A timed segment in windows of at most TIMED_WINDOW words (its input
+        events and times are computed a window at a time); the windows
+        continue one wait, as the whole segment would."""
+        first = True
+        while a < b:
+            e = min(b, a + TIMED_WINDOW)
+            self._timed(words[a:e], np.arange(a, e), out, budget, continues=not first)
+            first = False
+            a = e
+
+    def _timed(self, w: np.ndarray, idx: np.ndarray, out: "_Responses", budget: Budget,
+               continues: bool = False) -> None:
         h = (w >> _U56).astype(np.uint8)
         start_timer = self.timer
         is_wait = h == H["wait_until"]
@@ -297,7 +336,10 @@ class Executor:
             if k < len(idx):
                 budget.check_seconds(int(idx[k]))
 
-        self.advance(end, in_t, in_l, on_part)
+        if continues:
+            self.advance(end, in_t, in_l, on_part, continues=True)
+        else:
+            self.advance(end, in_t, in_l, on_part)
         budget.ticks_used += end - start
         if stop is not None:
             raise budget.over_ticks(stop)

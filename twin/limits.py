@@ -17,12 +17,14 @@ for more.  A program that reaches a limit ends there: the executor answers
 `limit_reached` (which limit, its value) and `error PROGRAM_LIMIT` naming the
 word where it ended, echoes its halting loopbacks, and the chip stays usable.
 
-`receive_seconds` and `program_words` bound a program before it runs: its
-frames must all arrive within `receive_seconds` of its first (else it is
-dropped with `timeout PROGRAM_RECEIVE`), and it may hold at most
-`program_words` words (else `error PROGRAM_OVERSIZED`), so a client that
-trickles frames without ever ending its program pins at most that much memory
-for that long.
+`receive_seconds`, `program_words` and `receive_buffer_words` bound a program
+before it runs: its frames must all arrive within `receive_seconds` of its
+first (else it is dropped with `timeout PROGRAM_RECEIVE`), it may hold at most
+`program_words` words (else `error PROGRAM_OVERSIZED`), and the unfinished
+programs of all clients of a chip together at most `receive_buffer_words`
+(else the program whose frame does not fit is dropped with `error
+RECEIVE_BUFFER_FULL`), so clients that trickle frames without ever ending
+their programs pin at most that much memory for that long.
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ DEFAULT_OUTPUT_WORDS = 1 << 21
 DEFAULT_RECEIVE_SECONDS = 10.0
 #: Largest program the playback buffer takes (words).
 MAX_PROGRAM_WORDS = 1 << 24
+#: Words of unfinished programs (frames received, END frame not yet) all clients together may hold.
+DEFAULT_RECEIVE_BUFFER_WORDS = 1 << 25
 #: Largest value a `limit` word carries.
 _VALUE_MAX = (1 << 40) - 1
 
@@ -54,13 +58,14 @@ class Limits:
     output_words: int = DEFAULT_OUTPUT_WORDS
     receive_seconds: float = DEFAULT_RECEIVE_SECONDS
     program_words: int = MAX_PROGRAM_WORDS
+    receive_buffer_words: int = DEFAULT_RECEIVE_BUFFER_WORDS
 
     def __post_init__(self) -> None:
         for name in ("seconds", "receive_seconds"):
             v = getattr(self, name)
             if not v > 0:
                 raise ValueError(f"limit {name} must be positive, not {v}")
-        for name in ("ticks", "output_words", "program_words"):
+        for name in ("ticks", "output_words", "program_words", "receive_buffer_words"):
             v = getattr(self, name)
             if int(v) != v or v < 1:
                 raise ValueError(f"limit {name} must be a positive integer, not {v}")

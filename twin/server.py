@@ -84,6 +84,7 @@ PTY_OUTPUT_HIGH_WATER = 1 << 20
 _RECV_SIZE = 1 << 16
 _H_ERROR = wire.H["error"]
 _H_TIMEOUT = wire.H["timeout"]
+_H_LIMIT = wire.H["limit_reached"]
 
 
 def parse_tcp_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -148,7 +149,7 @@ class _Monitor:
         notices = []
         for fr in frames:
             h = wire.headers_bulk(fr.words)
-            sel = np.flatnonzero((h == _H_ERROR) | (h == _H_TIMEOUT))
+            sel = np.flatnonzero((h == _H_ERROR) | (h == _H_TIMEOUT) | (h == _H_LIMIT))
             notices.extend(int(w) for w in fr.words[sel])
         for word in notices[:LOG_NOTICES_PER_BATCH]:
             self.log(self.who, _describe_notice(word))
@@ -158,6 +159,11 @@ class _Monitor:
 
 def _describe_notice(word: int) -> str:
     msg, f = wire.decode(word)
+    if msg.name == "limit_reached":
+        try:
+            return f"program limit reached: {wire.LimitKind(f['kind']).describe(f['value'])}"
+        except ValueError:
+            return f"program limit {f['kind']} reached: {f['value']}"
     if msg.name == "error":
         try:
             r = ErrorReason(f["reason"])
@@ -669,7 +675,7 @@ class PtyServer(_ServerBase):
                     answer = self._timeout(self.session)
                 except Exception as exc:
                     self.log(who, f"internal error in receive timeout, session reset: {_one_line(exc)}")
-                    self.session = self._session()
+                    self._renew_session()
                     answer = b""
                 answer, wire_bytes = link.outgoing(answer)
                 monitor(answer)
@@ -713,9 +719,17 @@ class PtyServer(_ServerBase):
             return answer
         except ProgramCancelled as exc:
             self.log(who, f"program cancelled at tick {self.chip.now} ({exc})")
-            self.session = self._session()
+            self._renew_session()
             return b""
         except Exception as exc:
             self.log(who, f"internal error, session reset: {_one_line(exc)}")
-            self.session = self._session()
+            self._renew_session()
             return b""
+
+    def _renew_session(self) -> None:
+        """A fresh session; the old one gives back what it held (its unfinished program)."""
+        try:
+            self.session.close()
+        except Exception:
+            pass
+        self.session = self._session()

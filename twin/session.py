@@ -34,7 +34,7 @@ from isa.frame import FrameProblem
 from isa.wire import ErrorReason, TimeoutReason
 
 from .chip import Activity, Chip
-from .executor import Executor, next_piece_end, piece_ticks
+from .executor import Executor, Pieces
 from .limits import MAX_PROGRAM_WORDS, Budget, Limits
 
 _FAULT_REASON = {
@@ -152,9 +152,13 @@ class ChipHost:
         self._open: list[_Segment] = []
         self._open_lock = threading.Lock()
         self._local = threading.local()
-        self._piece = piece_ticks(chip)
+        self._pieces = Pieces(chip)
+        self._buffered = 0            # words of unfinished programs all sessions hold (limits.receive_buffer_words)
+        self._buffered_lock = threading.Lock()
         self._consistent = True       # the last chip advance reached its target (no input left queued)
         self._continues = False       # the next chip advance continues the last one's run (a piece of it)
+        #: Most response words one program held at once (not yet streamed), over all programs run.
+        self.peak_output_words = 0
 
     def run(self, words: np.ndarray, executor: Executor | None = None,
             cancel_check: Callable[[], str | None] | None = None,
@@ -171,18 +175,43 @@ class ChipHost:
         ex = executor or self.executor
         try:
             self._local.budget = Budget(ex.limits if limits is None else limits)
-            return ex.run(words, emit=emit, budget=self._local.budget)
+            rest = ex.run(words, emit=emit, budget=self._local.budget)
+            self.peak_output_words = max(self.peak_output_words, ex.peak_words)
+            return rest
         finally:
             self._local.budget = None
             self._turns.release()
 
+    # ------------------------------------------------------------------ programs being received
+    def reserve(self, words: int, bound: int) -> bool:
+        """Room for `words` more words of an unfinished program, the unfinished
+        programs of all sessions holding at most `bound` (False: no room)."""
+        with self._buffered_lock:
+            if self._buffered + words > bound:
+                return False
+            self._buffered += words
+            return True
+
+    def unreserve(self, words: int) -> None:
+        with self._buffered_lock:
+            self._buffered -= words
+
+    @property
+    def buffered_words(self) -> int:
+        """Words of unfinished programs held now (all sessions)."""
+        return self._buffered
+
     # ------------------------------------------------------------------ the clock
     def advance(self, until: int, in_t: np.ndarray, in_l: np.ndarray,
-                on_part: Callable[[Activity], None] | None = None) -> Activity:
+                on_part: Callable[[Activity], None] | None = None, continues: bool = False) -> Activity:
         """`Chip.advance` for a program that has the chip: the output of its
         wait (handed to `on_part` as it comes when given, at points where the
-        chip is consistent), letting other clients' programs in while it waits."""
+        chip is consistent), letting other clients' programs in while it waits.
+        `continues`: the wait goes on from this program's previous call (the
+        same run of the analog core: a timed segment in windows)."""
         chip = self.chip
+        if continues:
+            self._continues = True
         if until <= chip.now:                # no time passes: output in flight leaves
             act = chip.advance(until, in_t, in_l, new_run=not self._continues)
             with self._open_lock:
@@ -224,11 +253,13 @@ class ChipHost:
             if limit <= chip.now and not self._turns.contended:
                 limit = min(s.until for s in segments if s.until > chip.now)
             if limit > chip.now:
-                piece_end = next_piece_end(chip.now, self._piece)
+                piece_end = self._pieces.end(chip.now)
                 cut = piece_end < limit
                 limit = min(limit, piece_end)
                 t, lab = self._inputs_until(segments, limit)
+                start = chip.now
                 act = chip.advance(limit, t, lab, pause=lambda: self._pause(held), new_run=not self._continues)
+                self._pieces.saw(act, chip.now - start)
                 self._consistent = chip.now >= limit
                 # A wait cut by the piece grid (or paused) goes on as the same run of the analog core.
                 self._continues = cut or not self._consistent
@@ -353,6 +384,7 @@ class Session:
         self._program_words = 0
         self._program_first_seq: int | None = None   # None: no program being assembled
         self._program_since = 0.0                    # when its first frame arrived
+        self._reserved = 0                           # of its words, those counted in the host's buffer
         self._skipping = False                       # discarding CONT frames after a loss
         self._tx_seq = 0
         self._started = False
@@ -360,6 +392,7 @@ class Session:
         self._tokens = float(NOTICE_BURST)
         self._tokens_at = clock()
         self._suppressed = 0                         # notices not sent since the last summary
+        self._dropped_unsynced = 0                   # of those, not yet in the link counters
 
     # ------------------------------------------------------------------ input
     def receive(self, data: bytes) -> bytes:
@@ -395,20 +428,19 @@ class Session:
         out = []
         # Decoder counters as of the stream position reached (the decoder has
         # already counted the whole batch; a program must see only what came before it).
+        if not frames:
+            return self._faults_only(faults)
         seen = dict(self._stats_seen)
         gap_at = None            # offset of the frame whose sequence gap was just reported
-        if not frames:           # faults only (e.g. a flood of bad bytes): they are in stream order
-            events = [(0, 0, i) for i in range(len(faults))]
-        else:
-            events = sorted([(f.offset, 0, i) for i, f in enumerate(faults)] +
-                            [(fr.offset, 1, i) for i, fr in enumerate(frames)])
+        events = sorted([(f.offset, 0, i) for i, f in enumerate(faults)] +
+                        [(fr.offset, 1, i) for i, fr in enumerate(frames)])
         for _, kind, i in events:
             if kind == 0:
                 f = faults[i]
-                seen[_FAULT_STAT[f.problem]] += 1
+                seen[_FAULT_STAT[f.problem]] += f.count
                 gap_at = f.offset if f.problem is FrameProblem.SEQUENCE else None
-                out.append(self._notice("error", reason=_FAULT_REASON[f.problem], header=0,
-                                        index=f.seq if f.seq is not None else _NO_INDEX))
+                out.append(self._notices(f.count, "error", reason=_FAULT_REASON[f.problem], header=0,
+                                         index=f.seq if f.seq is not None else _NO_INDEX))
                 self._lost()
                 continue
             fr = frames[i]
@@ -439,10 +471,17 @@ class Session:
                 self._reset_program()
                 self._skipping = not fr.end
                 continue
+            if not fr.end and not self.host.reserve(len(fr.words), self.limits.receive_buffer_words):
+                out.append(self._notice("error", reason=ErrorReason.RECEIVE_BUFFER_FULL, header=0,
+                                        index=self._program_first_seq))
+                self._reset_program()
+                self._skipping = True
+                continue
+            self._reserved += 0 if fr.end else len(fr.words)
             self._program.append(fr.words)
             self._program_words += len(fr.words)
             if fr.end:
-                words = np.concatenate(self._program) if len(self._program) != 1 else self._program[0]
+                words = self._assemble()
                 self._reset_program()
                 # A program reading the link block sees exactly what came before its END
                 # frame's last byte: every earlier byte was delivered in a frame or discarded.
@@ -451,6 +490,38 @@ class Session:
                                            - 8 * seen["words"])
                 self._sync_stats(seen)
                 self._run(words, out)
+        self._sync_stats()
+        return b"".join(out)
+
+    def _assemble(self) -> np.ndarray:
+        """The program's words in one array (each frame's words let go once copied)."""
+        parts = self._program
+        if len(parts) == 1:
+            return parts[0]
+        words = np.empty(self._program_words, dtype=np.uint64)
+        pos = 0
+        for i, part in enumerate(parts):
+            words[pos:pos + len(part)] = part
+            pos += len(part)
+            parts[i] = None
+        return words
+
+    def _faults_only(self, faults) -> bytes:
+        """Faults and no frame (e.g. a flood of bad bytes; they come in stream
+        order): each run of the same fault answered in one go."""
+        out = []
+        i, n = 0, len(faults)
+        while i < n:
+            f = faults[i]
+            count, j = f.count, i + 1
+            while j < n and faults[j].problem is f.problem and faults[j].seq == f.seq:
+                count += faults[j].count
+                j += 1
+            out.append(self._notices(count, "error", reason=_FAULT_REASON[f.problem], header=0,
+                                     index=f.seq if f.seq is not None else _NO_INDEX))
+            i = j
+        if faults:
+            self._lost()
         self._sync_stats()
         return b"".join(out)
 
@@ -487,20 +558,26 @@ class Session:
 
     def _reset_program(self) -> None:
         self._program, self._program_words, self._program_first_seq = [], 0, None
+        if self._reserved:
+            self.host.unreserve(self._reserved)
+            self._reserved = 0
 
     def _notice(self, name: str, **fields) -> bytes:
         """A notice, if the notice rate allows (else counted, and summed up later)."""
+        return self._notices(1, name, **fields)
+
+    def _notices(self, count: int, name: str, **fields) -> bytes:
+        """`count` copies of one notice, as many as the notice rate allows."""
         now = self.clock()
         self._tokens = min(float(NOTICE_BURST), self._tokens + (now - self._tokens_at) * NOTICE_RATE)
         self._tokens_at = now
-        if self._tokens < 1.0:
-            self._suppressed += 1
-            with self.host.stats_lock:
-                self.host.chip.link_counters["notices_dropped"] += 1
-            return b""
-        self._tokens -= 1.0
-        word = wire.encode(name, **fields)
-        return self._send(np.array(self._summary_words() + [word], dtype=np.uint64))
+        k = min(count, int(self._tokens))
+        self._tokens -= k
+        words = (self._summary_words() + [wire.encode(name, **fields)] * k) if k else []
+        if k < count:                   # these come after the ones sent: summed up next time
+            self._suppressed += count - k
+            self._dropped_unsynced += count - k
+        return self._send(np.array(words, dtype=np.uint64)) if words else b""
 
     def _summary_words(self) -> list[int]:
         if not self._suppressed:
@@ -529,4 +606,6 @@ class Session:
             counters = self.host.chip.link_counters
             for k, name in _STAT_COUNTER.items():
                 counters[name] += now[k] - self._stats_seen[k]
+            counters["notices_dropped"] += self._dropped_unsynced
+        self._dropped_unsynced = 0
         self._stats_seen = dict(now)

@@ -49,7 +49,7 @@ class StreamSink:
     def __init__(self, link: ServerLink, fileno: int, send_some: Callable[[memoryview], int],
                  recv_some: Callable[[], bytes], monitor: Callable[[bytes], None] | None = None,
                  cancel_check: Callable[[], str | None] | None = None, pending: bytearray | None = None,
-                 high_water: int = 0, stall_seconds: float = OUTPUT_STALL_SECONDS):
+                 high_water: int = 0, stall_seconds: float | None = None):
         self.link = link
         self.fileno = fileno
         self.send_some, self.recv_some = send_some, recv_some
@@ -57,7 +57,7 @@ class StreamSink:
         self.cancel_check = cancel_check
         self.pending = bytearray() if pending is None else pending
         self.high_water = high_water
-        self.stall_seconds = stall_seconds
+        self.stall_seconds = OUTPUT_STALL_SECONDS if stall_seconds is None else stall_seconds
         #: Why the client gets no more answers (None: it does); `dropped`: answer bytes not sent since.
         self.broken: str | None = None
         self.dropped = 0
@@ -97,7 +97,7 @@ class StreamSink:
         ep.send(data)
         self.pending += ep.take_outbox()
         self._hold()
-        self._drain()
+        self._drain(0)                  # packets not written cannot be acknowledged
         progress, base = time.monotonic(), ep.base
         while len(ep.sendbuf) > ARQ_BACKLOG:
             due = ep.next_deadline()
@@ -113,7 +113,7 @@ class StreamSink:
             ep.poll()
             self.pending += ep.take_outbox()
             self._hold()
-            self._drain()
+            self._drain(0)
             if ep.base != base:
                 progress, base = time.monotonic(), ep.base
             self._check(progress)
@@ -122,10 +122,11 @@ class StreamSink:
         held = len(self.pending) + (len(self.link.endpoint.sendbuf) if self.link.endpoint is not None else 0)
         self.peak_held = max(self.peak_held, held)
 
-    def _drain(self) -> None:
-        """Write until at most `high_water` bytes are left."""
+    def _drain(self, high_water: int | None = None) -> None:
+        """Write until at most `high_water` bytes (default: the sink's) are left."""
+        high_water = self.high_water if high_water is None else high_water
         progress = time.monotonic()
-        while len(self.pending) > self.high_water:
+        while len(self.pending) > high_water:
             with memoryview(self.pending) as view:
                 n = self.send_some(view)
             if n:

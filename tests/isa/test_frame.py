@@ -63,6 +63,19 @@ def fault_key(f: FrameFault) -> tuple:
     return f.problem, f.seq, f.offset
 
 
+def expand(faults, stream: bytes) -> list:
+    """One fault per start marker: a run of `count` header faults (a flood of
+    markers) stands for one fault at each of the `count` markers from its offset on."""
+    out = []
+    for f in faults:
+        at = f.offset
+        for k in range(f.count):
+            if k:
+                at = stream.index(MAGIC, at + 1)
+            out.append(f._replace(offset=at, count=1))
+    return out
+
+
 # --------------------------------------------------------------------------- round trips
 words_st = st.lists(st.integers(0, (1 << 64) - 1), max_size=12)
 
@@ -402,6 +415,7 @@ def expected_outcome(segments, stream):
 def check_stream(segments, stream, chunks, to_host):
     dec = FrameDecoder(expect_to_host=to_host)
     frames, faults = run(dec, chunks)
+    faults = expand(faults, stream)
     exp_frames, exp_faults = expected_outcome(segments, stream)
     assert [frame_key(f) for f in frames] == exp_frames
     assert [f.offset for f in frames] == [s.offset for s in segments if s.kind == "good"]
@@ -458,3 +472,25 @@ def test_good_frames_after_a_truncated_tail_survive_flush(data):
     assert [f.offset for f in frames] == [kept + 28 * i for i in range(n_hidden)]
     assert [fault_key(f) for f in faults] == [(FrameProblem.TRUNCATED, 0, 0)]
     assert dec.stats.bytes_discarded == kept
+
+
+@pytest.mark.parametrize("n_markers", [1, 2, 5000, 40_000])
+def test_a_flood_of_markers_is_one_run_of_header_faults(n_markers):
+    """Start markers with nothing valid behind them (2 bytes each): reported as
+    runs of CRC faults with their counts (one per marker, each counted), the
+    good frame behind them delivered; the same whatever the chunks."""
+    good = reference_frame([7], 3, 0)
+    stream = MAGIC * n_markers + b"\x00" * 16 + good
+    for chunks in ([stream], [stream[i:i + 4096] for i in range(0, len(stream), 4096)]):
+        dec = FrameDecoder()
+        frames, faults = run(dec, chunks)
+        assert [frame_key(f) for f in frames] == [(3, 0, [7])]
+        assert all(f.problem is FrameProblem.CRC and f.seq is None for f in faults)
+        assert sum(f.count for f in faults) == n_markers == dec.stats.crc_errors
+        assert [fault_key(f) for f in expand(faults, stream)] == [(FrameProblem.CRC, None, 2 * i)
+                                                                 for i in range(n_markers)]
+        assert dec.stats.bytes_discarded == len(stream) - len(good)
+        if len(chunks) == 1:
+            assert len(faults) == -(-n_markers // (1 << 15))     # one run per window of 64 KiB
+    if n_markers > 1:
+        assert f"({faults[0].count} times, at each start marker from there on)" in str(faults[0])
