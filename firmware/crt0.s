@@ -53,14 +53,22 @@ __crt0_reset:
 # reaches it.  Returns r3 = 0 after sleeping, 1 without sleeping when that
 # time has passed already (or is now).  The difference is taken modulo 2^32:
 # targets up to 2^31 cycles ahead (21 s at 98 MHz, 8.5 s at 250 MHz).
-# Uses r4, r5, r6 and the decrementer; interrupts are enabled only in here.
+# Uses r4, r5, r6 and the decrementer: DEC counts the cycles down and sets
+# TSR.DIS when it expires; with TCR.DIE that requests the decrementer
+# interrupt, which wakes `wait` (nux RTL timer_unit.sv, interrupt_ctrl.sv).
+# Interrupts and TCR.DIE are enabled only in here.
     .globl sleep_until
 sleep_until:
     mftb r4
     subf r4, r4, r3             # cycles to go
     cmpwi r4, 0
     ble 2f
+    lis r5, TSR_DIS@h
+    mtspr SPR_TSR, r5           # clear a stale expiry (write one to clear)
     mtdec r4
+    mfspr r5, SPR_TCR
+    oris r5, r5, TCR_DIE@h
+    mtspr SPR_TCR, r5           # an expiry requests the interrupt from here on
     mfmsr r5
     ori r5, r5, MSR_EE
     mtmsr r5                    # the decrementer may fire from here on
@@ -71,6 +79,10 @@ __crt0_sleep_wait:
     ori r6, r6, MSR_EE
     andc r5, r5, r6
     mtmsr r5
+    mfspr r5, SPR_TCR
+    lis r6, TCR_DIE@h
+    andc r5, r5, r6
+    mtspr SPR_TCR, r5
     li r3, 0
     blr
 2:  li r3, 1
@@ -88,14 +100,19 @@ wait_cycles:
     blt 1b
     blr
 
-# The decrementer fired.  If it fired before the `wait` of sleep_until ran
-# (the time to go was a few cycles), return past that `wait`, which would
-# otherwise sleep with nothing left to wake it.  Saves what it uses in SPRG0-2.
+# The decrementer fired (TSR.DIS with TCR.DIE and MSR[EE]).  If it fired
+# before the `wait` of sleep_until ran (the time to go was a few cycles),
+# return past that `wait`, which would otherwise sleep with nothing left to
+# wake it.  Saves what it uses on the stack: the nux core reads no SPRG (its
+# mfspr multiplexer, src/rtl/processor/operand_fetch.sv, has none).
 __crt0_decrementer:
-    mtsprg 0, r3
-    mtsprg 1, r4
+    stwu r1, -16(r1)
+    stw r3, 8(r1)
+    stw r4, 12(r1)
     mfcr r3
-    mtsprg 2, r3
+    stw r3, 4(r1)
+    lis r3, TSR_DIS@h
+    mtspr SPR_TSR, r3           # acknowledge: TSR.DIS would request it again after rfi
     mfsrr0 r3
     lis r4, __crt0_sleep_wait@h
     ori r4, r4, __crt0_sleep_wait@l
@@ -103,8 +120,9 @@ __crt0_decrementer:
     bne 1f
     addi r3, r3, 4
     mtsrr0 r3
-1:  mfsprg r3, 2
+1:  lwz r3, 4(r1)
     mtcrf 0xff, r3
-    mfsprg r4, 1
-    mfsprg r3, 0
+    lwz r4, 12(r1)
+    lwz r3, 8(r1)
+    addi r1, r1, 16
     rfi

@@ -15,10 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_COMMANDS, MAILBOX_STATES, RETURN_CODES
+from isa.wire import FPGA_TICK_S
 
 from . import RULES, build, field, mailbox, param_word
 
-TICK_S = 8e-9
+TICK_S = FPGA_TICK_S
 
 
 class RuleError(RuntimeError):

@@ -26,12 +26,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from isa.wire import FPGA_TICK_S
 
 from .calibration_fit import CELL_MAX, ROLE, fit_decay, fit_psp, fit_relaxation, psp_kernel, psp_peak_factor
 from .containers import CapMemConfig, CrossbarConfig, MADCConfig, synapse_words
 from .coords import ChipOnly
 
-TICK = 8e-9
+TICK = FPGA_TICK_S
 #: Parameter-memory settling: `settle` = 0 gives a time constant of 0.25 us; protocols
 #: wait 12 time constants after a write (exp(-12) of a full-scale step is below 0.01 LSB).
 SETTLE_FIELD = 0

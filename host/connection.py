@@ -1,6 +1,7 @@
 """Connections: open a chip by URL, run programs, collect their results."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import time
@@ -11,7 +12,7 @@ import numpy as np
 from isa import frame, wire
 from isa.profiles import PROFILE_BY_CODE, Profile
 from isa.regmap import register_map
-from isa.regmap._blocks import CHIP_ID_BASE
+from isa.regmap import CHIP_ID_BASE
 from isa.wire import ErrorReason, H, LimitKind, TimeoutReason
 
 from .errors import ChipError, LinkError, LinkTimeout, ProgramLimit, RejectedWord
@@ -90,6 +91,24 @@ class Connection:
     # ------------------------------------------------------------------ programs
     def program(self) -> Program:
         return Program(self.profile, self.regmap)
+
+    def update(self, coord, container_type, **fields):
+        """Change some fields of a register and keep the others as the chip holds
+        them: a read, then a write (two programs).  `Program.write` instead writes
+        a full value, in which fields left None take their reset values.
+        Returns the container as written."""
+        prog = self.program()
+        ticket = prog.read(coord, container_type)
+        self.run(prog)
+        current = ticket.value
+        unknown = set(fields) - {f.name for f in dataclasses.fields(current)}
+        if unknown:
+            raise ValueError(f"{container_type.__name__} has no field(s) {', '.join(sorted(unknown))}")
+        new = dataclasses.replace(current, **fields)
+        prog = self.program()
+        prog.write(coord, new)
+        self.run(prog)
+        return new
 
     def run(self, prog: Program) -> RunResult:
         """Send the program, wait for its halt echo, fill tickets, return events.
@@ -175,8 +194,8 @@ class Connection:
         h = words >> np.uint64(56)
         for w in words[(h == H["error"]) | (h == H["timeout"])]:
             msg, f = wire.decode(int(w))
-            if msg.name == "error" and f["reason"] == ErrorReason.SERVER_FULL:
-                raise LinkError(f"{self.url}: refused: {ErrorReason.SERVER_FULL.text}")
+            if msg.name == "error" and f["reason"] in (ErrorReason.SERVER_FULL, ErrorReason.AUTH_REFUSED):
+                raise LinkError(f"{self.url}: refused: {ErrorReason(f['reason']).text}")
             if msg.name == "error" and f["reason"] == ErrorReason.NOTICES_DROPPED:
                 self.notices.append(f"chip side: {f['index']} notice(s) not sent (they came faster than "
                                     "the chip's notice rate; the link block counts them)")

@@ -116,7 +116,10 @@ class CapMemCell(Container):
         return [(_param_block(regmap), cls.REGISTER)]
 
     def encode(self, regmap):
-        return [regmap.register(_param_block(regmap), self.REGISTER).encode(value=self.value)]
+        try:
+            return [regmap.register(_param_block(regmap), self.REGISTER).encode(value=self.value)]
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"{type(self).__name__}: {exc.args[0]}") from None
 
     @classmethod
     def decode(cls, regmap, words):
@@ -325,7 +328,7 @@ class SynapseQuad(Container):
 @dataclass
 class SynapseRow(Container):
     """A whole synapse row as arrays (one entry per column), encoded vectorised.
-    Use with SynapseRowOnChip; write many rows with `synapse_matrix_words`."""
+    Use with SynapseRowOnChip; write many rows with `synapse_words`."""
 
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -363,7 +366,10 @@ def synapse_words(regmap: RegisterMap, weights: np.ndarray, labels: np.ndarray) 
             out.append(regmap.register("synapse", reg).pack_lanes(prefix, arr))
         except ValueError:
             limit = regmap.register("synapse", reg).field(f"{prefix}0").limit
-            raise ValueError(f"{p.name}: {name} must lie in 0..{limit}") from None
+            bad = np.argwhere((arr < 0) | (arr > limit))
+            row, col = (int(i) for i in bad[0][-2:]) if bad.shape[1] >= 2 else (0, int(bad[0][-1]))
+            raise ValueError(f"{p.name}: {name} must lie in 0..{limit}; {len(bad)} do not, the first at row {row}, "
+                             f"column {col}: {int(arr[tuple(bad[0])])}") from None
     return np.stack(out)
 
 

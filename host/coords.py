@@ -39,6 +39,11 @@ class Coordinate:
             block = self.block(block, regmap)
             reg = regmap.register(block, register)
             index = self.index(regmap, block, register)
+            if isinstance(index, tuple) and len(index) != len(reg.shape):
+                raise CoordinateError(f"{type(self).__name__} does not address {block}.{register} "
+                                      f"({container_type.__name__}): that register is indexed by "
+                                      f"{len(reg.shape)} number(s) (shape {reg.shape}), a {type(self).__name__} "
+                                      f"gives {len(index)}; use the coordinate of that register")
             try:
                 flat = reg.flat_index(index)
             except IndexError:

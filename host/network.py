@@ -41,11 +41,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from isa.regmap._blocks import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+from isa.regmap import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+from isa.wire import FPGA_TICK_S
 
 from .calibration_fit import ROLE as _ROLE
 
-TICK_S = 8e-9
+TICK_S = FPGA_TICK_S
 
 
 class PlacementError(ValueError):

@@ -127,8 +127,11 @@ class Program:
         return ticket
 
     def write(self, coord, container, reference=None) -> None:
-        """Write a configuration container at a coordinate.  With `reference`
-        (the container believed to be on the chip), only differing words go out."""
+        """Write a configuration container at a coordinate: a full value, in
+        which fields left None take their reset values (not what the chip
+        holds; `Connection.update` changes some fields and keeps the others).
+        With `reference` (the container believed to be on the chip), only
+        differing words go out."""
         addresses = coord.addresses(self.regmap, type(container))
         words = np.asarray(container.encode(self.regmap), dtype=np.int64)
         if reference is not None:

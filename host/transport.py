@@ -11,15 +11,20 @@ URL forms understood by `open_transport`:
     fault+URL?flip=P&drop=P&...     any of these through injected faults (host/fault.py)
 
 Option arq=0|1 on any of them: the reliable link layer (host/arq.py) off or on.
+Option token=T (or $BSS_TWIN_TOKEN) on tcp://: the shared secret of a server that requires one.
 """
 from __future__ import annotations
 
 import abc
+import os
 import socket
 import time
 from urllib.parse import parse_qs, urlparse
 
 from .errors import LinkError
+
+#: Environment variable with the token of a server that requires one (else token=... in the URL).
+ENV_TOKEN = "BSS_TWIN_TOKEN"
 
 
 class Transport(abc.ABC):
@@ -115,6 +120,10 @@ class TcpTransport(Transport):
         return data
 
     def close(self) -> None:
+        try:                                 # tell the peer now, and wake a thread blocked reading
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
 
 
@@ -174,7 +183,12 @@ def _plain_transport(url: str) -> Transport:
     if url.startswith("twin:") and not url.startswith("twin://"):
         return InProcessTransport(url)
     if url.startswith("tcp://"):
-        return TcpTransport(url)
+        transport = TcpTransport(url)
+        token = (parse_qs(urlparse(url).query).get("token") or [os.environ.get(ENV_TOKEN)])[-1]
+        if token:
+            from isa.arq import auth
+            transport.write(auth(token))      # a server with a token wants it first (docs/transports.md)
+        return transport
     if url.startswith(("twin://", "serial://", "socket://", "loop://", "rfc2217://", "spy://",
                        "hwgrep://", "alt://", "/")):
         return SerialTransport(url)

@@ -12,7 +12,9 @@ A packet::
     offset size  field
     0      2     marker 0xA5 0x96 (a frame starts 0xB5 0x5A)
     2      1     kind: HELLO 1, HELLO_ACK 2, DATA 3, ACK 4, NAK 5 (an ACK sent because damaged
-                 bytes arrived: the sender goes back at once instead of waiting for its timer)
+                 bytes arrived: the sender goes back at once instead of waiting for its timer),
+                 AUTH 6 (the first packet to a server that requires a token: payload the token;
+                 with or without the layer)
     3      1     version (1)
     4      4     seq: DATA: stream offset of its first payload byte; HELLO/HELLO_ACK: 0
     8      4     ack: the next stream offset this side expects from the peer (cumulative)
@@ -46,8 +48,9 @@ from dataclasses import dataclass
 
 MARKER = b"\xa5\x96"
 VERSION = 1
-HELLO, HELLO_ACK, DATA, ACK, NAK = 1, 2, 3, 4, 5
-KINDS = {HELLO: "hello", HELLO_ACK: "hello_ack", DATA: "data", ACK: "ack", NAK: "nak"}
+HELLO, HELLO_ACK, DATA, ACK, NAK, AUTH = 1, 2, 3, 4, 5, 6
+KINDS = {HELLO: "hello", HELLO_ACK: "hello_ack", DATA: "data", ACK: "ack", NAK: "nak", AUTH: "auth"}
+MAX_TOKEN = 256                    # bytes of a shared-secret token
 HEAD = struct.Struct(">2sBBIIHH")
 HEAD_SIZE = HEAD.size + 4          # 20: header and its CRC
 TRAIL_SIZE = 4
@@ -322,3 +325,11 @@ def find_hello(parser: PacketParser, raw: bytes, kind: int = HELLO) -> tuple[byt
         if p.kind == kind and len(p.payload) == 8:
             return p.payload, pkts[i + 1:]
     return None, []
+
+
+def auth(token: str) -> bytes:
+    """The AUTH packet carrying a shared-secret token."""
+    data = token.encode()
+    if not 0 < len(data) <= MAX_TOKEN:
+        raise ValueError(f"a token has 1..{MAX_TOKEN} bytes, not {len(data)}")
+    return encode_packet(AUTH, 0, 0, data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .wire import FPGA_TICK_S
+
 
 @dataclass(frozen=True)
 class Analog:
@@ -90,7 +92,7 @@ class Profile:
     @property
     def step_seconds(self) -> float:
         """Hardware seconds per analog integration step."""
-        return self.analog.step_ticks * 8e-9
+        return self.analog.step_ticks * FPGA_TICK_S
 
     @property
     def synapses(self) -> int:

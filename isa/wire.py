@@ -61,9 +61,10 @@ class ErrorReason(enum.IntEnum):
     PROGRAM_OVERSIZED = 22   # a program exceeded the twin's buffer before its end
     BUSY = 23                # a block refused the access in its current state
     SERVER_FULL = 24         # the server refuses the connection: it serves its maximum of clients
-    PROGRAM_LIMIT = 25       # the program reached a limit (the `limit_reached` word before names it) and ended at this word
-    NOTICES_DROPPED = 26     # notices beyond the chip's rate were not sent; index: how many (counted in the link block)
-    RECEIVE_BUFFER_FULL = 27  # the chip side holds its maximum of unfinished programs (all clients'); program dropped
+    AUTH_REFUSED = 25        # the server refuses the connection: no valid token came first
+    PROGRAM_LIMIT = 26       # the program reached a limit (the `limit_reached` word before names it) and ended at this word
+    NOTICES_DROPPED = 27     # notices beyond the chip's rate were not sent; index: how many (counted in the link block)
+    RECEIVE_BUFFER_FULL = 28  # the chip side holds its maximum of unfinished programs (all clients'); program dropped
 
     @property
     def text(self) -> str:
@@ -104,6 +105,7 @@ _REASON_TEXT = {
     ErrorReason.PROGRAM_OVERSIZED: "program too large for the playback buffer",
     ErrorReason.BUSY: "block busy, access refused",
     ErrorReason.SERVER_FULL: "the server serves its maximum number of clients; try again later",
+    ErrorReason.AUTH_REFUSED: "the server requires its token first (token=... in the URL, or $BSS_TWIN_TOKEN)",
     ErrorReason.PROGRAM_LIMIT: "the program reached one of its limits and was ended here",
     ErrorReason.NOTICES_DROPPED: "notices not sent (over the chip's rate)",
     ErrorReason.RECEIVE_BUFFER_FULL: "the chip side's buffer for programs being received is full; send it again later",

@@ -88,6 +88,12 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--receive-timeout", type=float, default=None, metavar="S",
                    help="seconds of silence after which a partial frame or a program without its "
                         "END frame is dropped and reported with a `timeout` notification (default 0.5)")
+    p.add_argument("--shared", action="store_true",
+                   help="TCP clients share one chip, taking turns, and see each other's state (default: each "
+                        "client has its own instance of the chip: same serial, same fixed pattern)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="require every TCP client to send the token in PATH first (token=... in its URL or "
+                        "$BSS_TWIN_TOKEN); needed to listen beyond loopback")
     p.add_argument("--max-clients", type=int, default=None, metavar="N",
                    help="TCP clients served at once; more are refused with an `error SERVER_FULL` "
                         "notice (default 32)")
@@ -152,8 +158,17 @@ def _serve(args: argparse.Namespace) -> int:
             host, port = parse_tcp_address(args.tcp)
         except ValueError as exc:
             return _fail(str(exc))
-        server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
-                            limits=limits)
+        token = None
+        if args.token_file:
+            try:
+                token = open(args.token_file, encoding="utf-8").read().strip()
+            except OSError as exc:
+                return _fail(f"--token-file: {exc}")
+        try:
+            server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
+                                shared=args.shared, token=token, limits=limits)
+        except ValueError as exc:
+            return _fail(str(exc))
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -234,7 +249,13 @@ def _regdump(args: argparse.Namespace) -> int:
     import numpy as np
 
     from host import ChipError, connect
+    from isa.profiles import PROFILES
+    from isa.regmap import register_map
 
+    blocks_anywhere = {b for name in PROFILES for b in register_map(name).by_name}
+    if args.block is None and args.url in blocks_anywhere:
+        return _fail(f"{args.url!r} is a register block, not a connection URL: give the URL first, e.g. "
+                     f"`bss-twin regdump twin:dls {args.url}` (or set $BSS_CONNECTION)")
     with connect(args.url) as conn:
         rm = conn.regmap
         try:

@@ -21,6 +21,7 @@ import sys
 import time
 
 import numpy as np
+from isa.wire import FPGA_TICK_S
 
 HELP = __doc__
 
@@ -53,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
     import host
     from host import units
 
+    for name, value, ok, need in (("--sources", args.sources, args.sources >= 1, "at least 1"),
+                                  ("--duration", args.duration, args.duration > 0, "positive (biological seconds)"),
+                                  ("--rate", args.rate, args.rate >= 0, "zero or more (Hz)")):
+        if not ok:
+            print(f"bss-twin demo: {name} {value:g} must be {need}", file=sys.stderr)
+            return 2
     url = args.url
     if url is None:
         import os
@@ -153,7 +160,7 @@ def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    to_ms = lambda t: np.asarray(t) * 8e-9 * profile.speedup * 1e3     # ticks -> biological ms
+    to_ms = lambda t: np.asarray(t) * FPGA_TICK_S * profile.speedup * 1e3     # ticks -> biological ms
     fig, (a, b, c) = plt.subplots(3, 1, figsize=(9, 7), sharex=True, gridspec_kw=dict(height_ratios=[1, 2, 2]))
     a.scatter(to_ms(in_ticks), in_rows, s=4, marker="|", color="C0")
     a.set_ylabel("input row")

@@ -42,11 +42,33 @@ def add_parsers(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _looks_like_assembly(path: str) -> str:
+    """Why the file looks like assembly text ("" if it does not): an .s/.S/.asm
+    name, or UTF-8 text whose first statement is a directive, label or mnemonic."""
+    if path.endswith((".s", ".S", ".asm")):
+        return "its name ends in " + path[path.rfind("."):]
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+        text = head.decode("ascii")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    if "\0" in text or not text.strip():
+        return ""
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("#", "/*"))),
+                 "")
+    return f"it is text, starting {first[:30]!r}" if first else "it is text"
+
+
 def run(args: argparse.Namespace) -> int:
     from host import PPU, PPUFault, PPUTimeout, connect
 
     if args.max_cycles <= 0:
         return _fail(f"--max-cycles must be positive, not {args.max_cycles}")
+    source = _looks_like_assembly(args.image)
+    if source:
+        return _fail(f"{args.image} looks like assembly source ({source}), not an image: assemble it first, "
+                     f"e.g. `bss-twin asm {args.image} -o program.bin`, then `bss-twin ppu-run program.bin`")
     with connect(f"twin:{args.chip}?serial={args.serial}") as conn:
         ppu = PPU(conn)
         try:

@@ -13,7 +13,7 @@ import numpy as np
 
 from isa.profiles import Profile, profile as lookup_profile
 from isa.regmap import register_map
-from isa.regmap._blocks import LINK_COUNTERS
+from isa.regmap import LINK_COUNTERS
 
 from .core import EventCore
 from .ppu.block import attach_ppus
@@ -57,6 +57,7 @@ class Chip:
             raise ValueError(f"serial {serial} outside 0..2**32-1")
         self.serial = serial
         self.seed = seed
+        self.options = dict(mismatch=mismatch, spike_loss=spike_loss, synapse_loss=synapse_loss)
         self.regmap = register_map(self.profile.name)
         self.bus = RegisterBus(self.regmap, {("chip_id", "serial"): serial})
         #: Hardware clock in FPGA ticks since the chip was created; never goes back.
@@ -68,6 +69,11 @@ class Chip:
         self.core = EventCore(self, mismatch=mismatch, spike_loss=spike_loss, synapse_loss=synapse_loss)
         self.ppus = attach_ppus(self)
         self.cosim = self.ppus[0].bank if self.ppus else None
+
+    def fresh(self) -> "Chip":
+        """Another instance of this chip: the same profile, serial, seed and
+        options (so the same fixed pattern), at reset, with its own clock."""
+        return Chip(self.profile, self.serial, self.seed, **self.options)
 
     def _link_reader(self, name: str):
         def read(idx: np.ndarray) -> np.ndarray:

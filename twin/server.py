@@ -34,6 +34,8 @@ from __future__ import annotations
 import abc
 import collections
 import errno
+import hmac
+import ipaddress
 import fcntl
 import os
 import select
@@ -48,7 +50,7 @@ from typing import Callable, TextIO
 
 import numpy as np
 
-from isa import frame, wire
+from isa import arq, frame, wire
 from isa.wire import ErrorReason, TimeoutReason
 
 from .arq_link import ServerLink
@@ -65,6 +67,15 @@ DEFAULT_RECEIVE_TIMEOUT = 0.5
 DEFAULT_MAX_CLIENTS = 32
 #: Seconds a refused client's socket stays half open (the refusal read before the close).
 REFUSED_LINGER = 2.0
+#: Seconds a client of a server with a token has to send it.
+AUTH_SECONDS = 5.0
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host) if host not in ("::1",) else host).is_loopback
+    except (OSError, ValueError):
+        return False
 #: At most this many notices are logged one per line for one batch of answers.
 LOG_NOTICES_PER_BATCH = 5
 #: The pty server stops reading input while this many answer bytes wait for a reader.
@@ -242,9 +253,12 @@ class _ServerBase(abc.ABC):
 
     # Sessions are safe to call from several client threads: programs are
     # serialised by the ChipHost lock, the shared link counters by its stats lock.
-    def _session(self) -> Session:
-        """A session whose programs are given up when the server stops."""
-        session = Session(self.chip_host, limits=self.limits)
+    def _session(self, own_chip: bool = False) -> Session:
+        """A session whose programs are given up when the server stops; with
+        `own_chip`, on a fresh instance of the server's chip (same fixed
+        pattern) that only this session sees."""
+        session = Session(ChipHost(self.chip_host.chip.fresh()) if own_chip else self.chip_host, limits=self.limits,
+                          buffer=self.chip_host)           # unfinished programs: one account for all clients
         session.cancel_check = lambda: "the server is stopping" if self._stopped.is_set() else None
         return session
 
@@ -258,18 +272,66 @@ class _ServerBase(abc.ABC):
         session.close()
 
 
+class _Hangup:
+    """Asked while the client's program runs: "the client disconnected" once its
+    socket shows end of file or an error (looked at most every 0.1 s, without
+    consuming its bytes), so that a dead client's program is given up at its
+    next safe point instead of running on for nobody."""
+
+    def __init__(self, conn: socket.socket, every: float = 0.1):
+        self.conn, self.every, self.next = conn, every, 0.0
+        self.reason: str | None = None          # once gone, always gone
+
+    def __call__(self) -> str | None:
+        now = time.monotonic()
+        if self.reason is not None or now < self.next:
+            return self.reason
+        self.next = now + self.every
+        try:
+            if hasattr(socket, "TCP_INFO"):       # Linux: the connection's state, whatever is buffered
+                state = self.conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+                gone = state in _TCP_PEER_GONE
+            else:
+                ready, _, _ = select.select([self.conn], [], [], 0)
+                gone = bool(ready) and not self.conn.recv(1, socket.MSG_PEEK)   # end of file, once read up to it
+        except (OSError, ValueError):
+            gone = True
+        if gone:
+            self.reason = "the client disconnected"
+        return self.reason
+
+
+#: TCP states (linux/tcp_states.h) in which the client has closed or reset the connection.
+_TCP_PEER_GONE = {7, 8, 9}                      # TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK
+
+
 # ============================================================================ TCP
 class TwinServer(_ServerBase):
-    """A twin chip on a TCP port; one chip shared by every client.
+    """A twin chip on a TCP port.
 
     `chip` may be a Chip or a ChipHost to share; otherwise one is made from
-    `profile`, `serial` and `seed`.  Port 0 picks a free port (see `address`)."""
+    `profile`, `serial` and `seed`.  By default (`shared=False`) every client
+    gets its own instance of that chip (`Chip.fresh`: the same fixed pattern,
+    at reset when it connects): no client sees another's registers, events,
+    timer or PPUs.  `shared=True` (the default when a ChipHost is given) lets
+    all clients use the one chip, taking turns (twin.session).  Port 0 picks a
+    free port (see `address`)."""
 
     def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0,
                  receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None, max_clients: int = DEFAULT_MAX_CLIENTS,
-                 limits: Limits | None = None):
+                 shared: bool | None = None, token: str | None = None, limits: Limits | None = None):
         super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits)
+        #: Whether clients share one chip (taking turns; they see each other's state) or each
+        #: has its own instance of it (default; a ChipHost given to share means shared).
+        self.shared = isinstance(chip, ChipHost) if shared is None else bool(shared)
+        #: A shared secret every client must send first (an AUTH packet), or None.
+        self.token = token
+        if token is not None:
+            arq.auth(token)                                   # checks its length
+        elif not _loopback(host):
+            raise ValueError(f"a server bound to {host} (beyond loopback) needs a token: any process that "
+                             "reaches it could reset the chip; give token=... (bss-twin serve --token-file)")
         if max_clients < 1:
             raise ValueError(f"max_clients must be at least 1, not {max_clients}")
         self.max_clients = int(max_clients)
@@ -366,10 +428,10 @@ class TwinServer(_ServerBase):
                     self._clients.pop(t, None)
                 self._refuse(conn, who, f"cannot start a thread for it ({exc})")
 
-    def _refuse(self, conn: socket.socket, who: str, why: str) -> None:
-        """Tell a client it is not served (an `error SERVER_FULL` frame) and close."""
+    def _refuse(self, conn: socket.socket, who: str, why: str, reason: ErrorReason = ErrorReason.SERVER_FULL) -> None:
+        """Tell a client it is not served (an `error SERVER_FULL` or `AUTH_REFUSED` frame) and close."""
         self.log(who, f"refused: {why}")
-        notice = wire.encode("error", reason=ErrorReason.SERVER_FULL, header=0, index=0xFFFFFFFF)
+        notice = wire.encode("error", reason=reason, header=0, index=0xFFFFFFFF)
         try:
             conn.settimeout(1.0)
             conn.sendall(frame.encode_frame(np.array([notice], np.uint64), 0,
@@ -387,31 +449,80 @@ class TwinServer(_ServerBase):
         while self._refused and (all_of_them or self._refused[0][0] <= now):
             self._refused.popleft()[1].close()
 
+    def _authenticate(self, conn: socket.socket, who: str) -> bytes | None:
+        """With a token: the client's first packet must be AUTH with it (within
+        AUTH_SECONDS); returns the bytes after it, or None after refusing."""
+        parser = arq.PacketParser(arq.ArqStats())
+        deadline = time.monotonic() + AUTH_SECONDS
+        buf = bytearray()
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([conn, self._wake_r], [], [], max(0.0, deadline - time.monotonic()))
+            if self._wake_r in ready:
+                return None
+            if not ready:
+                break
+            try:
+                data = conn.recv(_RECV_SIZE)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            buf += data
+            start = buf.find(arq.MARKER)
+            pkts = parser.feed(bytes(buf[start:])) if start >= 0 else []
+            if pkts:
+                first = pkts[0]
+                if first.kind == arq.AUTH and hmac.compare_digest(first.payload, self.token.encode()):
+                    end = start + arq.HEAD_SIZE + len(first.payload) + arq.TRAIL_SIZE
+                    return bytes(buf[end:])
+                break
+            buf = buf[start:] if start >= 0 else bytearray()
+            if len(buf) > arq.HEAD_SIZE + arq.MAX_TOKEN + arq.TRAIL_SIZE:
+                break
+        self._refuse(conn, who, "no valid token", ErrorReason.AUTH_REFUSED)
+        return None
+
     def _client_loop(self, conn: socket.socket, who: str) -> None:
-        session = self._session()
+        first = b""
+        if self.token is not None:
+            first = self._authenticate(conn, who)
+            if first is None:
+                with self._clients_lock:
+                    self._clients.pop(threading.current_thread(), None)
+                return
+        session = self._session(own_chip=not self.shared)
+        stopping = session.cancel_check
+        gone = _Hangup(conn)
+        session.cancel_check = lambda: stopping() or gone()
         monitor = _Monitor(who, self.log)
         link = ServerLink()          # plain frames until the client opens the reliable link layer
         session.sink = tcp_sink(conn, link, monitor, session.cancel_check)   # a program's answers stream
-        self.log(who, "connected")
+        self.log(who, "connected" + (" (token accepted)" if self.token is not None else ""))
         quiet_since: float | None = None     # bytes arrived; the receive-timeout check is due after them
         reason = "disconnected"
         try:
             while True:
+                data = b""
                 now = time.monotonic()
                 quiet = link.quiet_timeout(self.receive_timeout)
                 due = [t for t in (None if quiet_since is None else quiet_since + quiet, link.deadline())
                        if t is not None]
-                ready, _, _ = select.select([conn, self._wake_r], [], [], max(0.0, min(due) - now) if due else None)
+                ready, _, _ = select.select([conn, self._wake_r], [], [],
+                                            0.0 if first else max(0.0, min(due) - now) if due else None)
                 if self._wake_r in ready:
                     reason = "server stopping"
                     break
+                if first:                # what came after the token
+                    data, first = first, b""
+                    ready = [conn]
                 if ready:
-                    try:
-                        data = conn.recv(_RECV_SIZE)
-                    except ConnectionError:
-                        data = b""
                     if not data:
-                        break
+                        try:
+                            data = conn.recv(_RECV_SIZE)
+                        except ConnectionError:
+                            data = b""
+                        if not data:
+                            break
                     quiet_since = time.monotonic()
                     call = lambda: link.incoming(data, lambda b: self._receive(session, b))
                 elif quiet_since is not None and time.monotonic() >= quiet_since + quiet:
@@ -424,7 +535,7 @@ class TwinServer(_ServerBase):
                     if session.decoder.pending and quiet_since is None:
                         quiet_since = time.monotonic()   # what the flush rescanned is partial again: re-arm
                 except ProgramCancelled as exc:
-                    reason = f"program cancelled at tick {self.chip.now} ({exc})"
+                    reason = f"program cancelled at tick {session.host.chip.now} ({exc})"
                     break
                 except Exception as exc:  # a twin bug must not take the server down
                     self.log(who, f"internal error, dropping the client: {_one_line(exc)}")

@@ -368,9 +368,12 @@ class Session:
     by a trickle."""
 
     def __init__(self, host: ChipHost, max_program_words: int | None = None, limits: Limits | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, buffer: ChipHost | None = None):
         self.host = host
         self.limits = host.limits if limits is None else limits
+        #: Keeps the account of unfinished programs (limits.receive_buffer_words) this session
+        #: shares with others: its chip host's, or a server's (clients with chips of their own).
+        self.buffer = host if buffer is None else buffer
         #: This session's playback (its own timer; the chip is the host's).
         self.executor = Executor(host.chip, advance=host.advance, limits=self.limits)
         #: Asked while a program runs: a reason (str) gives it up (ProgramCancelled).
@@ -471,7 +474,7 @@ class Session:
                 self._reset_program()
                 self._skipping = not fr.end
                 continue
-            if not fr.end and not self.host.reserve(len(fr.words), self.limits.receive_buffer_words):
+            if not fr.end and not self.buffer.reserve(len(fr.words), self.limits.receive_buffer_words):
                 out.append(self._notice("error", reason=ErrorReason.RECEIVE_BUFFER_FULL, header=0,
                                         index=self._program_first_seq))
                 self._reset_program()
@@ -559,7 +562,7 @@ class Session:
     def _reset_program(self) -> None:
         self._program, self._program_words, self._program_first_seq = [], 0, None
         if self._reserved:
-            self.host.unreserve(self._reserved)
+            self.buffer.unreserve(self._reserved)
             self._reserved = 0
 
     def _notice(self, name: str, **fields) -> bytes:

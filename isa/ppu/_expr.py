@@ -2,8 +2,9 @@
 
 GNU as precedence (highest first): unary - ~ !; * / % << >>; | & ^ !;
 + - == != <> < > <= >=; && ||.  Values are Python ints; / and % truncate
-toward zero like C.  A trailing `@l`, `@h`, `@ha` applies to the whole
-expression (as in GNU as's ppc_elf_suffix).
+toward zero like C.  A trailing `@l`, `@h`, `@ha` (any case) applies to the
+whole expression before it, and a `+ expr` or `- expr` after the suffix is added
+before the suffix is applied (`x@l+4` is `(x+4)@l`), as in GNU as's ppc_elf_suffix.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ _TOKEN = re.compile(r"""
   | (?P<num>0[xX][0-9a-fA-F]+|0[bB][01]+|\d+)(?![\w.$])
   | (?P<chr>'(\\.|[^\\])'?)
   | (?P<str>"(\\.|[^"\\])*")
-  | (?P<suffix>@(ha|h|l)\b)
+  | (?P<suffix>@(?i:ha|h|l)\b)
   | (?P<sym>%?[A-Za-z_.$][\w.$]*)
   | (?P<op><<|>>|==|!=|<>|<=|>=|&&|\|\||[-+*/%&|^~!()<>,])
 """, re.X)
@@ -161,8 +162,10 @@ def evaluate(text: str, base_col: int, lookup: Callable[[Token], int]) -> Result
     v = p.parse()
     suffix = None
     if p.tok.kind == "suffix":
-        suffix = p.tok.text[1:]
+        suffix = p.tok.text[1:].lower()
         p.i += 1
+        if p.tok.kind == "op" and p.tok.text in "+-":
+            v += p.parse()
         v = {"l": v & 0xFFFF, "h": (v >> 16) & 0xFFFF, "ha": ((v + 0x8000) >> 16) & 0xFFFF}[suffix]
     if p.tok.kind != "end":
         t = p.tok

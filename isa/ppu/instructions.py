@@ -255,8 +255,8 @@ def _ins(mn, form, primary, xo, xo_field, ops, fixed=(), paren=None, cycles=1, d
 _ins("twi", "D", 3, None, None, "TO,RA,SI", group="trap")
 _ins("mulli", "D", 7, None, None, "RT,RA,SI", cycles=4, group="mul_div")
 _ins("subfic", "D", 8, None, None, "RT,RA,SI", group="carry_imm")
-_ins("cmpli", "D", 10, None, None, "BF,L,RA,UI", group="compare")
-_ins("cmpi", "D", 11, None, None, "BF,L,RA,SI", group="compare")
+_ins("cmpli", "D", 10, None, None, "BF,L?,RA,UI", group="compare")
+_ins("cmpi", "D", 11, None, None, "BF,L?,RA,SI", group="compare")
 _ins("addic", "D", 12, None, None, "RT,RA,SI", group="carry_imm")
 _ins("addic.", "D", 13, None, None, "RT,RA,SI", group="carry_imm")
 _ins("addi", "D", 14, None, None, "RT,RA0,SI", group="add_imm")
@@ -309,8 +309,8 @@ _ins("rfi", "XL", 19, 50, "XO10", "", group="return")
 _ins("rfci", "XL", 19, 51, "XO10", "", group="return")
 
 # ---- X-form (primary 31) -----------------------------------------------------
-_ins("cmp", "X", 31, 0, "XO10", "BF,L,RA,RB", group="compare")
-_ins("cmpl", "X", 31, 32, "XO10", "BF,L,RA,RB", group="compare")
+_ins("cmp", "X", 31, 0, "XO10", "BF,L?,RA,RB", group="compare")
+_ins("cmpl", "X", 31, 32, "XO10", "BF,L?,RA,RB", group="compare")
 _ins("tw", "X", 31, 4, "XO10", "TO,RA,RB", group="trap")
 # Loads/stores indexed: RT,RA|0,RB (the D-form rows' access, indexed).
 for _mn, _p, _xo, _cyc, _grp, _acc in _MEM:

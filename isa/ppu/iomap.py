@@ -78,8 +78,9 @@ STOP_REASONS = {
     9: "decrementer interrupt",
     10: "halted",
     11: "stuck in interrupt entry (the handler faults before an instruction retires)",
+    12: "fixed-interval timer interrupt",
 }
 STOP_SLEEPING = 1
-STOP_FAULTS = (2, 3, 4, 5, 6, 9)
+STOP_FAULTS = (2, 3, 4, 5, 6, 9, 12)
 STOP_HALTED = 10
 STOP_INTERRUPT_LOOP = 11

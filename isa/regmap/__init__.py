@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from functools import cache
 
+from ._blocks import CHIP_ID_BASE, EVENT_ADDRESSES, LABEL_ROW_SHIFT, LINK_BASE, LINK_COUNTERS
 from ._model import Block, Field, Location, RangeTable, Register, RegisterMap
 
 __all__ = ["Block", "Field", "Location", "RangeTable", "Register", "RegisterMap",
-           "register_map", "to_markdown"]
+           "register_map", "to_markdown",
+           # facts the other packages need: the identification and link blocks' addresses (the same on
+           # every generation), the event-address space and where a label's address sits in it
+           "CHIP_ID_BASE", "LINK_BASE", "LINK_COUNTERS", "EVENT_ADDRESSES", "LABEL_ROW_SHIFT"]
 
 
 @cache

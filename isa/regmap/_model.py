@@ -103,6 +103,8 @@ class Register:
         word = 0
         for f in self.fields:
             v = values.pop(f.name, f.reset)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"{self.name}.{f.name}={v!r} is not an integer (a field holds 0..{f.limit})")
             if not 0 <= v <= f.limit:
                 raise ValueError(f"{self.name}.{f.name}={v} outside 0..{f.limit}")
             word |= v << f.lsb

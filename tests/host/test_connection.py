@@ -393,3 +393,27 @@ def test_a_new_client_is_not_blamed_for_the_previous_clients_unfinished_program(
     twin.write(frame.encode_frame(np.array([wire.encode("barrier", mask=0)], np.uint64), 0, frame.FLAG_START))
     conn = host.Connection(twin, timeout=2)
     assert conn.notices == ["chip side: timeout PROGRAM_END at 0"]
+
+
+def test_write_is_a_full_value_and_update_keeps_the_other_fields():
+    """Program.write: omitted fields take their reset values; Connection.update:
+    a read-modify-write that keeps what the chip holds."""
+    with host.connect("twin:dls?serial=1") as conn:
+        at = host.NeuronOnChip(3)
+        prog = conn.program()
+        prog.write(at, host.NeuronConfig(refractory=5, readout=1))
+        prog.write(at, host.NeuronConfig(enable=1))              # a full value: refractory, readout reset
+        t = prog.read(at, host.NeuronConfig)
+        conn.run(prog)
+        reset = conn.regmap.register("neuron", "config").field("refractory").reset
+        assert (t.value.enable, t.value.refractory, t.value.readout) == (1, reset, 0)
+        prog = conn.program()
+        prog.write(at, host.NeuronConfig(refractory=5, readout=1))
+        conn.run(prog)
+        written = conn.update(at, host.NeuronConfig, enable=1)   # keeps refractory and readout
+        prog = conn.program()
+        t = prog.read(at, host.NeuronConfig)
+        conn.run(prog)
+        assert (t.value.enable, t.value.refractory, t.value.readout) == (1, 5, 1) and t.value == written
+        with pytest.raises(ValueError, match="NeuronConfig has no field\\(s\\) colour"):
+            conn.update(at, host.NeuronConfig, colour=2)

@@ -134,7 +134,7 @@ def test_parameter_cell_words(profile):
     assert host.CapMemCell(1023).encode(rm) == [1023]
     assert host.CapMemGlobalCell(7).encode(rm) == [7]
     assert host.CapMemCell.decode(rm, [513]) == host.CapMemCell(513)
-    with pytest.raises(ValueError, match=r"^neuron\.value=1024 outside 0\.\.1023$"):
+    with pytest.raises(ValueError, match=r"^CapMemCell: neuron\.value=1024 outside 0\.\.1023$"):
         host.CapMemCell(1024).encode(rm)
 
 
@@ -187,8 +187,10 @@ def test_synapse_words_and_values(profile):
             assert [int(got[0, r, q]), int(got[1, r, q])] == want
     w, lab = host.synapse_values(rm, got[0], got[1])
     assert np.array_equal(w, weights) and np.array_equal(lab, labels)
-    with pytest.raises(ValueError, match=rf"^{profile}: weights must lie in 0\.\.{(1 << p.weight_bits) - 1}$"):
-        host.synapse_words(rm, weights + (1 << p.weight_bits), labels)
+    over = weights + (1 << p.weight_bits)                      # every weight beyond the field: named by the first
+    with pytest.raises(ValueError, match=rf"^{profile}: weights must lie in 0\.\.{(1 << p.weight_bits) - 1}; "
+                                         rf"{over.size} do not, the first at row 0, column 0: {over[0, 0]}$"):
+        host.synapse_words(rm, over, labels)
     row = host.SynapseRow(weights[1], labels[1])
     assert host.SynapseRow.decode(rm, np.array(row.encode(rm))) == row
 
@@ -255,3 +257,14 @@ def test_register_container_written_and_read_back(conn):
     assert pc.value == host.PPUControl(0, 0, 0)
     assert pc2.value == host.PPUControl(0, 0, 1)
     assert pc0.value == host.PPUControl(0, 0, 0)
+
+
+def test_errors_name_the_cause():
+    """A non-integer field value, a container at the wrong kind of coordinate,
+    a cell value out of range: each message says what is wrong and where."""
+    rm = register_map("dls")
+    with pytest.raises(ValueError, match=r"^NeuronConfig: config\.enable=1\.5 is not an integer \(a field holds 0\.\.1\)$"):
+        host.NeuronConfig(enable=1.5).encode(rm)
+    with pytest.raises(host.CoordinateError, match=r"^SynapseDriverOnChip does not address neuron\.config "
+                                                   r"\(NeuronConfig\): that register is indexed by 1 number"):
+        host.SynapseDriverOnChip(0, 0).addresses(rm, host.NeuronConfig)

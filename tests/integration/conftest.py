@@ -61,15 +61,26 @@ class ServerProcess:
         return self.proc.returncode, err
 
 
-@pytest.fixture(scope="session")
-def tcp_server():
-    srv = ServerProcess("--tcp", "0")
+def _tcp_server(*args: str):
+    srv = ServerProcess("--tcp", "0", *args)
     m = re.fullmatch(r"listening on (tcp://127\.0\.0\.1:\d+)", srv.line)
     assert m, srv.line
     srv.url = m.group(1)
     yield srv
     rc, err = srv.stop()
     assert rc == 0, f"TCP server exited with {rc}: {err}"
+
+
+@pytest.fixture(scope="session")
+def tcp_server():
+    """`bss-twin serve --tcp 0`: each client its own instance of the chip."""
+    yield from _tcp_server()
+
+
+@pytest.fixture(scope="session")
+def shared_tcp_server():
+    """`bss-twin serve --tcp 0 --shared`: one chip for every client."""
+    yield from _tcp_server("--shared")
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,8 @@ def test_info_over_tcp(tcp_server, capsys):
     split = lines.index("reliable link layer (host side):")       # TCP opens the layer (docs/transports.md)
     counters = dict(re.fullmatch(r"  (\w+) +(\d+)", l).groups() for l in lines[6:split])
     assert list(counters) == ["frames", "crc_errors", "truncated", "oversized", "bad_version",
-                              "wrong_direction", "sequence_gaps", "bytes_discarded", "word_errors", "programs"]
+                              "wrong_direction", "sequence_gaps", "bytes_discarded", "word_errors", "programs",
+                              "program_limits", "notices_dropped"]
     assert int(counters["frames"]) >= 1 and int(counters["programs"]) >= 1
     link = dict(re.fullmatch(r"  (\w+) +(\d+)", l).groups() for l in lines[split + 1:])
     assert {"retransmissions", "duplicates", "gaps"} <= set(link) and int(link["packets_sent"]) >= 2
@@ -42,12 +43,22 @@ def test_info_defaults_to_the_environment_url(monkeypatch, capsys):
     assert "profile   hicann\n" in out and "serial    17\n" in out
 
 
-def test_regdump_shows_what_another_client_wrote(tcp_server, capsys):
-    """The TCP server shares one chip: values written over one connection are
-    what regdump (another connection) prints, field by field."""
+def test_regdump_shows_what_another_client_wrote(shared_tcp_server, tcp_server, capsys):
+    """A `--shared` server has one chip: values written over one connection are
+    what regdump (another connection) prints, field by field.  By default each
+    client has its own instance: regdump shows the reset values."""
     from host import connect
 
     values = np.random.default_rng(8).integers(0, 1 << 32, 8)     # every bit is a field on dls
+    with connect(tcp_server.url) as conn:
+        prog = conn.program()
+        prog.write_words(conn.regmap.addresses("synapse", "weights")[:8], values)
+        conn.run(prog)
+    rc, out, err = run_cli(capsys, "regdump", tcp_server.url, "synapse")
+    assert rc == 0, err
+    assert out.splitlines()[0] == f"{0x60000:#010x}  synapse.weights[0, 0, 0]  0x00000000  " + " ".join(
+        f"weight{j}=0 calib_amp{j}=0" for j in range(4))
+    tcp_server = shared_tcp_server
     with connect(tcp_server.url) as conn:
         addrs = conn.regmap.addresses("synapse", "weights")[:8]
         prog = conn.program()
@@ -186,3 +197,20 @@ def test_a_plugin_that_fails_to_import_is_not_hidden(plugin_dir, monkeypatch):
     monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS + (cli.Parsers("_bss_cli_test_broken"),))
     with pytest.raises(ModuleNotFoundError, match="_bss_cli_test_no_such_dependency"):
         cli.main(["info", "--help"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sources", "0"], "--sources 0 must be at least 1"),
+    (["--duration", "-1"], "--duration -1 must be positive"),
+    (["--duration", "0"], "--duration 0 must be positive"),
+    (["--rate", "-5"], "--rate -5 must be zero or more"),
+])
+def test_demo_refuses_arguments_it_cannot_run_with(capsys, args, message):
+    rc, out, err = run_cli(capsys, "demo", *args, "--png", "")
+    assert rc == 2 and message in err and "Traceback" not in err
+
+
+def test_regdump_with_a_block_for_a_url_says_to_give_the_url(capsys):
+    rc, out, err = run_cli(capsys, "regdump", "neuron")
+    assert rc == 1 and "'neuron' is a register block, not a connection URL" in err
+    assert "bss-twin regdump twin:dls neuron" in err

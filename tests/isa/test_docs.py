@@ -122,3 +122,21 @@ def test_missing_wire_doc_is_an_error(tmp_path, capsys):
     assert gen_docs.main(["--docs", str(tmp_path)]) == 2
     assert re.search(r"^gen-docs: error: .*wire\.md: missing; ", capsys.readouterr().err, re.M)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_hardware_facts_are_not_restated_outside_isa():
+    """The FPGA tick and the register map's private module are read from isa/,
+    not restated: `git grep` finds no 8e-9 literal and no isa.regmap._blocks
+    import in host/, twin/, tools/ or firmware/ (tests may restate facts to check them)."""
+    import pathlib
+    import re
+    root = pathlib.Path(__file__).resolve().parents[2]
+    offenders = []
+    for folder in ("host", "twin", "tools", "firmware"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text()
+            for pattern in (r"(?<![\w.])8e-9\b", r"isa\.regmap\._"):
+                for m in re.finditer(pattern, text):
+                    line = text.count("\n", 0, m.start()) + 1
+                    offenders.append(f"{path.relative_to(root)}:{line}: {m.group(0)}")
+    assert not offenders, "restated hardware facts: " + ", ".join(offenders)

@@ -79,3 +79,38 @@ def gnu_link_image(source: str, tmp: Path, text_addr: int = 0, starts: dict | No
     run(ld)
     run([tool("objcopy"), "-O", "binary", elf, binf])
     return binf.read_bytes()
+
+
+def _checked(args, what: str) -> subprocess.CompletedProcess:
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+    if r.returncode:
+        pytest.fail(f"GNU {what} rejected the case:\n{r.stderr}")
+    return r
+
+
+def gnu_text(source: str, tmp: Path, name: str = "case") -> tuple[bytes, str]:
+    """GNU as -> (.text bytes of the object, as's messages); fails the test when as
+    rejects the source.  For position-independent statements (no relocations)."""
+    src, obj, binf = tmp / f"{name}.s", tmp / f"{name}.o", tmp / f"{name}.bin"
+    src.write_text(source)
+    msgs = _checked([tool("as"), *AS_FLAGS, src, "-o", obj], "as").stderr
+    run([tool("objcopy"), "-O", "binary", "-j", ".text", obj, binf])
+    return binf.read_bytes(), msgs
+
+
+def gnu_image(source: str, tmp: Path, starts: dict | None = None, include_dirs=(),
+              name: str = "prog") -> tuple[bytes, str]:
+    """GNU as + ld (-Ttext 0, other output sections at `starts`) -> (flat image of
+    the loaded sections with contents, as's messages); fails the test when as or
+    ld rejects the source."""
+    src, obj, elf, binf = (tmp / f"{name}.{e}" for e in ("s", "o", "elf", "bin"))
+    src.write_text(source)
+    msgs = _checked([tool("as"), *AS_FLAGS, *[f"-I{d}" for d in include_dirs], src, "-o", obj],
+                    "as").stderr
+    ld = [tool("ld"), "-EB", "-Ttext", "0", "-e", "0", "-o", elf, obj]
+    for sec, addr in (starts or {}).items():
+        ld[1:1] = [f"--section-start={sec}={addr:#x}"]
+    _checked(ld, "ld")
+    r = subprocess.run([str(a) for a in (tool("objcopy"), "-O", "binary", elf, binf)],
+                       capture_output=True, text=True)
+    return (binf.read_bytes() if r.returncode == 0 else b""), msgs

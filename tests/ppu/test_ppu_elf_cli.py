@@ -127,3 +127,13 @@ def test_cli_asm_errors_exit_nonzero(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.endswith("bogus r1\n^^^^^\n1 error\n")
     assert not (tmp_path / "x.bin").exists()
+
+
+@pytest.mark.parametrize("name", ["prog.s", "prog_text"])
+def test_ppu_run_of_assembly_source_says_to_assemble_it(tmp_path, capsys, name):
+    from tools import cli
+    path = tmp_path / name
+    path.write_text("li r3, 1\nwait\n")
+    assert cli.main(["ppu-run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "looks like assembly source" in err and f"bss-twin asm {path} -o program.bin" in err

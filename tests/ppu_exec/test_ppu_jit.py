@@ -140,15 +140,19 @@ def test_budget_exit_mid_loop():
 def test_decrementer_falls_back_to_the_interpreter():
     src = """
         b start
-        .org 0x24
+        .org 0x30                # decrementer vector (nux RTL pu_interrupt_pkg.sv IVO_DECREMENTER)
         b dec
         .org 0x40
     dec:
         addi r20, r20, 1
         li r21, 2000
         mtdec r21
+        lis r21, 0x0800          # TSR.DIS: write one to clear (nux RTL timer_unit.sv)
+        mtspr 336, r21
         rfi
     start:
+        lis r3, 0x0400           # TCR.DIE (pu_types_pkg.sv Tcr bit 5)
+        mtspr 340, r3
         li r3, 0
         ori r3, r3, 0x8000
         mtmsr r3
@@ -160,6 +164,7 @@ def test_decrementer_falls_back_to_the_interpreter():
         bdnz 1b
         li r3, 0
         mtmsr r3                 # no more decrementer interrupts: sleep for good
+        mtspr 340, r3            # (TCR.DIE off: a decrementer request would wake `wait`)
         wait
     """
     status, st, _ = _src_run(src)
@@ -220,11 +225,14 @@ def _program_state(words, gprs, cr, xer, data, decrementer):
     if decrementer:
         # handler at the decrementer vector: count in SPRG3, re-arm, return
         handler = [encode("mfspr", [0, 275]), encode("addi", [0, 0, 1]), encode("mtspr", [275, 0]),
-                   encode("addi", [0, 0, decrementer]), encode("mtspr", [22, 0]), encode("rfi", [])]
+                   encode("addi", [0, 0, decrementer]), encode("mtspr", [22, 0]),
+                   encode("addis", [0, 0, I.TSR_DIS >> 16]), encode("mtspr", [336, 0]),    # acknowledge
+                   encode("rfi", [])]
         vec = I.VECTORS["decrementer"]
         mem[vec:vec + 4] = np.array([encode("b", [0x40], pc=vec)], ">u4").view(np.uint8)
         mem[0x40:0x40 + 4 * len(handler)] = np.array(handler, ">u4").view(np.uint8)
         st[I.S_MSR] = I.MSR_EE
+        st[I.S_TCR] = I.TCR_DIE
         st[I.S_DEC] = decrementer
     return mem, st
 
@@ -275,7 +283,7 @@ def test_decrementer_interrupts_at_the_same_cycle_while_translated():
     interrupt is still taken at exactly the interpreter's cycle."""
     src = """
         b start
-        .org 0x24
+        .org 0x30                # decrementer vector (nux RTL pu_interrupt_pkg.sv IVO_DECREMENTER)
         b dec
         .org 0x40
     dec:
@@ -284,9 +292,13 @@ def test_decrementer_interrupts_at_the_same_cycle_while_translated():
         addi r21, r21, 1
         li r23, 777
         mtdec r23
+        lis r23, 0x0800          # TSR.DIS: write one to clear (nux RTL timer_unit.sv)
+        mtspr 336, r23
         rfi
     start:
         li r22, 0x7FC
+        lis r3, 0x0400           # TCR.DIE (pu_types_pkg.sv Tcr bit 5)
+        mtspr 340, r3
         lis r3, 0
         ori r3, r3, 0x8000
         mtmsr r3
@@ -299,6 +311,7 @@ def test_decrementer_interrupts_at_the_same_cycle_while_translated():
         bdnz 1b
         li r3, 0
         mtmsr r3
+        mtspr 340, r3            # TCR.DIE off: nothing wakes the `wait`
         wait
     """
     img = assemble(src).image()

@@ -155,7 +155,7 @@ def test_a_long_wait_with_every_neuron_firing_ends_at_a_limit_and_the_next_progr
     default) ends it; with a lower hardware-time limit asked for by the
     program, that one does, at exactly its tick."""
     chip = Chip("dls", 3)
-    with TwinServer(chip, log=lambda line: None) as srv, host.connect(srv.url, timeout=GUARD) as conn:
+    with TwinServer(chip, shared=True, log=lambda line: None) as srv, host.connect(srv.url, timeout=GUARD) as conn:
         fire_all(conn)
         before = link(conn)
         prog = conn.program()
@@ -201,7 +201,7 @@ def test_a_long_wait_with_every_neuron_firing_ends_at_a_limit_and_the_next_progr
 
 def test_the_server_maximum_holds_whatever_the_program_asks_for():
     chip = Chip("dls", 4)
-    with TwinServer(chip, log=lambda line: None, limits=Limits(ticks=100_000)) as srv, \
+    with TwinServer(chip, shared=True, log=lambda line: None, limits=Limits(ticks=100_000)) as srv, \
             host.connect(srv.url, timeout=GUARD) as conn:
         prog = conn.program()
         prog.limit(ticks=10 ** 9)                                  # more than the server's: the server's holds
@@ -229,7 +229,7 @@ def test_the_server_maximum_holds_whatever_the_program_asks_for():
 def test_a_huge_read_ends_at_the_output_limit():
     """10 M register reads: the reads up to the output limit are answered,
     the program ends at the first read beyond it."""
-    with TwinServer(Chip("dls", 5), log=lambda line: None) as srv, host.connect(srv.url, timeout=GUARD) as conn:
+    with TwinServer(Chip("dls", 5), shared=True, log=lambda line: None) as srv, host.connect(srv.url, timeout=GUARD) as conn:
         prog = conn.program()
         first = prog.read(host.ChipOnly(), host.ChipId)            # word 0: one answer
         big = prog.read_words(np.full(10_000_000, SERIAL_ADDR, np.uint64))   # words 1 ..
@@ -452,7 +452,7 @@ def test_a_client_that_takes_no_answers_loses_them_not_the_chip(monkeypatch):
     end, it is disconnected, and the next client is served."""
     monkeypatch.setattr(stream, "OUTPUT_STALL_SECONDS", 0.5)
     lines: list[str] = []
-    with TwinServer(Chip("dls", 10), log=lines.append, limits=Limits(output_words=16 << 20)) as srv:
+    with TwinServer(Chip("dls", 10), shared=True, log=lines.append, limits=Limits(output_words=16 << 20)) as srv:
         c = Raw(srv.address)
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
         madc = [E("omnibus_address", is_read=0, byte_enables=0xF, address=RM.address("madc", "config")),
@@ -492,11 +492,13 @@ def test_a_trickled_program_is_dropped_after_the_receive_budget():
         c.close()
 
 
-def test_unfinished_programs_of_all_clients_share_a_bounded_buffer():
-    chip_host = ChipHost(Chip("dls", 12))
+@pytest.mark.parametrize("shared", [True, False], ids=["one chip", "a chip per client"])
+def test_unfinished_programs_of_all_clients_share_a_bounded_buffer(shared):
     words = frame.MAX_FRAME_WORDS
     barrier = [E("barrier", mask=0)] * words
-    with TwinServer(chip_host, log=lambda line: None, limits=Limits(receive_buffer_words=3 * words)) as srv:
+    with TwinServer(Chip("dls", 12), shared=shared, log=lambda line: None,
+                    limits=Limits(receive_buffer_words=3 * words)) as srv:
+        chip_host = srv.chip_host
         a, b = Raw(srv.address), Raw(srv.address)
         a.send(a.frame(barrier, end=False) + a.frame(barrier, end=False, cont=True))
         assert wait_for(lambda: chip_host.buffered_words == 2 * words)
@@ -519,7 +521,7 @@ def test_unfinished_programs_of_all_clients_share_a_bounded_buffer():
 
 
 def test_the_host_names_a_full_receive_buffer():
-    with TwinServer(Chip("dls", 13), log=lambda line: None,
+    with TwinServer(Chip("dls", 13), shared=True, log=lambda line: None,
                     limits=Limits(receive_buffer_words=1000)) as srv, host.connect(srv.url, timeout=GUARD) as conn:
         prog = conn.program()
         prog.read_words(np.full(frame.MAX_FRAME_WORDS + 10, SERIAL_ADDR, np.uint64))   # two frames
@@ -532,7 +534,7 @@ def test_the_host_names_a_full_receive_buffer():
 
 # =========================================================================== floods of bad frames
 def test_start_marker_spam_is_answered_at_a_bounded_size_and_every_fault_counted():
-    with TwinServer(Chip("dls", 14), log=lambda line: None) as srv, host.connect(srv.url, timeout=GUARD) as conn:
+    with TwinServer(Chip("dls", 14), shared=True, log=lambda line: None) as srv, host.connect(srv.url, timeout=GUARD) as conn:
         before = link(conn)
         c = Raw(srv.address)
         n = 1 << 20                                                          # 2 MiB: a million markers

@@ -239,10 +239,12 @@ class Served:
 
 
 def _start(kind: str, serial_no: int = SERIAL, receive_timeout: float = RECEIVE_TIMEOUT) -> Served:
+    """A server on `chip`; TCP clients share it (shared=True), as the pty's
+    successive clients do, so that tests can read its state (`Served.chip`)."""
     log = Lines()
     chip = Chip("dls", serial_no)
     if kind == "tcp":
-        srv = TwinServer(chip, receive_timeout=receive_timeout, log=log).start()
+        srv = TwinServer(chip, receive_timeout=receive_timeout, log=log, shared=True).start()
         return Served(kind, srv, log, lambda: tcp_client(srv.address), chip)
     srv = PtyServer(chip, receive_timeout=receive_timeout, log=log).start()
     return Served(kind, srv, log, lambda: pty_client(srv.address), chip)
@@ -980,3 +982,72 @@ def test_the_accept_loop_survives_when_no_thread_can_be_started(monkeypatch):
             host.connect(srv.url)
         with host.connect(srv.url) as conn:                  # the next client is served
             assert conn.serial == 1
+
+
+def test_each_tcp_client_has_its_own_instance_of_the_chip_by_default():
+    """Isolation: two clients of a default server write the same register and
+    read their own value back, never see each other's programs in the link
+    counters, and see the same chip (serial and fixed pattern)."""
+    import host
+    with TwinServer(Chip("dls", 5), log=Lines()) as srv:
+        assert not srv.shared
+        a, b = host.connect(srv.url), host.connect(srv.url)
+        rm = a.regmap
+        field = rm.register("capmem", "neuron").field("value")
+        addr = rm.addresses("capmem", "neuron")[:1]
+        for conn, value in ((a, 111), (b, 222)):
+            prog = conn.program()
+            prog.write_words(addr, value << field.lsb)
+            conn.run(prog)
+        values = []
+        for conn in (a, b):
+            prog = conn.program()
+            t = prog.read_words(addr)
+            conn.run(prog)
+            values.append(int(field.extract(t.values.astype(np.int64))[0]))
+        assert values == [111, 222]
+        assert a.serial == b.serial == 5
+        a.close(), b.close()
+    with TwinServer(Chip("dls", 5), log=Lines(), shared=True) as srv:
+        a, b = host.connect(srv.url), host.connect(srv.url)
+        prog = a.program()
+        prog.write_words(addr, 333 << field.lsb)
+        a.run(prog)
+        prog = b.program()
+        t = prog.read_words(addr)
+        b.run(prog)
+        assert int(field.extract(t.values.astype(np.int64))[0]) == 333      # shared: b sees a's write
+        a.close(), b.close()
+
+
+def test_a_fresh_instance_has_the_same_fixed_pattern():
+    chip = Chip("hx", 9, 3, mismatch=True)
+    other = chip.fresh()
+    assert other is not chip and (other.serial, other.seed, other.options) == (9, 3, chip.options)
+    np.testing.assert_array_equal(other.core.net.fp.cell_gain, chip.core.net.fp.cell_gain)
+
+
+def test_a_server_with_a_token_serves_only_clients_that_send_it(monkeypatch):
+    import host
+    from host.errors import LinkError
+    log = Lines()
+    with TwinServer(Chip("dls", 4), log=log, token="s3cret") as srv:
+        with host.connect(f"{srv.url}?token=s3cret") as conn:
+            assert conn.serial == 4
+        monkeypatch.setenv("BSS_TWIN_TOKEN", "s3cret")
+        with host.connect(srv.url) as conn:                        # from the environment
+            assert conn.serial == 4
+        monkeypatch.delenv("BSS_TWIN_TOKEN")
+        for url in (srv.url, f"{srv.url}?token=wrong"):
+            with pytest.raises(LinkError, match="refused: the server requires its token first"):
+                host.connect(url)
+        with host.connect(f"{srv.url}?token=s3cret") as conn:      # still serving
+            assert conn.serial == 4
+    assert sum("refused: no valid token" in line for line in log.lines) == 2
+
+
+def test_beyond_loopback_a_server_needs_a_token():
+    with pytest.raises(ValueError, match="beyond loopback\\) needs a token"):
+        TwinServer(Chip("dls", 1), host="0.0.0.0")
+    srv = TwinServer(Chip("dls", 1), host="0.0.0.0", token="t")      # allowed with one (not started)
+    assert srv.token == "t"

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def _wait_running(url: str, ppu: int, conn) -> None:
 
 def test_other_clients_are_served_while_a_ppu_is_busy():
     log: list[str] = []
-    with TwinServer(Chip("hx", serial=5), log=log.append) as srv:
+    with TwinServer(Chip("hx", serial=5), log=log.append, shared=True) as srv:
         busy = _Busy(srv.url, "hx", ppu=0)
         busy.start()
         assert busy.started.wait(GUARD) and busy.error is None
@@ -125,7 +126,7 @@ def test_both_waiting_programs_receive_the_output_of_their_wait():
     changes hands, receives them too."""
     rm = register_map("dls")
     xbar = rm.register("routing", "crossbar")
-    with TwinServer(Chip("dls", serial=6)) as srv:
+    with TwinServer(Chip("dls", serial=6), shared=True) as srv:
         with host.connect(srv.url, timeout=GUARD) as a, host.connect(srv.url, timeout=GUARD) as b:
             pa = host.PPU(a)
             pa.load(_bus_loop("dls"))                        # busy: the chip changes hands in slices
@@ -171,7 +172,7 @@ def _spawn(*args: str) -> tuple[subprocess.Popen, str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_server_subprocess_stops_while_a_hostile_program_runs(sig):
-    proc, url = _spawn("--chip", "dls", "--tcp", "0")
+    proc, url = _spawn("--chip", "dls", "--tcp", "0", "--shared")
     busy = None
     try:
         with host.connect(url, timeout=GUARD) as conn:
@@ -205,3 +206,34 @@ def test_server_subprocess_stops_while_a_hostile_program_runs(sig):
     assert re.search(r"program cancelled at tick \d+ \(the server is stopping\)", err), err
     busy.join(GUARD)
     assert isinstance(busy.error, host.LinkError), busy.error
+
+
+def test_a_disconnected_clients_program_is_cancelled():
+    """A client whose program keeps a PPU busy disconnects: the server gives
+    the program up (logged with the reason) and serves the next client."""
+    log: list[str] = []
+    with TwinServer(Chip("dls", serial=7), log=log.append) as srv:
+        conn = host.connect(srv.url, timeout=GUARD)
+        p = host.PPU(conn)
+        p.load(_bus_loop("dls"))
+        p.start()
+        prog = conn.program()
+        prog.timer_reset()
+        prog.wait_until((1 << 32) - 1)                   # 34 s of hardware time: hours of wall time
+        runner = threading.Thread(target=lambda: _swallow(conn.run, prog), daemon=True)
+        runner.start()
+        time.sleep(1.0)                                  # the program is on the chip
+        conn.close()                                     # the client goes away mid-program
+        deadline = time.monotonic() + GUARD
+        while not any("the client disconnected" in line for line in log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(re.search(r"program cancelled at tick \d+ \(the client disconnected\)", line) for line in log), log
+        with host.connect(srv.url, timeout=GUARD) as other:
+            assert other.serial == 7
+
+
+def _swallow(fn, *args):
+    try:
+        fn(*args)
+    except Exception:        # the connection closed under it: expected
+        pass

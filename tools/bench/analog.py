@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from isa.wire import FPGA_TICK_S
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -53,7 +55,7 @@ TARGET_WARM_S = 0.020
 TARGET_COLD_S = 10.0
 TARGET_RATIO = 2.0
 STEP = 12
-DT = STEP * 8e-9                     # hardware step
+DT = STEP * FPGA_TICK_S                     # hardware step
 BIO_SECONDS = 1.0
 RATE_HZ = 10.0
 
@@ -66,7 +68,7 @@ def network(seed: int = 1):
     rows = p.synapse_arrays * p.rows
     W = rng.integers(0, 16, (rows, p.columns))
     exc = np.arange(rows) % 2 == 0
-    ticks_total = int(round(p.bio_to_hw(BIO_SECONDS) / 8e-9))
+    ticks_total = int(round(p.bio_to_hw(BIO_SECONDS) / FPGA_TICK_S))
     n = rng.poisson(RATE_HZ * BIO_SECONDS, rows)
     per_row = [np.unique(rng.integers(0, ticks_total // STEP, k)) for k in n]   # one spike per step at most
     steps = np.concatenate(per_row)
@@ -207,6 +209,7 @@ t_start = time.perf_counter()
 import brian2 as b2
 from tools.bench.analog import network, CELLS, TAUS, GM, BIO_SECONDS, STEP
 from isa.profiles import PROFILES
+from isa.wire import FPGA_TICK_S
 mode = {mode!r}
 p = PROFILES["hx"]
 W, exc, ticks, src, total = network()
@@ -214,7 +217,7 @@ if mode == "cpp":
     b2.set_device("cpp_standalone", directory={directory!r})
 else:
     b2.prefs.codegen.target = "numpy"
-dt_bio = STEP * 8e-9 * p.speedup
+dt_bio = STEP * FPGA_TICK_S * p.speedup
 b2.defaultclock.dt = dt_bio * b2.second
 ms, mV, nA, pF = b2.ms, b2.mV, b2.nA, b2.pF
 C = 2.0 * pF
@@ -232,7 +235,7 @@ dI_i/dt = -I_i / tau_i : amp
 G = b2.NeuronGroup(p.neurons, eqs, threshold="v >= V_th", reset="v = V_r",
                    refractory=(27 + 1) * dt_bio * b2.second, method="exact")
 G.v = E_l
-inp = b2.SpikeGeneratorGroup(len(exc), src, ticks * 8e-9 * p.speedup * b2.second)
+inp = b2.SpikeGeneratorGroup(len(exc), src, ticks * FPGA_TICK_S * p.speedup * b2.second)
 rows = np.arange(len(exc))
 unit = GM / 1022 * a.i_max / 15 * b2.amp
 se = b2.Synapses(inp, G, "w : amp", on_pre="I_e_post += w")

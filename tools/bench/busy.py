@@ -77,7 +77,7 @@ def _keep_busy(url: str, image: bytes, started: threading.Event) -> None:
 
 def serve(chip: str, kind: str, image: bytes, reads: int) -> list[str]:
     import host
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--chip", chip, "--tcp", "0"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--chip", chip, "--tcp", "0", "--shared"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().split()[-1]

@@ -71,12 +71,14 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from isa.wire import FPGA_TICK_S  # noqa: E402  (after the path set-up: run as a script too)
+
 FIRMWARE = ROOT / "firmware"
 CRT0 = FIRMWARE / "crt0.s"
 SWEEP = FIRMWARE / "bench" / "sweep.s"
 MIX = FIRMWARE / "bench" / "mix.c"
 
-TICK = 8e-9                          # FPGA tick
+TICK = FPGA_TICK_S
 STEP = 12                            # ticks per analog step (96 ns), one input spike per row and step at most
 RATE_HZ = 10.0                       # biological Poisson rate per row
 TARGET_SWEEP = {"dls": 5.0, "hx": 50.0}      # x real time

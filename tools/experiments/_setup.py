@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from isa.wire import FPGA_TICK_S
 
-TICK_S = 8e-9
+TICK_S = FPGA_TICK_S
 
 
 def configure_array(conn, weights: np.ndarray, labels: np.ndarray, *, tau_syn: float, gm: int, gm_inh: int,

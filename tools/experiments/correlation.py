@@ -28,10 +28,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from isa.wire import FPGA_TICK_S
 
 from ._setup import configure_array, serial_list
 
-TICK_S = 8e-9
+TICK_S = FPGA_TICK_S
 DRIVER_LABEL = 1
 BIAS_DEFAULT = 170            # i_bias_correlation cell: tau = 5 us * 1022 / 170, about 30 us nominal
 STORE_DEFAULT = 100           # v_correlation_store cell: charge per pair (eta)

@@ -23,10 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from isa.wire import FPGA_TICK_S
 
 from ._setup import configure_array, serial_list
 
-TICK_S = 8e-9
+TICK_S = FPGA_TICK_S
 PARAMS = dict(theta=2, lambda_pos=32, lambda_neg=127)
 GM = 15
 CORR_BIAS = 340             # sensor time constant about 15 us (15 ms biological): narrower than the input ISIs

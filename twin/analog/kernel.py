@@ -33,7 +33,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from isa.regmap._blocks import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+from isa.regmap import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+from isa.wire import FPGA_TICK_S
 
 # Rows of the per-neuron parameter matrix P (shape (NPAR, neurons); float32 on a chip).
 (EL, VRESET, VTH, VT, DELTA_T, GL, QDRIVE, PLEAK, PEXC, PINH, FEXC, FINH, ADAPT_A, ADAPT_B, WFAC, VCLIP,
@@ -50,7 +51,7 @@ R_ENABLE, R_INH = 1, 2
 SRC_EXTERNAL, SRC_BACKGROUND, SRC_RECURRENT = 0, 1, 2
 #: Argument of exp() is capped here (the comparator threshold fires long before).
 EXP_ARG_MAX = 30.0
-TICK_S = 8e-9
+TICK_S = FPGA_TICK_S
 NEVER = -1e300
 #: Spike pairs further apart than this many correlation time constants add
 #: nothing (exp(-20) = 2e-9 of one pair, far below an ADC step) and are skipped.

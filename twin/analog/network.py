@@ -14,11 +14,12 @@ import numpy as np
 
 from isa.profiles import Profile
 from isa.regmap import RegisterMap
+from isa.wire import FPGA_TICK_S
 
 from . import kernel as K
 from . import physics
 
-TICK_S = 8e-9
+TICK_S = FPGA_TICK_S
 
 
 def _inv(tau) -> np.ndarray:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from isa.profiles import Profile
+from isa.wire import FPGA_TICK_S
 
 #: Global cells with a model role (capmem generations only).
 GLOBAL_ROLES = dict(corr_tau="i_bias_correlation", corr_eta="v_correlation_store",
@@ -154,14 +155,14 @@ class CellBank:
         values = np.asarray(values, np.float64)
         cur = self.at(now)[idx]
         target = values.copy()
-        tau = np.full(len(idx), settle_s / 8e-9)
+        tau = np.full(len(idx), settle_s / FPGA_TICK_S)
         if self.floating:
             if noise is not None and write_sd > 0:
                 target = target + noise.standard_normal(len(idx)) * write_sd
         else:
             off = values >= cell_max(self.profile) + 1
             target[off] = 0.0
-            tau[off] = self.profile.analog.refresh_off_tau / 8e-9
+            tau[off] = self.profile.analog.refresh_off_tau / FPGA_TICK_S
         # Repeated writes to one cell in one access run: the last one wins.
         self.start[idx], self.target[idx], self.t0[idx], self.tau[idx] = cur, target, now, tau
         span = np.abs(cur - target)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from isa.regmap._blocks import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+from isa.regmap import EVENT_ADDRESSES, LABEL_ROW_SHIFT
 
 from . import kernel as K
 

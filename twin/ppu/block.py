@@ -64,7 +64,7 @@ __all__ = ["PPUBlock", "attach_ppus", "CHUNK_TICKS", "TICK_SECONDS", "STOP_HALTE
 TICK_SECONDS = FPGA_TICK_S
 CHUNK_TICKS = 125          # 1 us of hardware time
 _FAULTS = (I.Status.PROGRAM, I.Status.TRAP, I.Status.ALIGNMENT, I.Status.BUS_ERROR,
-           I.Status.UNIMPLEMENTED, I.Status.DECREMENTER)
+           I.Status.UNIMPLEMENTED, I.Status.DECREMENTER, I.Status.FIT)
 # debug_stop.reason reports the interpreter's status codes: they must be the contract's.
 assert I.Status.SLEEPING == STOP_SLEEPING and set(_FAULTS) == set(STOP_FAULTS), "stop reasons out of step"
 
@@ -223,7 +223,7 @@ class PPUBlock:
     # ------------------------------------------------------------------ time
     @property
     def executing(self) -> bool:
-        """The core runs instructions now, or may wake by itself (decrementer):
+        """The core runs instructions now, or may wake by itself (a timer):
         the chip then interleaves it with the analog core in short chunks."""
         st = self.state
         if not self.running or self.stop or self.halted or self._clock_off:
@@ -232,7 +232,7 @@ class PPUBlock:
 
     def _may_wake(self) -> bool:
         st = self.state
-        return bool(st[I.S_MSR] & I.MSR_EE and (st[I.S_DEC] > 0 or st[I.S_DEC_PENDING]))
+        return I.cycles_to_timer_request(st) >= 0      # a timer request wakes `wait`
 
     def advance(self, start_tick: int, until_tick: int) -> None:
         """Run the core for the hardware time from start_tick to until_tick (FPGA ticks)."""
@@ -264,17 +264,12 @@ class PPUBlock:
             self._memory_view[:] = self.mem.view(">u4")
 
     def _sleep_to_target(self) -> None:
-        """A sleeping core's cycle counter (and DEC) to the clock target, as
+        """A sleeping core's cycle counter (and timers) to the clock target, as
         the interpreter's `sleep_advances` does."""
         st = self.state
         idle = int(self._target) - int(st[I.S_CYCLES])
         if idle > 0:
-            st[I.S_CYCLES] += idle
-            if st[I.S_DEC] > 0:
-                if st[I.S_DEC] <= idle:
-                    st[I.S_DEC], st[I.S_DEC_PENDING] = 0, 1
-                else:
-                    st[I.S_DEC] -= idle
+            I.advance_time(st, idle)
 
     # ------------------------------------------------------------------ co-simulation (twin.cosim)
     def after_cosim(self, ticks: int) -> None:

@@ -29,9 +29,14 @@ Interrupts (vectors are byte addresses; "installed" = the word there is not 0)
                           0x02000000), unknown SPR (ESR[PIL]), eciwx/ecowx
                           (ESR[PUO] 0x00020000); SRR0 = the instruction
     0x20 system call      not raised (`sc` is not in the instruction set)
-    0x24 decrementer      DEC reached 0 and MSR[EE] (0x8000) is set; SRR0 = the
+    0x24 doorbell         not raised
+    0x28 crit. doorbell   not raised
+    0x2C FIT              TSR.FIS and TCR.FIE and MSR[EE] (0x8000); SRR0 = the
                           next instruction (after `wait` when it slept)
-    0x28 FIT, 0x2C watchdog, 0x30 debug: not raised
+    0x30 decrementer      TSR.DIS and TCR.DIE and MSR[EE], after FIT (int_sched.sv)
+
+(isa.ppu.core.VECTORS, after the nux RTL's pu_interrupt_pkg.sv; the core has
+no watchdog and no debug interrupt.)
 
 Taking an interrupt saves the pc and MSR in SRR0/SRR1 (MCSRR0/1 for machine
 check), clears MSR[EE] (and MSR[ME] for machine check) and jumps to the
@@ -60,18 +65,27 @@ it as stop reason `STOP_INTERRUPT_LOOP` while no instruction has retired
 since.  A machine check taken with MSR[ME] clears ME, so a second one
 stops the core instead (a checkstop).
 
-Decrementer: DEC (SPR 22) decrements by each instruction's cycles after the
-instruction while it is above 0, and while the core sleeps; reaching 0 makes
-the interrupt pending (S_DEC_PENDING) until it is taken (taking it clears
-it: unlike Book E there is no TSR to acknowledge).  TBL/TBU (284/285, also
-268/269) read the cycle counter S_CYCLES at the start of the instruction;
-writes to them are ignored.
+Timer unit (nux RTL processor/timer_unit.sv; SPR numbers and TCR/TSR bits in
+isa.ppu.core): per clock edge the 64-bit time base TBU:TBL increments
+(S_CYCLES + S_TB_OFFSET); DEC (22) counts down while non-zero and in the edge
+where it is 1 sets TSR.DIS and reloads from DECAR (54, S_DECAR) when TCR.ARE,
+else becomes 0; TSR.FIS is set when TBL bit 8/12/16/20 (TCR.FP 0..3) rises.
+TSR (336, S_TSR) is written ones-to-clear, TCR (340, S_TCR) plainly.  The
+twin charges an instruction's cycles after it (`_charge`, edge by edge in
+effect) and an mtspr to DEC/DECAR/TBL/TBU/TCR/TSR lands in the edge ending
+the instruction's last cycle, overriding that edge's own update of the
+register as the RTL's write ports do (`_timer_write`).  mfspr reads at the
+start of the instruction.  A timer interrupt is requested while (TCR.DIE and
+TSR.DIS) or (TCR.FIE and TSR.FIS); it is taken at the next instruction
+boundary when MSR[EE] is set and does not clear the status bit: the handler
+writes TSR (else it is taken again after `rfi`).  268/269 read the time base
+too (the Power ISA's user numbers, which the nux RTL does not decode).
 
-Sleep: `wait` sets S_SLEEP.  A sleeping core wakes for the decrementer
-interrupt (MSR[EE] set and DEC counting or pending); the time asleep counts
-as cycles.  The host releases it otherwise (the PPU block clears S_SLEEP when
+Sleep: `wait` sets S_SLEEP.  A sleeping core wakes at a timer request,
+whatever MSR[EE] (interrupt_ctrl.sv): with EE the interrupt is taken, without
+it the core goes on after its `wait`; the time asleep counts as cycles.  The host releases it otherwise (the PPU block clears S_SLEEP when
 control is written with inhibit_reset=1 again).  With `sleep_advances`, a run
-that cannot wake within the budget moves the cycle counter (and DEC) to
+that cannot wake within the budget moves the cycle counter (and the timers) to
 `max_cycles`, so that hardware time passes; without it the cycle counter
 stays at the `wait` (standalone runs).
 
@@ -100,8 +114,9 @@ Hot code: taken branches are counted per target word; after `hot_threshold`
 (default `HOT_THRESHOLD`; 0 disables translation) the code reachable from
 there is compiled to machine code by `twin.ppu.jit` (a region of basic blocks,
 calls included, in the scalar subset) and the loop enters it whenever it
-fetches one of the region's block starts, unless a decrementer interrupt is
-due.  A region leaves at instruction boundaries with exactly the interpreter's
+fetches one of the region's block starts; with MSR[EE] set a region ends
+before the next timer request, and the timer unit catches up over a region's
+cycles after it.  A region leaves at instruction boundaries with exactly the interpreter's
 state (tests hold the two against each other on random programs and on
 compiled C), so results, cycle counts and stop statuses do not depend on it.
 
@@ -190,7 +205,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from isa.ppu.core import MSR_EE, MSR_ME, VECTORS
+from isa.ppu.core import (FIT_BITS, MSR_EE, MSR_ME, SPR_DEC, SPR_DECAR, SPR_TBL, SPR_TBU, SPR_TCR, SPR_TSR,
+                          TCR_ARE, TCR_DIE, TCR_FIE, TCR_FP_SHIFT, TSR_DIS, TSR_FIS, VECTORS)
 from isa.ppu.iomap import (INTERRUPT_ENTRY_CYCLES, REGISTER_BUS_BIT, SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS,
                            SPACES, io_space_size)
 
@@ -202,16 +218,17 @@ from ._decode import (FLAG_AA, FLAG_INDEXED, FLAG_LK, FLAG_OE, FLAG_RC, FLAG_SIG
 __all__ = ["STATE_SIZE", "new_state", "new_vector_state", "predecode_memory", "run", "complete_bus",
            "invalidate", "Status", "STATUS_NAMES", "VectorIO", "io_space_of", "VECTORS",
            "S_CR", "S_XER", "S_LR", "S_CTR", "S_MSR", "S_PC", "S_CYCLES", "S_FAULT", "S_INSNS",
-           "S_DEC", "S_SRR0", "S_SRR1", "S_ESR", "S_DEAR", "S_DEC_PENDING", "S_SLEEP",
+           "S_DEC", "S_SRR0", "S_SRR1", "S_ESR", "S_DEAR", "S_TSR", "S_TCR", "S_DECAR", "S_TB_OFFSET", "S_SLEEP",
            "S_BUS_ADDR", "S_BUS_DATA", "S_BUS_WRITE", "S_BUS_RT", "S_WAIT_CYCLES", "SPR_INDEX", "MSR_EE", "MSR_ME",
-           "VR_BASE", "FLAG_GT", "FLAG_LT", "FLAG_EQ", "vector_bytes"]
+           "VR_BASE", "FLAG_GT", "FLAG_LT", "FLAG_EQ", "vector_bytes", "advance_time", "cycles_to_timer_request",
+           "time_base"]
 
 # ---- state layout ----------------------------------------------------------
 S_CR, S_XER, S_LR, S_CTR, S_MSR = 32, 33, 34, 35, 36
 S_SRR0, S_SRR1, S_CSRR0, S_CSRR1, S_MCSRR0, S_MCSRR1, S_DEC = 37, 38, 39, 40, 41, 42, 43
 S_SPRG0 = 44   # 44..47
 S_PC, S_CYCLES, S_FAULT, S_INSNS = 48, 49, 50, 51
-S_ESR, S_DEAR, S_DEC_PENDING, S_SLEEP = 52, 53, 54, 55
+S_ESR, S_DEAR, S_TSR, S_SLEEP = 52, 53, 54, 55
 S_BUS_ADDR, S_BUS_DATA, S_BUS_WRITE, S_BUS_RT = 56, 57, 58, 59
 S_WAIT_CYCLES = 60         # cycle counter right after the last `wait` retired
 S_SYNC_OK = 61             # co-simulation: the next vector-I/O instruction may execute (twin.cosim)
@@ -219,14 +236,22 @@ S_SYNC_OK = 61             # co-simulation: the next vector-I/O instruction may 
 S_ENTRY_INSNS = 62         # S_INSNS at the last interrupt entry
 S_ENTRY_SEEN = 63          # bit mask of the (vector, MSR[ME]) states entered since then
 S_ENTRY_LOOP = 64          # vector of a state entered twice without a retired instruction (0: none)
-STATE_SIZE = 65
+# Timer unit (nux RTL timer_unit.sv; S_DEC above, S_TSR the timer status register):
+S_TCR = 65                 # timer control register (SPR 340)
+S_DECAR = 66               # decrementer auto-reload value (SPR 54)
+S_TB_OFFSET = 67           # time base TBU:TBL = S_CYCLES + S_TB_OFFSET (mod 2^64): mtspr 284/285 move it
+STATE_SIZE = 68
 
 # SPR number -> state index (read/write).  TB (268/269/284/285) handled apart.
 SPR_INDEX = {1: S_XER, 8: S_LR, 9: S_CTR, 22: S_DEC, 26: S_SRR0, 27: S_SRR1, 58: S_CSRR0,
              59: S_CSRR1, 61: S_DEAR, 62: S_ESR, 570: S_MCSRR0, 571: S_MCSRR1, 272: S_SPRG0,
-             273: S_SPRG0 + 1, 274: S_SPRG0 + 2, 275: S_SPRG0 + 3}
-#: Time-base reads: SPR number -> shift of the cycle counter S_CYCLES (TBL/TBU).
+             273: S_SPRG0 + 1, 274: S_SPRG0 + 2, 275: S_SPRG0 + 3,
+             SPR_DECAR: S_DECAR, SPR_TSR: S_TSR, SPR_TCR: S_TCR}
+#: Time-base reads: SPR number -> shift of the time base (TBL/TBU; 268/269 the
+#: user-mode numbers of the Power ISA, which the nux RTL does not decode).
 TB_SHIFT = {268: 0, 284: 0, 269: 32, 285: 32}
+#: mtspr to these lands at the end of the instruction's last cycle (`_timer_write`).
+TIMER_WRITES = (SPR_DEC, SPR_DECAR, SPR_TBL, SPR_TBU, SPR_TCR, SPR_TSR)
 
 
 def spr_number(raw: int) -> int:
@@ -243,17 +268,19 @@ ESR_PIL, ESR_PTR, ESR_ST, ESR_PUO = 0x08000000, 0x02000000, 0x00800000, 0x000200
 
 
 # The vectors the twin raises (isa.ppu.core), as plain ints for the numba loop.
-V_MACHINE_CHECK, V_ALIGNMENT, V_PROGRAM, V_DECREMENTER = (
-    VECTORS[k] for k in ("machine_check", "alignment", "program", "decrementer"))
+V_MACHINE_CHECK, V_ALIGNMENT, V_PROGRAM, V_DECREMENTER, V_FIT = (
+    VECTORS[k] for k in ("machine_check", "alignment", "program", "decrementer", "fixed_interval_timer"))
 
 
 class Status:
     SLEEPING, PROGRAM, TRAP, ALIGNMENT, BUS_ERROR, UNIMPLEMENTED, MAX_CYCLES, BUS, DECREMENTER = range(1, 10)
+    FIT = 12               # (10, 11: the PPU block's halted / stuck-in-entry reasons, isa.ppu.iomap)
 
 
 # Plain ints for the numba loop.
 ST_SLEEPING, ST_PROGRAM, ST_TRAP, ST_ALIGNMENT = 1, 2, 3, 4
 ST_BUS_ERROR, ST_UNIMPLEMENTED, ST_MAX_CYCLES, ST_BUS, ST_DECREMENTER = 5, 6, 7, 8, 9
+ST_FIT = 12
 ST_REDECODE = 100          # internal: a stale decoded word was fetched
 ST_HOT = 101               # internal: a taken branch to hot code (translate it: twin.ppu.jit)
 ST_SYNC = 102              # internal (sync runs): at a vector-I/O instruction, not executed yet
@@ -262,7 +289,7 @@ ST_YIELD = 103             # internal: YIELD_INSNS instructions ran; back to Pyt
 #: Python: a few milliseconds of wall time, so Ctrl-C, SIGTERM, other threads
 #: and host timeouts are served whatever the firmware does.
 YIELD_INSNS = 1 << 20
-assert (Status.SLEEPING, Status.DECREMENTER) == (ST_SLEEPING, ST_DECREMENTER)
+assert (Status.SLEEPING, Status.DECREMENTER, Status.FIT) == (ST_SLEEPING, ST_DECREMENTER, ST_FIT)
 STATUS_NAMES = {v: k.lower() for k, v in vars(Status).items() if not k.startswith("_")}
 OP_STALE = -3              # decoded row invalidated by a store
 
@@ -476,16 +503,133 @@ def _store(mem, ea, size, v):
 
 # ---- interrupts and sleep ----------------------------------------------------
 @njit(cache=True)
+def _fit_bit(tcr):
+    """The TBL bit whose rise sets TSR.FIS, by TCR.FP (timer_unit.sv fit_bit)."""
+    return FIT_BITS[(tcr >> TCR_FP_SHIFT) & 3]
+
+
+@njit(cache=True)
+def _to_rise(tb, bit):
+    """Clock edges from time-base value `tb` until bit `bit` of TBL next rises (>= 1)."""
+    period = np.int64(1) << (bit + 1)
+    half = np.int64(1) << bit
+    low = tb & (period - 1)
+    return half - low if low < half else half + period - low
+
+
+@njit(cache=True)
 def _charge(st, cost):
-    """`cost` cycles pass: an instruction's, or an interrupt entry's (no instruction retires)."""
-    st[S_CYCLES] += cost
+    """`cost` cycles (clock edges) pass: an instruction's, an interrupt entry's
+    (no instruction retires) or sleep.  The timer unit per edge
+    (timer_unit.sv): the time base increments; TSR.FIS is set when TBL bit
+    FIT_BITS[TCR.FP] rises; DEC counts down while non-zero and in the edge
+    where it is 1 sets TSR.DIS and reloads from DECAR when TCR.ARE (else 0)."""
+    if cost <= 0:
+        return
+    c = st[S_CYCLES]
+    st[S_CYCLES] = c + cost
+    # (the common case, FIS set and DEC 0, costs two loads and two tests)
+    if not st[S_TSR] & TSR_FIS and cost >= _to_rise(c + st[S_TB_OFFSET], _fit_bit(st[S_TCR])):
+        st[S_TSR] |= TSR_FIS
     d = st[S_DEC]
     if d > 0:
-        d -= cost
-        if d <= 0:
-            d = 0
-            st[S_DEC_PENDING] = 1
+        if cost >= d:
+            st[S_TSR] |= TSR_DIS
+            decar = st[S_DECAR]
+            if st[S_TCR] & TCR_ARE and decar > 0:
+                d = decar - (cost - d) % decar
+            else:
+                d = 0
+        else:
+            d -= cost
         st[S_DEC] = d
+
+
+@njit(cache=True)
+def advance_time(st, cycles):
+    """Hardware time passes over a core that runs no instruction (asleep)."""
+    _charge(st, np.int64(cycles))
+
+
+@njit(cache=True)
+def time_base(st):
+    """TBU:TBL now (64 bits, as an int64 bit pattern)."""
+    return st[S_CYCLES] + st[S_TB_OFFSET]
+
+
+@njit(cache=True)
+def _timer_write(st, n, v, cost):
+    """mtspr n (a timer SPR) of v retiring after `cost` cycles: the value lands
+    at the edge that ends the last cycle and overrides that edge's own update
+    of the register (timer_unit.sv): TSR is cleared where v has ones, from its
+    value before the edge (a DIS set in that edge is lost); TBL/TBU replace
+    their half of the incremented time base; the FIT rise compares TBL before
+    and after the edge with the old TCR.FP; DEC's reload uses the old DECAR
+    and TCR.ARE."""
+    _charge(st, cost - 1)
+    tb = st[S_CYCLES] + st[S_TB_OFFSET]
+    tsr = st[S_TSR]
+    tcr = st[S_TCR]
+    bit = _fit_bit(tcr)
+    d = st[S_DEC]
+    ntsr = tsr
+    if d == 1:
+        ntsr |= TSR_DIS
+        nd = st[S_DECAR] if tcr & TCR_ARE else np.int64(0)
+    elif d == 0:
+        nd = np.int64(0)
+    else:
+        nd = d - 1
+    ntb = tb + 1
+    if n == SPR_TBL:
+        ntb = (ntb & ~M32) | v
+    elif n == SPR_TBU:
+        ntb = (v << 32) | (ntb & M32)
+    elif n == SPR_DEC:
+        nd = v
+    elif n == SPR_DECAR:
+        st[S_DECAR] = v
+    elif n == SPR_TCR:
+        st[S_TCR] = v
+    else:  # SPR_TSR: write ones to clear
+        ntsr = tsr & ~v & M32
+    if (ntb >> bit) & 1 and not (tb >> bit) & 1:
+        ntsr |= TSR_FIS
+    st[S_CYCLES] += 1
+    st[S_TB_OFFSET] = ntb - st[S_CYCLES]
+    st[S_DEC] = nd
+    st[S_TSR] = ntsr
+
+
+@njit(cache=True)
+def _timer_status(st):
+    """The timer interrupt the timer unit requests now (int_sched.sv: FIT
+    before decrementer), ST_FIT / ST_DECREMENTER, or 0."""
+    tsr = st[S_TSR]
+    tcr = st[S_TCR]
+    if tcr & TCR_FIE and tsr & TSR_FIS:
+        return ST_FIT
+    if tcr & TCR_DIE and tsr & TSR_DIS:
+        return ST_DECREMENTER
+    return 0
+
+
+@njit(cache=True)
+def cycles_to_timer_request(st):
+    """Cycles until the timer unit requests an interrupt (which also wakes
+    `wait`, interrupt_ctrl.sv): 0 when it does now, -1 when it never will
+    without a write to a timer register."""
+    if _timer_status(st):
+        return np.int64(0)
+    tcr = st[S_TCR]
+    need = np.int64(-1)
+    if tcr & TCR_DIE and st[S_DEC] > 0:
+        need = st[S_DEC]
+    if tcr & TCR_FIE:
+        k = _to_rise(st[S_CYCLES] + st[S_TB_OFFSET], _fit_bit(tcr))
+        if need < 0 or k < need:
+            need = k
+    return need
 
 
 @njit(cache=True)
@@ -506,6 +650,8 @@ def _interrupt(st, mem, status, pc, addr, esr):
         vec = V_ALIGNMENT
     elif status == ST_DECREMENTER:
         vec = V_DECREMENTER
+    elif status == ST_FIT:
+        vec = V_FIT
     else:                       # program, trap, unimplemented
         vec = V_PROGRAM
         if status == ST_UNIMPLEMENTED:
@@ -527,7 +673,7 @@ def _interrupt(st, mem, status, pc, addr, esr):
         if status == ST_ALIGNMENT:
             st[S_DEAR] = addr
             st[S_ESR] = esr
-        elif status != ST_DECREMENTER:
+        elif status != ST_DECREMENTER and status != ST_FIT:
             st[S_ESR] = esr
     st[S_PC] = vec
     # A state (vector, MSR[ME]) entered again before any instruction retired
@@ -555,25 +701,16 @@ def _bus_request(st, ea, is_store, rt):
 
 @njit(cache=True)
 def _sleep(st, max_cycles, sleep_advances):
-    """A sleeping core: True when it wakes (a decrementer interrupt is then
-    pending), False when it sleeps through the budget."""
-    if st[S_MSR] & MSR_EE and (st[S_DEC_PENDING] or st[S_DEC] > 0):
-        need = 0 if st[S_DEC_PENDING] else st[S_DEC]
-        if st[S_CYCLES] + need <= max_cycles:
-            st[S_CYCLES] += need
-            st[S_DEC] = 0
-            st[S_DEC_PENDING] = 1
-            st[S_SLEEP] = 0
-            return True
+    """A sleeping core: True when it wakes (a timer request: the interrupt is
+    taken next if MSR[EE] allows, else the core goes on after its `wait`),
+    False when it sleeps through the budget."""
+    need = cycles_to_timer_request(st)
+    if need >= 0 and st[S_CYCLES] + need <= max_cycles:
+        _charge(st, need)
+        st[S_SLEEP] = 0
+        return True
     if sleep_advances and st[S_CYCLES] < max_cycles:
-        idle = max_cycles - st[S_CYCLES]
-        st[S_CYCLES] = max_cycles
-        if st[S_DEC] > 0:
-            if st[S_DEC] <= idle:
-                st[S_DEC] = 0
-                st[S_DEC_PENDING] = 1
-            else:
-                st[S_DEC] -= idle
+        _charge(st, max_cycles - st[S_CYCLES])
     return False
 
 
@@ -930,11 +1067,12 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
         steps += 1
         if steps > YIELD_INSNS:
             return ST_YIELD
-        if st[S_DEC_PENDING] and st[S_MSR] & MSR_EE:
-            st[S_DEC_PENDING] = 0
-            if not _interrupt(st, mem, np.int64(ST_DECREMENTER), pc, pc, np.int64(0)):
-                return ST_DECREMENTER
-            continue
+        if st[S_MSR] & MSR_EE:
+            tst = _timer_status(st)
+            if tst:
+                if not _interrupt(st, mem, np.int64(tst), pc, pc, np.int64(0)):
+                    return tst
+                continue
         if st[S_CYCLES] >= max_cycles:
             st[S_FAULT] = pc
             return ST_MAX_CYCLES
@@ -953,12 +1091,20 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 return ST_REDECODE              # translated code was overwritten: drop first
             else:
                 limit = max_cycles
-                if st[S_DEC] > 0:               # the region must not reach the decrementer's expiry
-                    limit = min(limit, st[S_CYCLES] + st[S_DEC] - 1)
+                if st[S_MSR] & MSR_EE:
+                    # the region must end before a timer interrupt is due (it
+                    # cannot set MSR[EE]; without it the timers catch up after)
+                    need = cycles_to_timer_request(st)
+                    if need > 0:
+                        limit = min(limit, st[S_CYCLES] + need - 1)
                 limit = min(limit, st[S_CYCLES] + (YIELD_INSNS - steps))
                 addr = (np.int64(dec[wi, COL_ADDR_HI]) << 32) | (np.int64(dec[wi, COL_ADDR_LO]) & M32)
                 n = st[S_INSNS]
+                c0 = st[S_CYCLES]
                 call_region(addr, st, mem, dec, limit, vec)
+                c1 = st[S_CYCLES]
+                st[S_CYCLES] = c0               # the timer unit over the region's cycles
+                _charge(st, c1 - c0)
                 n = st[S_INSNS] - n
                 if n > 0:
                     steps += n
@@ -1283,9 +1429,9 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             n = ((raw & 0x1F) << 5) | ((raw >> 5) & 0x1F)
             if op == O_MFSPR:
                 if n == 284 or n == 268:
-                    st[f0] = st[S_CYCLES] & M32
+                    st[f0] = (st[S_CYCLES] + st[S_TB_OFFSET]) & M32
                 elif n == 285 or n == 269:
-                    st[f0] = (st[S_CYCLES] >> 32) & M32
+                    st[f0] = ((st[S_CYCLES] + st[S_TB_OFFSET]) >> 32) & M32
                 elif spr_lut[n] >= 0:
                     st[f0] = st[spr_lut[n]]
                 else:
@@ -1294,8 +1440,12 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     return ST_PROGRAM
             else:
                 v = st[f1]
-                if n == 284 or n == 285:
-                    pass  # time base is read-only
+                if (n == SPR_DEC or n == SPR_DECAR or n == SPR_TBL or n == SPR_TBU or n == SPR_TCR
+                        or n == SPR_TSR):
+                    _timer_write(st, n, v, np.int64(dec[wi, 2]))
+                    st[S_INSNS] += 1
+                    st[S_PC] = npc
+                    continue
                 elif n == 1:
                     st[S_XER] = v & XER_MASK
                 elif spr_lut[n] >= 0:

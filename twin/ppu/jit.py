@@ -25,8 +25,8 @@ A region leaves (returns to the interpreter, which then executes the next
 instruction itself) with S_PC at:
 
 * a block whose cycle cost would pass the limit (the cycle budget, the
-  decrementer's expiry, or the interpreter's yield bound): the interpreter runs
-  the rest of the budget instruction by instruction, so stops, decrementer
+  next timer request, or the interpreter's yield bound): the interpreter runs
+  the rest of the budget instruction by instruction, so stops, timer
   interrupts and cycle counts are exact;
 * an instruction outside the translated subset (vector I/O, pack/unpack and
   vector loads/stores, `wait`, traps, MSR and interrupt returns, SPRs other
@@ -38,9 +38,11 @@ instruction itself) with S_PC at:
   or marks the translations dirty;
 * a branch target outside the region.
 
-Entry conditions (checked by the interpreter): no decrementer interrupt pending
-with MSR[EE] set; the decrementer, when running, does not reach 0 inside the
-limit the caller passes (so the region never has to raise it).
+Entry conditions (checked by the interpreter): no timer interrupt requested
+with MSR[EE] set; with EE set, the limit the caller passes ends the region
+before the next timer request (so the region never has to raise it).  A
+region does not touch the timer unit (DEC, TSR, DECAR): the interpreter
+advances it over the region's cycles afterwards (interp._charge).
 
 Decoded-row columns (`interp.DECODED_WIDTH` = 13): COL_HOT counts taken
 branches to the word, COL_JIT is 1 at region entries (-1: not translatable),
@@ -87,7 +89,8 @@ _GROUP_NAME = {v: k for k, v in I.GROUP.items()}
 # shift), compare and select; I/O, pack/unpack and vector loads/stores are not.
 _VKINDS = frozenset(range(I.K_INX)) | {I.K_SEL}
 # SPRs a region moves (number -> state slot: XER, LR, CTR, SPRG0-3, from the
-# interpreter's table); TB reads come from the cycle counter.  Others (DEC,
+# interpreter's table); TB reads come from the cycle counter plus
+# S_TB_OFFSET (the time base is writable).  Others (DEC, TSR, TCR, DECAR,
 # SRR0/1, ...) leave the region: they interact with interrupts.
 _SPR_REG = {n: slot for n, slot in I.SPR_INDEX.items()
             if slot in (I.S_XER, I.S_LR, I.S_CTR) or I.S_SPRG0 <= slot < I.S_SPRG0 + 4}
@@ -358,7 +361,6 @@ class _Gen:
         self.next_pc = b.alloca(self.i32)
         c0 = b.load(self.stateptr(I.S_CYCLES))
         i0 = b.load(self.stateptr(I.S_INSNS))
-        d0 = b.load(self.stateptr(I.S_DEC))
         b.store(c0, self.cycles)
         b.store(i0, self.insns)
         self.limit = limit
@@ -387,8 +389,9 @@ class _Gen:
         b.store(c1, self.stateptr(I.S_CYCLES))
         i1 = b.load(self.insns)
         b.store(i1, self.stateptr(I.S_INSNS))
-        running = b.icmp_signed(">", d0, self.c64(0))
-        b.store(b.select(running, b.sub(d0, b.sub(c1, c0)), d0), self.stateptr(I.S_DEC))
+        # The timer unit (DEC, TSR, the time base) catches up in the interpreter
+        # over the region's cycles (interp._charge), which ends the region before
+        # a timer interrupt is due.
         # Chain: when this call made progress and S_PC is another region's entry,
         # go on there (a tail call: no stack growth, no return to the interpreter).
         # Regions never store into translated code, so no DIRTY check is needed.
@@ -614,7 +617,8 @@ class _Gen:
             if name == "mfspr":
                 n = I.spr_number(f1)
                 if n in _TB:
-                    v = b.lshr(b.load(self.cycles), self.c64(_TB[n]))
+                    tb = b.add(b.load(self.cycles), b.load(self.stateptr(I.S_TB_OFFSET)))
+                    v = b.lshr(tb, self.c64(_TB[n]))
                     self.set(f0, b.trunc(v, self.i32))
                 else:
                     self.set(f0, self.reg(_SPR_REG[n]))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from isa.ppu.core import VECTORS
-from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES
+from isa.ppu.core import (FIT_BITS, SPR_DEC, SPR_DECAR, SPR_TBL, SPR_TBU, SPR_TCR, SPR_TSR, TCR_ARE,
+                          TCR_DIE, TCR_FIE, TCR_FP_SHIFT, TSR_DIS, TSR_FIS, VECTORS)
+from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES, REGISTER_BUS_BIT
 
 from . import interp as I
 from ._decode import FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP_ILLEGAL, OPS, predecode_words
@@ -20,6 +21,12 @@ from ._decode import FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP_ILLEGAL, OPS, predec
 __all__ = ["run"]
 
 M = 0xFFFFFFFF
+M64 = (1 << 64) - 1
+
+
+def _s64(x: int) -> int:
+    x &= M64
+    return x - (1 << 64) if x >> 63 else x
 
 
 def _signed(x: int) -> int:
@@ -52,11 +59,19 @@ class _Bus(Exception):
     pass
 
 
-_EXTRA = ("S_DEC_PENDING", "S_SLEEP", "S_BUS_ADDR", "S_BUS_DATA", "S_BUS_WRITE",
+class _TimerWrite(Exception):
+    """mtspr to a timer SPR: it lands in the last edge of the instruction."""
+
+    def __init__(self, n: int, v: int):
+        self.n, self.v = n, v
+
+
+_EXTRA = ("S_TB_OFFSET", "S_SLEEP", "S_BUS_ADDR", "S_BUS_DATA", "S_BUS_WRITE",
           "S_BUS_RT", "S_WAIT_CYCLES", "S_ENTRY_INSNS", "S_ENTRY_SEEN", "S_ENTRY_LOOP")
 _VECTOR_OF = {I.Status.BUS_ERROR: VECTORS["machine_check"], I.Status.ALIGNMENT: VECTORS["alignment"],
               I.Status.PROGRAM: VECTORS["program"], I.Status.TRAP: VECTORS["program"],
-              I.Status.UNIMPLEMENTED: VECTORS["program"], I.Status.DECREMENTER: VECTORS["decrementer"]}
+              I.Status.UNIMPLEMENTED: VECTORS["program"], I.Status.DECREMENTER: VECTORS["decrementer"],
+              I.Status.FIT: VECTORS["fixed_interval_timer"]}
 
 
 class _Machine:
@@ -110,7 +125,7 @@ class _Machine:
                 self.spr[62] = 0x00020000
             elif status == I.Status.ALIGNMENT:
                 self.spr[61], self.spr[62] = addr, esr
-            elif status != I.Status.DECREMENTER:
+            elif status not in (I.Status.DECREMENTER, I.Status.FIT):
                 self.spr[62] = esr
         self.pc = vector
         # Stuck in interrupt entry: the same (vector, MSR[ME]) entered twice
@@ -124,34 +139,98 @@ class _Machine:
         x["S_ENTRY_SEEN"] |= bit
         self.charge(INTERRUPT_ENTRY_CYCLES)
 
+    # The timer unit, one clock edge at a time (nux RTL timer_unit.sv); the
+    # loop is bounded by the cycles that pass, so long sleeps go in strides.
+    def tb(self) -> int:
+        return (self.cycles + self.x["S_TB_OFFSET"]) & M64
+
+    def edge(self, write: int | None = None, v: int = 0):
+        """One clock edge, with an mtspr to timer SPR `write` of v landing in it."""
+        tsr, tcr, dec, decar = self.spr[SPR_TSR], self.spr[SPR_TCR], self.spr[SPR_DEC], self.spr[SPR_DECAR]
+        tb = self.tb()
+        fit_bit = FIT_BITS[(tcr >> TCR_FP_SHIFT) & 3]
+        n_tsr, n_tb = tsr, (tb + 1) & M64
+        if dec == 1:
+            n_tsr |= TSR_DIS
+            n_dec = decar if tcr & TCR_ARE else 0
+        else:
+            n_dec = max(dec - 1, 0)
+        if write == SPR_TBL:
+            n_tb = (n_tb & ~M) | v
+        elif write == SPR_TBU:
+            n_tb = (v << 32) | (n_tb & M)
+        elif write == SPR_DEC:
+            n_dec = v
+        elif write == SPR_DECAR:
+            self.spr[SPR_DECAR] = v
+        elif write == SPR_TCR:
+            self.spr[SPR_TCR] = v
+        elif write == SPR_TSR:
+            n_tsr = tsr & ~v & M
+        if (n_tb >> fit_bit) & 1 and not (tb >> fit_bit) & 1:
+            n_tsr |= TSR_FIS
+        self.cycles += 1
+        self.x["S_TB_OFFSET"] = _s64(n_tb - self.cycles)
+        self.spr[SPR_DEC], self.spr[SPR_TSR] = n_dec, n_tsr
+
     def charge(self, cost: int):
-        """Cycles without a retired instruction (interrupt entry)."""
-        self.cycles += cost
-        dec = self.spr[22]
-        if dec > 0:
-            if dec <= cost:
-                self.spr[22] = 0
-                self.x["S_DEC_PENDING"] = 1
-            else:
-                self.spr[22] = dec - cost
+        """`cost` cycles pass (an instruction's, interrupt entry, sleep)."""
+        while cost > 0:
+            quiet = self.quiet_edges()
+            if quiet >= cost:           # nothing but counting: in one stride
+                self.cycles += cost
+                if self.spr[SPR_DEC]:
+                    self.spr[SPR_DEC] -= cost
+                return
+            if quiet > 0:
+                self.cycles += quiet
+                if self.spr[SPR_DEC]:
+                    self.spr[SPR_DEC] -= quiet
+                cost -= quiet
+            self.edge()
+            cost -= 1
+
+    def quiet_edges(self) -> int:
+        """Edges from now in which the timer unit only counts (DEC not at 1,
+        no TBL rise of the FIT bit while TSR.FIS is clear)."""
+        q = 1 << 62
+        if self.spr[SPR_DEC] > 0:
+            q = self.spr[SPR_DEC] - 1
+        if not self.spr[SPR_TSR] & TSR_FIS:
+            bit = FIT_BITS[(self.spr[SPR_TCR] >> TCR_FP_SHIFT) & 3]
+            tb = self.tb()
+            rise = ((1 << bit) - tb) % (2 << bit) or (2 << bit)    # next tb + k = 2^bit mod 2^(bit+1)
+            q = min(q, rise - 1)
+        return q
+
+    def timer_write(self, n: int, v: int, cost: int):
+        self.charge(cost - 1)
+        self.edge(n, v)
+
+    def timer_request(self) -> int | None:
+        tsr, tcr = self.spr[SPR_TSR], self.spr[SPR_TCR]
+        if tcr & TCR_FIE and tsr & TSR_FIS:
+            return I.Status.FIT
+        if tcr & TCR_DIE and tsr & TSR_DIS:
+            return I.Status.DECREMENTER
+        return None
 
     def sleep(self, max_cycles: int, advances: bool) -> bool:
-        """True when the sleeping core wakes for the decrementer."""
-        x = self.x
-        if self.msr & I.MSR_EE and (x["S_DEC_PENDING"] or self.spr[22] > 0):
-            need = 0 if x["S_DEC_PENDING"] else self.spr[22]
-            if self.cycles + need <= max_cycles:
-                self.cycles += need
-                self.spr[22], x["S_DEC_PENDING"], x["S_SLEEP"] = 0, 1, 0
-                return True
+        """True when a timer request wakes the sleeping core (interrupt_ctrl.sv:
+        regardless of MSR[EE]); edge by edge in strides of quiet edges."""
+        while True:
+            if self.timer_request():
+                if self.cycles <= max_cycles:
+                    self.x["S_SLEEP"] = 0
+                    return True
+                break
+            tcr = self.spr[SPR_TCR]
+            can = (tcr & TCR_DIE and self.spr[SPR_DEC] > 0) or tcr & TCR_FIE
+            if self.cycles >= max_cycles or not can:
+                break
+            self.charge(min(max(self.quiet_edges(), 1), max_cycles - self.cycles))
         if advances and self.cycles < max_cycles:
-            idle = max_cycles - self.cycles
-            self.cycles = max_cycles
-            if self.spr[22] > 0:
-                if self.spr[22] <= idle:
-                    self.spr[22], x["S_DEC_PENDING"] = 0, 1
-                else:
-                    self.spr[22] -= idle
+            self.charge(max_cycles - self.cycles)
         return False
 
     # -- flags
@@ -189,7 +268,7 @@ class _Machine:
 
     def bus(self, ea: int, store: bool, rt: int, ra: int | None):
         """Leave the run for a register-bus access (the instruction retires)."""
-        self.x.update(S_BUS_ADDR=(ea & 0x7FFFFFFF) >> 2, S_BUS_WRITE=int(store),
+        self.x.update(S_BUS_ADDR=(ea & ~REGISTER_BUS_BIT & M) >> 2, S_BUS_WRITE=int(store),
                       S_BUS_DATA=self.r[rt] if store else 0, S_BUS_RT=rt)
         if ra is not None:
             self.r[ra] = ea
@@ -416,7 +495,8 @@ def _step(m: _Machine, row) -> int | None:
         raw = f[1] if name == "mfspr" else f[0]
         n = ((raw & 0x1F) << 5) | (raw >> 5)
         if name == "mfspr":
-            tb = {268: m.cycles & M, 284: m.cycles & M, 269: m.cycles >> 32, 285: m.cycles >> 32}
+            t = m.tb()
+            tb = {268: t & M, 284: t & M, 269: t >> 32, 285: t >> 32}
             named = {1: m.xer, 8: m.lr, 9: m.ctr}
             if n in tb:
                 r[f[0]] = tb[n] & M
@@ -428,8 +508,8 @@ def _step(m: _Machine, row) -> int | None:
                 raise _Fault(I.Status.PROGRAM, pc, 0x08000000)
         else:
             v = r[f[1]]
-            if n in (284, 285):
-                pass
+            if n in (SPR_DEC, SPR_DECAR, SPR_TBL, SPR_TBU, SPR_TCR, SPR_TSR):
+                raise _TimerWrite(n, v)
             elif n == 1:
                 m.xer = v & I.XER_MASK
             elif n == 8:
@@ -595,9 +675,9 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
         if m.x["S_SLEEP"] and not m.sleep(max_cycles, sleep_advances):
             raise _Stop(I.Status.SLEEPING, fault)
         while True:
-            if m.x["S_DEC_PENDING"] and m.msr & I.MSR_EE:
-                m.x["S_DEC_PENDING"] = 0
-                m.take(I.Status.DECREMENTER, m.pc, m.pc)
+            req = m.timer_request() if m.msr & I.MSR_EE else None
+            if req:
+                m.take(req, m.pc, m.pc)
                 continue
             if m.cycles >= max_cycles:
                 raise _Stop(I.Status.MAX_CYCLES, m.pc)
@@ -624,6 +704,11 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
                 if m.sleep(max_cycles, sleep_advances):
                     continue
                 raise _Stop(I.Status.SLEEPING, fault) from None
+            except _TimerWrite as w:
+                m.timer_write(w.n, w.v, int(row[2]))
+                m.insns += 1
+                m.pc = (pc + 4) & M
+                continue
             except _Bus:
                 m.retire(int(row[2]))
                 m.pc = (pc + 4) & M
