@@ -26,6 +26,9 @@ Scenarios (each ends with a register read that must be answered: the chip stays 
                every 0.05 s, for 15 s
   spam         4 MiB of start markers (0xB5 0x5A repeated): the answer's size and the server's
                CPU time
+  share        a server with one chip for all clients (--shared): while one client's program
+               waits 2**32 - 1 ticks with every neuron firing (asking for 8 s of wall time), a
+               second client runs 20 register reads: their latency (median, max)
 
 Nothing is asserted; the figures go to docs/performance.md ("Limits").
 """
@@ -51,7 +54,7 @@ if str(ROOT) not in sys.path:
 from isa import frame, wire  # noqa: E402
 
 LONG_WAIT = (1 << 32) - 1
-SCENARIOS = ("wait_firing", "madc", "madc_stream", "read_10M", "spikes_3M", "trickle", "spam")
+SCENARIOS = ("wait_firing", "madc", "madc_stream", "read_10M", "spikes_3M", "trickle", "spam", "share")
 
 
 # --------------------------------------------------------------------------- the server
@@ -346,6 +349,37 @@ def scenario_spam(srv: Server, conn, mib: int = 4) -> str:
             f"({mib / max(cpu, 1e-9):.2f} MiB per CPU second)")
 
 
+def scenario_share(srv: Server, conn) -> str:
+    import host
+    _fire_all(conn)
+    srv.begin()
+    out = {}
+
+    def long_wait():
+        prog = conn.program()
+        if hasattr(prog, "limit"):
+            prog.limit(seconds=8)
+        prog.timer_reset()
+        prog.wait_until(LONG_WAIT)
+        out["a"] = _outcome(lambda: conn.run(prog))
+
+    other = host.connect(srv.url, timeout=600)          # connected before: its reads are all it waits for
+    t = threading.Thread(target=long_wait, daemon=True)
+    t.start()
+    time.sleep(1.0)
+    lat = []
+    with other:
+        for _ in range(20):
+            prog = other.program()
+            prog.read(host.ChipOnly(), host.ChipId)
+            t0 = time.perf_counter()
+            other.run(prog)
+            lat.append(time.perf_counter() - t0)
+    t.join(600)
+    return (f"second client's reads: median {np.median(lat) * 1e3:.0f} ms, max {max(lat) * 1e3:.0f} ms; "
+            f"the waiting program: {out.get('a', 'still running')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chip", default="dls")
@@ -366,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
           f"address-space cap {args.as_limit_gb or 'none'} GiB")
     print(f"{'scenario':<12} {'peak RSS':>9} {'RSS after':>9}  outcome")
     for name in only:
-        extra = []
+        extra = ["--shared"] if name == "share" and "--shared" in helptext else []
         if name == "madc_stream":
             if not has_limits:
                 print(f"{name:<12} {'-':>9} {'-':>9}  skipped (no --max-output-words)")
