@@ -18,6 +18,7 @@ from .containers import (CapMemCell, CapMemConfig, CapMemGlobalCell, ChipId, Cor
 from .coords import (CapMemCellOnChip, CapMemGlobalCellOnChip, ChipOnly, GeneratorOnChip, NeuronOnChip,
                      PPUMemoryWordOnChip, PPUOnChip, SynapseDriverOnChip, SynapseQuadOnChip, SynapseRowOnChip)
 from .errors import BssError, ChipError, CoordinateError, LinkError, LinkTimeout, ProgramLimit, RejectedWord
+from .errors import LockBroken, LockTimeout, ProgramCancelled
 from .program import Program, Ticket
 from .ppu import PPU, PPUFault, PPUState, PPUTimeout
 from . import units
@@ -26,6 +27,7 @@ __all__ = [
     "connect", "Connection", "RunResult", "Program", "Ticket", "units",
     "PPU", "PPUFault", "PPUState", "PPUTimeout",
     "BssError", "ChipError", "CoordinateError", "LinkError", "LinkTimeout", "ProgramLimit", "RejectedWord",
+    "LockBroken", "LockTimeout", "ProgramCancelled",
     "CapMemCell", "CapMemConfig", "CapMemGlobalCell", "ChipId", "CorrelationConfig", "CorrelationQuad",
     "CorrelationResetQuad", "CorrelationResetRow", "CrossbarConfig", "FifoStatus", "GeneratorConfig",
     "GeneratorSeed", "MADCConfig", "MembraneCADC", "NeuronConfig", "NeuronLabel", "PPUControl", "PPUMemoryWord",

@@ -15,7 +15,8 @@ from isa.regmap import register_map
 from isa.regmap import CHIP_ID_BASE
 from isa.wire import ErrorReason, H, LimitKind, TimeoutReason
 
-from .errors import ChipError, LinkError, LinkTimeout, ProgramLimit, RejectedWord
+from .errors import ChipError, LinkError, LinkTimeout, LockBroken, ProgramCancelled, ProgramLimit, RejectedWord
+from .lock import ChipLock
 from .program import Program
 from .transport import Transport, open_transport
 
@@ -65,6 +66,8 @@ class Connection:
         self._rx_words: list[np.ndarray] = []
         self._stale_tags: set[int] = set()     # programs that timed out: their answers may come late
         self.notices: list[str] = []
+        self._lock_broken = False              # the chip side said: this client's lock was broken
+        self._cancelled = False                # the chip side gave the program up (connection lost)
         self._identify()
 
     # ------------------------------------------------------------------ identity
@@ -129,10 +132,22 @@ class Connection:
         resp, stale_note = self._drop_stale(resp)
         if stale_note:
             self.notices.append(stale_note)
+        if self._cancelled:
+            self._cancelled = False
+            raise ProgramCancelled(f"{self.url}: the chip side gave this program up when the connection was lost "
+                                   "(the link resumed): it may have run in part, its results are lost")
         result = self._interpret(prog, resp)
         result.words_sent, result.words_received = len(words), len(resp)
         result.wall_seconds = time.perf_counter() - t0
+        if self._lock_broken:
+            self._lock_broken = False
+            raise LockBroken(self.url, result)
         return result
+
+    def lock(self, wait: float = 10.0) -> ChipLock:
+        """The chip's lock (host/lock.py): `with conn.lock(): ...` keeps every
+        other client's program off a shared chip until the block ends."""
+        return ChipLock(self, wait)
 
     def _exchange(self, words: np.ndarray, tag: int, frame_seqs) -> np.ndarray:
         flags = frame.FLAG_END | (frame.FLAG_START if self._first_frame else 0)
@@ -196,7 +211,11 @@ class Connection:
             msg, f = wire.decode(int(w))
             if msg.name == "error" and f["reason"] in (ErrorReason.SERVER_FULL, ErrorReason.AUTH_REFUSED):
                 raise LinkError(f"{self.url}: refused: {ErrorReason(f['reason']).text}")
-            if msg.name == "error" and f["reason"] == ErrorReason.NOTICES_DROPPED:
+            if msg.name == "error" and f["reason"] == ErrorReason.LOCK_BROKEN:
+                self._lock_broken = True
+            elif msg.name == "error" and f["reason"] == ErrorReason.PROGRAM_CANCELLED:
+                self._cancelled = True
+            elif msg.name == "error" and f["reason"] == ErrorReason.NOTICES_DROPPED:
                 self.notices.append(f"chip side: {f['index']} notice(s) not sent (they came faster than "
                                     "the chip's notice rate; the link block counts them)")
             elif msg.name == "error" and _reason(f["reason"]) is not None and _reason(f["reason"]).names_frame:

@@ -68,3 +68,32 @@ class ProgramLimit(ChipError):
                 str(r) for r in self.rejected[:5]) + (" ..." if len(self.rejected) > 5 else "")
         BssError.__init__(self, f"{url}: the program ended at word {index} ({what}): it reached its "
                                 f"{limit.describe(value)}; nothing after that word ran{more}")
+
+
+class LockTimeout(BssError):
+    """Another client holds the chip's lock and did not give it back in time
+    (`ms_left`: milliseconds until the server may break the holder's lock)."""
+
+    def __init__(self, url: str, wait: float, ms_left: int):
+        self.url, self.wait, self.ms_left = url, wait, ms_left
+        super().__init__(f"{url}: the chip's lock is held by another client and was not given back within "
+                         f"{wait:g} s (the server breaks it in {ms_left / 1000:g} s at the latest)")
+
+
+class LockBroken(BssError):
+    """The server broke this client's lock on the chip: it was held longer
+    than the server allows (`bss-twin serve --max-lock-seconds`).  Programs
+    since then may have met other clients' programs on the chip.  `result`:
+    the RunResult of the program whose answer told it (it ran; its tickets
+    are filled), or None when the release told it."""
+
+    def __init__(self, url: str, result=None):
+        self.url, self.result = url, result
+        super().__init__(f"{url}: the server broke this client's lock on the chip (held longer than it "
+                         "allows, --max-lock-seconds); other clients' programs may have run since")
+
+
+class ProgramCancelled(BssError):
+    """The chip side gave the program up when the connection was lost (the
+    link layer resumed afterwards): it may have run in part, its results are
+    lost.  It is not run again."""

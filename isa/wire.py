@@ -65,6 +65,11 @@ class ErrorReason(enum.IntEnum):
     PROGRAM_LIMIT = 26       # the program reached a limit (the `limit_reached` word before names it) and ended at this word
     NOTICES_DROPPED = 27     # notices beyond the chip's rate were not sent; index: how many (counted in the link block)
     RECEIVE_BUFFER_FULL = 28  # the chip side holds its maximum of unfinished programs (all clients'); program dropped
+    LOCK_BROKEN = 29         # the chip lock this client held was broken: held longer than the server's maximum
+    LOCK_PLACEMENT = 30      # a `lock` word among other words: it must stand in a program of its own (with loopbacks)
+    PROGRAM_CANCELLED = 31   # the program was given up when its client's connection was lost (it may have run in part)
+    RESUME_UNKNOWN = 32      # a resume names no session this server keeps (never seen, or the server restarted)
+    RESUME_EXPIRED = 33      # a resume names a session kept after its disconnect but discarded since (--resume-seconds)
 
     @property
     def text(self) -> str:
@@ -78,7 +83,8 @@ class ErrorReason(enum.IntEnum):
     @property
     def names_word(self) -> bool:
         """`index` is the position of a word in the program (the word was rejected, or the program ended there)."""
-        return self < ErrorReason.FRAME_CRC or self in (ErrorReason.BUSY, ErrorReason.PROGRAM_LIMIT)
+        return self < ErrorReason.FRAME_CRC or self in (ErrorReason.BUSY, ErrorReason.PROGRAM_LIMIT,
+                                                        ErrorReason.LOCK_PLACEMENT)
 
 
 _FRAME_REASONS = frozenset({ErrorReason.FRAME_CRC, ErrorReason.FRAME_TRUNCATED, ErrorReason.FRAME_OVERSIZED,
@@ -109,6 +115,13 @@ _REASON_TEXT = {
     ErrorReason.PROGRAM_LIMIT: "the program reached one of its limits and was ended here",
     ErrorReason.NOTICES_DROPPED: "notices not sent (over the chip's rate)",
     ErrorReason.RECEIVE_BUFFER_FULL: "the chip side's buffer for programs being received is full; send it again later",
+    ErrorReason.LOCK_BROKEN: "the chip lock was held longer than the server allows (--max-lock-seconds) and was broken",
+    ErrorReason.LOCK_PLACEMENT: "a lock word must stand in a program of its own (with only loopback words)",
+    ErrorReason.PROGRAM_CANCELLED: "the program was given up when the connection was lost; it may have run in part "
+                                   "and its results are lost",
+    ErrorReason.RESUME_UNKNOWN: "the server keeps no session of this id (never seen, or the server restarted)",
+    ErrorReason.RESUME_EXPIRED: "the session was discarded: it stayed disconnected longer than the server keeps it "
+                                "(--resume-seconds)",
 }
 
 
@@ -118,6 +131,32 @@ class TimeoutReason(enum.IntEnum):
     FRAME_RECEIVE = 1        # a frame started but its remaining bytes never arrived
     PROGRAM_END = 2          # a program's frames stopped arriving before its last frame
     PROGRAM_RECEIVE = 3      # a program's frames kept arriving without its last frame beyond the receive budget
+
+
+class LockState(enum.IntEnum):
+    """What a `lock` word achieved (`lock_state.state`)."""
+
+    GRANTED = 1              # this client holds the chip's lock; `ms`: how long it may hold it (0xFFFFFFFF: no limit)
+    RELEASED = 2             # this client gave the lock back
+    HELD = 3                 # another client holds it and did not give it back within `wait_ms`; `ms`: its time left
+    NOT_HELD = 4             # a release by a client that does not hold the lock (nothing changed)
+    BROKEN = 5               # a release after the lock was broken (held longer than the server's maximum)
+
+    @property
+    def text(self) -> str:
+        return _LOCK_TEXT[self]
+
+
+_LOCK_TEXT = {
+    LockState.GRANTED: "lock granted",
+    LockState.RELEASED: "lock released",
+    LockState.HELD: "lock held by another client",
+    LockState.NOT_HELD: "lock not held by this client",
+    LockState.BROKEN: "lock broken by the server (held too long)",
+}
+
+#: `lock_state.ms` of a lock that is never broken (a chip of the client's own).
+LOCK_NO_LIMIT = 0xFFFFFFFF
 
 
 class LimitKind(enum.IntEnum):
@@ -217,6 +256,10 @@ MESSAGES: tuple[Message, ...] = (
     Message("limit", _TC, 0x0C, (("kind", 8), ("value", 40)),
             "Lower one of this program's limits (LimitKind) to `value`, counted from the program's start, "
             "from this word on; above the chip's own limit the chip's holds."),
+    Message("lock", _TC, 0x0D, (("acquire", 1), ("wait_ms", 32)),
+            "Take (acquire=1) or give back (acquire=0) the chip's lock, which keeps other clients' programs off "
+            "a shared chip between programs; waits up to `wait_ms` for a lock another client holds. Stands in a "
+            "program of its own (only loopback words besides); answered by `lock_state`."),
     # chip -> host
     Message("read_data", _TH, 0x81, (("data", 32),),
             "Answer to one register-bus read, in the order the reads were issued."),
@@ -236,6 +279,9 @@ MESSAGES: tuple[Message, ...] = (
     Message("limit_reached", _TH, 0x88, (("kind", 8), ("value", 40)),
             "The program reached its limit `kind` (LimitKind) of `value`: the next word, `error PROGRAM_LIMIT`, "
             "names the word where it ended; nothing after that word ran except its halting loopbacks (echoed)."),
+    Message("lock_state", _TH, 0x89, (("state", 8), ("ms", 32)),
+            "Answer to a `lock` word: `state` (LockState); `ms`: GRANTED: milliseconds the lock may be held "
+            "(0xFFFFFFFF: no limit), HELD: milliseconds until the holder's lock may be broken, else 0."),
 )
 
 BY_NAME: dict[str, Message] = {m.name: m for m in MESSAGES}

@@ -97,6 +97,9 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clients", type=int, default=None, metavar="N",
                    help="TCP clients served at once; more are refused with an `error SERVER_FULL` "
                         "notice (default 32)")
+    p.add_argument("--max-lock-seconds", type=float, default=None, metavar="S",
+                   help="seconds a client may hold the lock of a --shared chip before the server breaks it "
+                        "and tells it (`error LOCK_BROKEN`; default 60)")
     _limit_arguments(p)
 
 
@@ -138,7 +141,8 @@ def _limits(args: argparse.Namespace):
 
 def _serve(args: argparse.Namespace) -> int:
     from twin.chip import Chip
-    from twin.server import DEFAULT_MAX_CLIENTS, DEFAULT_RECEIVE_TIMEOUT, PtyServer, TwinServer, parse_tcp_address
+    from twin.server import (DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LOCK_SECONDS, DEFAULT_RECEIVE_TIMEOUT, PtyServer,
+                             TwinServer, parse_tcp_address)
 
     rt = DEFAULT_RECEIVE_TIMEOUT if args.receive_timeout is None else args.receive_timeout
     if rt <= 0:
@@ -146,6 +150,9 @@ def _serve(args: argparse.Namespace) -> int:
     max_clients = DEFAULT_MAX_CLIENTS if args.max_clients is None else args.max_clients
     if max_clients < 1:
         return _fail(f"--max-clients must be at least 1, not {max_clients}")
+    max_lock = DEFAULT_MAX_LOCK_SECONDS if args.max_lock_seconds is None else args.max_lock_seconds
+    if not max_lock > 0:
+        return _fail(f"--max-lock-seconds must be positive, not {max_lock}")
     try:
         chip = Chip(args.chip, args.serial, args.seed)
         limits = _limits(args)
@@ -166,7 +173,7 @@ def _serve(args: argparse.Namespace) -> int:
                 return _fail(f"--token-file: {exc}")
         try:
             server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
-                                shared=args.shared, token=token, limits=limits)
+                                shared=args.shared, token=token, limits=limits, max_lock_seconds=max_lock)
         except ValueError as exc:
             return _fail(str(exc))
     stop = threading.Event()

@@ -69,6 +69,8 @@ DEFAULT_MAX_CLIENTS = 32
 REFUSED_LINGER = 2.0
 #: Seconds a client of a server with a token has to send it.
 AUTH_SECONDS = 5.0
+#: Seconds a client may hold the lock of a shared chip before the server breaks it.
+DEFAULT_MAX_LOCK_SECONDS = 60.0
 
 
 def _loopback(host: str) -> bool:
@@ -256,11 +258,16 @@ class _ServerBase(abc.ABC):
     def _session(self, own_chip: bool = False) -> Session:
         """A session whose programs are given up when the server stops; with
         `own_chip`, on a fresh instance of the server's chip (same fixed
-        pattern) that only this session sees."""
-        session = Session(ChipHost(self.chip_host.chip.fresh()) if own_chip else self.chip_host, limits=self.limits,
+        pattern) that only this session sees (its lock granted at once, never broken)."""
+        host = ChipHost(self._own_chip(), limits=self.chip_host.limits) if own_chip else self.chip_host
+        session = Session(host, limits=self.limits,
                           buffer=self.chip_host)           # unfinished programs: one account for all clients
         session.cancel_check = lambda: "the server is stopping" if self._stopped.is_set() else None
         return session
+
+    def _own_chip(self) -> Chip:
+        """The chip of a client of its own: a fresh instance of the server's."""
+        return self.chip_host.chip.fresh()
 
     def _receive(self, session: Session, data: bytes) -> bytes:
         return session.receive(data)
@@ -320,8 +327,16 @@ class TwinServer(_ServerBase):
     def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0,
                  receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None, max_clients: int = DEFAULT_MAX_CLIENTS,
-                 shared: bool | None = None, token: str | None = None, limits: Limits | None = None):
+                 shared: bool | None = None, token: str | None = None, limits: Limits | None = None,
+                 max_lock_seconds: float | None = DEFAULT_MAX_LOCK_SECONDS):
         super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits)
+        if max_lock_seconds is not None and not max_lock_seconds > 0:
+            raise ValueError(f"max_lock_seconds must be positive (or None: no limit), not {max_lock_seconds}")
+        #: Seconds a client may hold the shared chip's lock (None: as long as it likes).
+        self.max_lock_seconds = max_lock_seconds
+        self.chip_host.max_lock_seconds = max_lock_seconds
+        self._who: dict[int, str] = {}       # id(session) -> the client's name, for the log
+        self.chip_host.on_lock_event = self._lock_event
         #: Whether clients share one chip (taking turns; they see each other's state) or each
         #: has its own instance of it (default; a ChipHost given to share means shared).
         self.shared = isinstance(chip, ChipHost) if shared is None else bool(shared)
@@ -342,6 +357,9 @@ class TwinServer(_ServerBase):
         self._accept_thread: threading.Thread | None = None
         self._clients: dict[threading.Thread, socket.socket] = {}
         self._clients_lock = threading.Lock()
+
+    def _lock_event(self, owner, text: str) -> None:
+        self.log(self._who.get(id(owner), "tcp ?"), text)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -491,6 +509,8 @@ class TwinServer(_ServerBase):
                     self._clients.pop(threading.current_thread(), None)
                 return
         session = self._session(own_chip=not self.shared)
+        self._who[id(session)] = who
+        session.host.on_lock_event = self._lock_event
         stopping = session.cancel_check
         gone = _Hangup(conn)
         session.cancel_check = lambda: stopping() or gone()
@@ -558,6 +578,7 @@ class TwinServer(_ServerBase):
                 self.log(who, f"internal error while closing: {_one_line(exc)}")
             note = f", {pending} bytes of an unfinished frame dropped" if pending else ""
             self.log(who, reason + note)
+            self._who.pop(id(session), None)
             try:
                 conn.close()
             except OSError:

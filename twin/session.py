@@ -31,7 +31,7 @@ import numpy as np
 
 from isa import frame, wire
 from isa.frame import FrameProblem
-from isa.wire import ErrorReason, TimeoutReason
+from isa.wire import LOCK_NO_LIMIT, ErrorReason, LockState, TimeoutReason
 
 from .chip import Activity, Chip
 from .executor import Executor, Pieces
@@ -58,6 +58,10 @@ _FAULT_STAT = {  # FrameProblem -> FrameStats field it increments
 
 #: Index of a notice whose frame sequence number could not be read.
 _NO_INDEX = 0xFFFFFFFF
+_H_LOCK, _H_LOOPBACK = wire.H["lock"], wire.H["loopback"]
+#: What a rejected `lock` word among other words is replaced with: a word that does nothing.
+_NO_OP = wire.encode("barrier", mask=0)
+_LOCK_BROKEN = wire.encode("error", reason=ErrorReason.LOCK_BROKEN, header=_H_LOCK, index=_NO_INDEX)
 
 #: Notices (link faults, dropped programs) a session sends per second at most, and at once
 #: after a quiet spell; the rest are counted (link block `notices_dropped`) and summed up in
@@ -143,7 +147,7 @@ class ChipHost:
     `run` without an executor of their own.  `limits` (twin.limits) are what a
     program gets unless it asks for less."""
 
-    def __init__(self, chip: Chip, limits: Limits | None = None):
+    def __init__(self, chip: Chip, limits: Limits | None = None, max_lock_seconds: float | None = None):
         self.chip = chip
         self.limits = Limits() if limits is None else limits
         self.executor = Executor(chip, advance=self.advance, limits=self.limits)
@@ -159,19 +163,36 @@ class ChipHost:
         self._continues = False       # the next chip advance continues the last one's run (a piece of it)
         #: Most response words one program held at once (not yet streamed), over all programs run.
         self.peak_output_words = 0
+        #: Seconds a client may hold the chip's lock before it is broken (None: never; a chip of its own).
+        self.max_lock_seconds = max_lock_seconds
+        #: Told one line per lock event: (owner, text); the server logs it naming the client.
+        self.on_lock_event: Callable[[object, str], None] | None = None
+        self._lock_cond = threading.Condition(threading.Lock())
+        self._lock_owner: object | None = None
+        self._lock_since = 0.0
+        self._lock_broken: set = set()           # owners whose lock was broken, not told yet
+        #: Lock events since the chip host was made.
+        self.lock_counts = {"granted": 0, "released": 0, "broken": 0, "refused": 0, "waits": 0}
 
     def run(self, words: np.ndarray, executor: Executor | None = None,
             cancel_check: Callable[[], str | None] | None = None,
-            emit: Callable[[np.ndarray], None] | None = None, limits: Limits | None = None) -> np.ndarray:
+            emit: Callable[[np.ndarray], None] | None = None, limits: Limits | None = None,
+            owner: object | None = None) -> np.ndarray:
         """Run one program when it is this thread's turn.  `cancel_check()`
         returning a reason gives the program up (ProgramCancelled) at the next
         point where the chip is consistent: before it starts, while it waits
         for its turn, between slices of a timed segment.  Responses go to
         `emit` as they come (twin.executor.FLUSH_WORDS at a time); the rest is
         returned.  The program's limits (`limits`, else the executor's) count
-        from when it has the chip."""
+        from when it has the chip.  While another `owner` holds the chip's
+        lock the program waits (not counted against its limits)."""
         self._local.cancel = cancel_check
-        self._turns.acquire(self._check)
+        while True:
+            self._turns.acquire(self._check)
+            if self._lock_free_for(owner):
+                break
+            self._turns.release()
+            self._wait_lock(owner, self._check, None)
         ex = executor or self.executor
         try:
             self._local.budget = Budget(ex.limits if limits is None else limits)
@@ -181,6 +202,111 @@ class ChipHost:
         finally:
             self._local.budget = None
             self._turns.release()
+
+    # ------------------------------------------------------------------ the chip's lock
+    def lock(self, owner: object, wait: float, cancel_check: Callable[[], str | None] | None = None
+             ) -> tuple[LockState, int]:
+        """Take the chip's lock for `owner` once no program of another owner
+        runs, waiting up to `wait` seconds for a lock another owner holds:
+        (GRANTED, ms it may be held) or (HELD, ms until the holder's may be
+        broken).  Taking it again keeps the time it was first taken."""
+        self._local.cancel = cancel_check
+        deadline = time.monotonic() + wait
+        waited = False
+        while True:
+            self._turns.acquire(self._check)          # a program of another owner finishes first
+            try:
+                with self._lock_cond:
+                    self._expire()
+                    if self._lock_owner is None or self._lock_owner is owner:
+                        if self._lock_owner is None:
+                            self._lock_owner, self._lock_since = owner, time.monotonic()
+                            self._lock_broken.discard(owner)
+                            self.lock_counts["granted"] += 1
+                            self._event(owner, "lock acquired" + (" after waiting" if waited else ""))
+                        return LockState.GRANTED, self._ms_left()
+            finally:
+                self._turns.release()
+            if time.monotonic() >= deadline or not self._wait_lock(owner, self._check, deadline):
+                with self._lock_cond:
+                    self.lock_counts["refused"] += 1
+                    self._event(owner, f"lock refused: held by another client after waiting {wait:g} s")
+                    return LockState.HELD, self._ms_left()
+            waited = True
+
+    def unlock(self, owner: object, why: str = "") -> LockState:
+        """Give the lock back: RELEASED, BROKEN (it was broken meanwhile) or NOT_HELD."""
+        with self._lock_cond:
+            self._expire()
+            if self._lock_owner is owner:
+                self._lock_owner = None
+                self.lock_counts["released"] += 1
+                self._event(owner, "lock released" + (f" ({why})" if why else ""))
+                self._lock_cond.notify_all()
+                return LockState.RELEASED
+            if owner in self._lock_broken:
+                self._lock_broken.discard(owner)
+                return LockState.BROKEN
+            return LockState.NOT_HELD
+
+    def lock_broken(self, owner: object) -> bool:
+        """Whether `owner`'s lock was broken since it was last told (told now)."""
+        with self._lock_cond:
+            self._expire()
+            if owner in self._lock_broken:
+                self._lock_broken.discard(owner)
+                return True
+            return False
+
+    @property
+    def lock_holder(self) -> object | None:
+        with self._lock_cond:
+            self._expire()
+            return self._lock_owner
+
+    def _lock_free_for(self, owner: object | None) -> bool:
+        with self._lock_cond:
+            self._expire()
+            return self._lock_owner is None or self._lock_owner is owner
+
+    def _wait_lock(self, owner: object | None, check: Callable[[], None], deadline: float | None) -> bool:
+        """Wait until the lock is free for `owner` (True) or `deadline` passes (False)."""
+        with self._lock_cond:
+            self.lock_counts["waits"] += 1
+            while True:
+                self._expire()
+                if self._lock_owner is None or self._lock_owner is owner:
+                    return True
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    return False
+                check()                               # raises to give up (client gone, server stopping)
+                self._lock_cond.wait(0.05 if deadline is None else min(0.05, deadline - now))
+
+    def _expire(self) -> None:
+        """Break a lock held longer than max_lock_seconds (with _lock_cond held)."""
+        if (self._lock_owner is not None and self.max_lock_seconds is not None
+                and time.monotonic() - self._lock_since >= self.max_lock_seconds):
+            owner, self._lock_owner = self._lock_owner, None
+            self._lock_broken.add(owner)
+            self.lock_counts["broken"] += 1
+            self.chip.link_counters["locks_broken"] += 1
+            self._event(owner, f"lock broken: held longer than {self.max_lock_seconds:g} s (--max-lock-seconds)")
+            self._lock_cond.notify_all()
+
+    def _ms_left(self) -> int:
+        if self.max_lock_seconds is None:
+            return LOCK_NO_LIMIT
+        left = self.max_lock_seconds - (time.monotonic() - self._lock_since) if self._lock_owner is not None \
+            else self.max_lock_seconds
+        return max(0, min(LOCK_NO_LIMIT - 1, int(left * 1000)))
+
+    def _event(self, owner: object, text: str) -> None:
+        if self.on_lock_event is not None:
+            try:
+                self.on_lock_event(owner, text)
+            except Exception:          # reporting never takes the chip down
+                pass
 
     # ------------------------------------------------------------------ programs being received
     def reserve(self, words: int, bound: int) -> bool:
@@ -396,6 +522,11 @@ class Session:
         self._tokens_at = clock()
         self._suppressed = 0                         # notices not sent since the last summary
         self._dropped_unsynced = 0                   # of those, not yet in the link counters
+        #: A program given up (ProgramCancelled) is answered `error PROGRAM_CANCELLED` and its
+        #: halting loopbacks instead of raising (a server whose client may resume sets it);
+        #: `cancelled` then says why, and the server ends the connection.
+        self.report_cancel = False
+        self.cancelled: str | None = None
 
     # ------------------------------------------------------------------ input
     def receive(self, data: bytes) -> bytes:
@@ -420,7 +551,9 @@ class Session:
         return b"".join(out)
 
     def close(self) -> None:
-        """The client went away: whatever it left half-sent is counted as dropped."""
+        """The client went away: whatever it left half-sent is counted as dropped,
+        the chip's lock it held is given back."""
+        self.release_lock("its client disconnected")
         if self.decoder.pending:
             self.decoder.flush_incomplete()
         self._reset_program()
@@ -530,8 +663,25 @@ class Session:
 
     def _run(self, words: np.ndarray, out: list[bytes]) -> None:
         """Run a program; its answers stream to the sink (after what `out`
-        holds so far) or are appended to `out`."""
+        holds so far) or are appended to `out`.  A program of `lock` words
+        (and loopbacks) is the session's own business: the chip's lock."""
         out.append(self._summary())
+        headers = wire.headers_bulk(words)
+        locks = headers == _H_LOCK
+        if locks.any():
+            valid = ~wire.invalid_bulk(words, wire.Direction.TO_CHIP)
+            locks &= valid
+            if locks.any() and np.all(valid & (locks | (headers == _H_LOOPBACK))):
+                out.append(self._lock_program(words))
+                return
+            if locks.any():                    # among other words: rejected, the others run
+                at = np.flatnonzero(locks)
+                out.append(self._send(wire.encode_bulk("error", reason=int(ErrorReason.LOCK_PLACEMENT),
+                                                       header=_H_LOCK, index=at.astype(np.uint64))))
+                words = words.copy()
+                words[at] = _NO_OP
+        if self.host.lock_broken(self):
+            out.append(self._send(np.array([_LOCK_BROKEN], dtype=np.uint64)))
         streamed = False
 
         def emit(resp: np.ndarray) -> None:
@@ -545,8 +695,55 @@ class Session:
             out.clear()
             self.sink(earlier + data)
 
-        rest = self.host.run(words, self.executor, self.cancel_check, emit=emit, limits=self.limits)
+        try:
+            rest = self.host.run(words, self.executor, self.cancel_check, emit=emit, limits=self.limits,
+                                 owner=self)
+        except ProgramCancelled as exc:
+            if not self.report_cancel:
+                raise
+            out.append(self._cancelled(words, headers, str(exc), cont=streamed))
+            return
+        if self.host.lock_broken(self):        # broken while it ran: told with its answer
+            rest = np.concatenate([np.array([_LOCK_BROKEN], dtype=np.uint64), rest])
         out.append(self._send(rest, cont=streamed))
+
+    def _lock_program(self, words: np.ndarray) -> bytes:
+        """`lock` words done in order, loopbacks echoed (no chip time passes)."""
+        resp = []
+        try:
+            for w in words.tolist():
+                msg, f = wire.decode(w)
+                if msg.name == "loopback":
+                    resp.append(wire.encode("loopback_echo", **f))
+                elif f["acquire"]:
+                    state, ms = self.host.lock(self, f["wait_ms"] / 1000.0, self.cancel_check)
+                    resp.append(wire.encode("lock_state", state=int(state), ms=ms))
+                else:
+                    state = self.host.unlock(self, "given back by the client")
+                    resp.append(wire.encode("lock_state", state=int(state), ms=0))
+        except ProgramCancelled as exc:
+            if not self.report_cancel:
+                raise
+            return self._cancelled(words, wire.headers_bulk(words), str(exc))
+        return self._send(np.array(resp, dtype=np.uint64))
+
+    def _cancelled(self, words: np.ndarray, headers: np.ndarray, why: str, cont: bool = False) -> bytes:
+        """The answer of a program given up (see `report_cancel`): `error
+        PROGRAM_CANCELLED`, then the echoes of its halting loopbacks."""
+        self.cancelled = why
+        halts = (headers == _H_LOOPBACK) & ~wire.invalid_bulk(words, wire.Direction.TO_CHIP)
+        halts &= wire.field_bulk("loopback", "halt", words) == 1
+        f = wire.fields_bulk("loopback", words[halts])
+        resp = np.concatenate([np.array([wire.encode("error", reason=ErrorReason.PROGRAM_CANCELLED, header=0,
+                                                     index=_NO_INDEX)], dtype=np.uint64),
+                               wire.encode_bulk("loopback_echo", halt=1, tag=f["tag"])])
+        return self._send(resp, cont=cont)
+
+    def release_lock(self, why: str) -> None:
+        """Give back the chip's lock if this session holds it (its client went away)."""
+        if self.host.lock_holder is self:
+            self.host.unlock(self, why)
+        self.host.lock_broken(self)            # nobody left to tell
 
     def _lost(self) -> None:
         """A frame went missing: the program being assembled cannot run."""

@@ -56,6 +56,8 @@ LINK_COUNTERS = (
     ("programs", "programs executed"),
     ("program_limits", "programs ended at one of their limits (wall time, chip time, output)"),
     ("notices_dropped", "notices not sent because they came faster than the notice rate"),
+    ("locks_broken", "chip locks broken because a client held one longer than the server allows"),
+    ("resumes", "sessions of this chip resumed by their client after a lost connection"),
 )
 
 

@@ -30,7 +30,7 @@ def test_info_over_tcp(tcp_server, capsys):
     counters = dict(re.fullmatch(r"  (\w+) +(\d+)", l).groups() for l in lines[6:split])
     assert list(counters) == ["frames", "crc_errors", "truncated", "oversized", "bad_version",
                               "wrong_direction", "sequence_gaps", "bytes_discarded", "word_errors", "programs",
-                              "program_limits", "notices_dropped"]
+                              "program_limits", "notices_dropped", "locks_broken", "resumes"]
     assert int(counters["frames"]) >= 1 and int(counters["programs"]) >= 1
     link = dict(re.fullmatch(r"  (\w+) +(\d+)", l).groups() for l in lines[split + 1:])
     assert {"retransmissions", "duplicates", "gaps"} <= set(link) and int(link["packets_sent"]) >= 2

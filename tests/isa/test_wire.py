@@ -247,7 +247,7 @@ def test_missing_and_unexpected_fields_are_named():
 
 
 def test_unknown_message_name_lists_the_dictionary():
-    with pytest.raises(WireError, match=r"^unknown message 'bogus'; known: reset, timer_reset, .*, error, limit_reached$"):
+    with pytest.raises(WireError, match=r"^unknown message 'bogus'; known: reset, timer_reset, .*, error, limit_reached, lock_state$"):
         wire.encode("bogus")
 
 
@@ -294,6 +294,8 @@ GOLDEN = [
     # value 41..32, time 31..0
     ("madc_sample", {"value": 0x3FF, "time": 5}, 0x8400_03FF_0000_0005),
     ("error", {"reason": 5, "header": 0x07, "index": 3}, 0x8600_0507_0000_0003),
+    ("lock", {"acquire": 1, "wait_ms": 1000}, 0x0D00_0001_0000_03E8),
+    ("lock_state", {"state": 1, "ms": 0xFFFF_FFFF}, 0x8900_0001_FFFF_FFFF),
 ]
 
 

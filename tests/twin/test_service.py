@@ -1,0 +1,180 @@
+"""The TCP server as a service: the chip's lock (clients keep a shared chip
+across programs), resuming a session after a lost connection, and state that
+outlives the server (`--state DIR`).  Expected values come from what each
+test writes, never from the server."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import host  # noqa: E402
+from host import ChipError, LockBroken, LockTimeout  # noqa: E402
+from isa import wire  # noqa: E402
+from isa.regmap import register_map  # noqa: E402
+from isa.wire import ErrorReason  # noqa: E402
+from twin.chip import Chip  # noqa: E402
+from twin.server import TwinServer  # noqa: E402
+
+RM = register_map("dls")
+WEIGHT = RM.address("synapse", "weights")          # every bit a field on dls
+LINK = {r.name: RM.address("link", r.name) for r in RM.block("link").registers}
+
+
+def write(conn, value: int, address: int = WEIGHT) -> None:
+    p = conn.program()
+    p.write_words(np.array([address], np.uint64), np.array([value], np.uint32))
+    conn.run(p)
+
+
+def read(conn, address: int = WEIGHT) -> int:
+    p = conn.program()
+    t = p.read_words(np.array([address], np.uint64))
+    conn.run(p)
+    return int(t.values[0])
+
+
+class Log(list):
+    def __call__(self, line: str) -> None:
+        self.append(line)
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in self)
+
+
+def _wait_for(cond, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+# =========================================================================== the lock
+@pytest.fixture
+def shared():
+    log = Log()
+    srv = TwinServer(Chip("dls", 3), shared=True, log=log, max_lock_seconds=30).start()
+    srv.test_log = log
+    yield srv
+    srv.stop()
+
+
+def test_a_locked_chip_keeps_other_clients_programs_waiting(shared):
+    a, b = host.connect(shared.url), host.connect(shared.url)
+    try:
+        with a.lock(wait=1.0) as lk:
+            assert lk.ms_left is not None and 0 < lk.ms_left <= 30_000
+            write(a, 0x1111_1111)
+            t = threading.Thread(target=write, args=(b, 0x2222_2222))
+            t.start()
+            time.sleep(0.3)
+            assert t.is_alive()                       # B's write waits (queued, not failed)
+            assert read(a) == 0x1111_1111             # A's value unchanged
+            write(a, 0x3333_3333)
+            assert read(a) == 0x3333_3333
+        t.join(10)
+        assert not t.is_alive()
+        assert read(a) == 0x2222_2222                 # B's write landed after the release
+        assert shared.test_log.has("lock acquired") and shared.test_log.has("lock released")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_held_lock_times_out_for_another_client(shared):
+    a, b = host.connect(shared.url), host.connect(shared.url)
+    try:
+        with a.lock():
+            t0 = time.monotonic()
+            with pytest.raises(LockTimeout, match="held by another client"):
+                b.lock(wait=0.2).acquire()
+            assert time.monotonic() - t0 >= 0.2
+            assert shared.test_log.has("lock refused")
+        with b.lock(wait=0.2):                        # free again
+            write(b, 5)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_holders_disconnect_releases_the_lock(shared):
+    a, b = host.connect(shared.url), host.connect(shared.url)
+    try:
+        a.lock().acquire()
+        write(a, 7)
+        got = {}
+        t = threading.Thread(target=lambda: got.setdefault("lock", b.lock(wait=10.0).acquire()))
+        t.start()
+        time.sleep(0.2)
+        assert t.is_alive()
+        a.close()
+        t.join(10)
+        assert "lock" in got and got["lock"].held
+        assert read(b) == 7
+        assert _wait_for(lambda: shared.test_log.has("lock released (its client disconnected)"))
+    finally:
+        b.close()
+
+
+def test_a_lock_held_too_long_is_broken_and_the_holder_told():
+    log = Log()
+    with TwinServer(Chip("dls", 3), shared=True, log=log, max_lock_seconds=0.3) as srv:
+        a, b = host.connect(srv.url), host.connect(srv.url)
+        try:
+            lk = a.lock().acquire()
+            assert 0 < lk.ms_left <= 300
+            write(a, 1)
+            t0 = time.monotonic()
+            write(b, 2)                                # waits until the lock is broken, then lands
+            assert time.monotonic() - t0 >= 0.2
+            assert log.has("lock broken: held longer than 0.3 s")
+            with pytest.raises(LockBroken) as exc:
+                read(a)                                # A's next program is told (it ran: value read)
+            assert exc.value.result is not None
+            with pytest.raises(LockBroken):
+                lk.release()
+            assert read(a) == 2
+            assert read(a, LINK["locks_broken"]) == 1
+        finally:
+            a.close()
+            b.close()
+
+
+def test_a_lock_word_among_other_words_is_rejected_and_the_rest_runs(shared):
+    with host.connect(shared.url) as a:
+        raw = np.array([wire.encode("omnibus_address", is_read=0, byte_enables=0xF, address=WEIGHT),
+                        wire.encode("omnibus_data", data=0x55),
+                        wire.encode("lock", acquire=1, wait_ms=0),
+                        wire.encode("omnibus_address", is_read=1, byte_enables=0xF, address=WEIGHT),
+                        wire.encode("loopback", halt=1, tag=77)], dtype=np.uint64)
+        resp = a._exchange(raw, 77, frame_seqs=True)
+        h = resp >> np.uint64(56)
+        err = wire.fields_bulk("error", resp[h == wire.H["error"]])
+        assert err["reason"].tolist() == [ErrorReason.LOCK_PLACEMENT] and err["index"].tolist() == [2]
+        assert wire.field_bulk("read_data", "data", resp[h == wire.H["read_data"]]).tolist() == [0x55]
+        assert shared.chip_host.lock_holder is None
+
+
+def test_on_a_server_of_own_chips_the_lock_is_granted_at_once_and_never_broken():
+    with TwinServer(Chip("dls", 3), max_lock_seconds=0.1, log=Log()) as srv:
+        a, b = host.connect(srv.url), host.connect(srv.url)
+        try:
+            with a.lock(wait=0) as la, b.lock(wait=0) as lb:
+                assert la.ms_left is None and lb.ms_left is None
+                time.sleep(0.2)
+                write(a, 3)
+                write(b, 4)
+                assert read(a) == 3 and read(b) == 4
+        finally:
+            a.close()
+            b.close()
