@@ -97,6 +97,12 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clients", type=int, default=None, metavar="N",
                    help="TCP clients served at once; more are refused with an `error SERVER_FULL` "
                         "notice (default 32)")
+    p.add_argument("--state", metavar="DIR",
+                   help="keep the chip's state (parameter memory, PPU memory, synapses, configuration) in DIR "
+                        "across restarts: loaded at start, saved after programs and at shutdown "
+                        "(default: in memory only)")
+    p.add_argument("--state-every", type=float, default=None, metavar="S",
+                   help="seconds between two saves of --state at most (default 5)")
     p.add_argument("--max-lock-seconds", type=float, default=None, metavar="S",
                    help="seconds a client may hold the lock of a --shared chip before the server breaks it "
                         "and tells it (`error LOCK_BROKEN`; default 60)")
@@ -158,8 +164,15 @@ def _serve(args: argparse.Namespace) -> int:
         limits = _limits(args)
     except ValueError as exc:
         return _fail(str(exc))
+    from twin.state import DEFAULT_SAVE_SECONDS, StateError
+    state = dict(state=args.state, state_every=DEFAULT_SAVE_SECONDS if args.state_every is None else args.state_every)
+    if not state["state_every"] > 0:
+        return _fail(f"--state-every must be positive, not {state['state_every']}")
     if args.pty:
-        server = PtyServer(chip, receive_timeout=rt, limits=limits)
+        try:
+            server = PtyServer(chip, receive_timeout=rt, limits=limits, **state)
+        except StateError as exc:
+            return _fail(str(exc))
     else:
         try:
             host, port = parse_tcp_address(args.tcp)
@@ -173,8 +186,9 @@ def _serve(args: argparse.Namespace) -> int:
                 return _fail(f"--token-file: {exc}")
         try:
             server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
-                                shared=args.shared, token=token, limits=limits, max_lock_seconds=max_lock)
-        except ValueError as exc:
+                                shared=args.shared, token=token, limits=limits, max_lock_seconds=max_lock,
+                                **state)
+        except (ValueError, StateError) as exc:
             return _fail(str(exc))
     stop = threading.Event()
 

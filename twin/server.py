@@ -57,6 +57,7 @@ from .arq_link import ServerLink
 from .chip import Chip
 from .limits import Limits
 from .session import ChipHost, ProgramCancelled, Session
+from .state import DEFAULT_SAVE_SECONDS, StateStore, restore
 from .stream import fd_sink, tcp_sink
 
 __all__ = ["TwinServer", "PtyServer", "DEFAULT_RECEIVE_TIMEOUT", "parse_tcp_address"]
@@ -187,7 +188,8 @@ def _one_line(exc: BaseException) -> str:
 class _ServerBase(abc.ABC):
     """start()/stop()/serve_forever() and the context-manager protocol."""
 
-    def __init__(self, host: ChipHost, receive_timeout: float, log, limits: Limits | None = None):
+    def __init__(self, host: ChipHost, receive_timeout: float, log, limits: Limits | None = None,
+                 state: str | os.PathLike | None = None, state_every: float = DEFAULT_SAVE_SECONDS):
         if receive_timeout <= 0:
             raise ValueError(f"receive_timeout must be positive, not {receive_timeout}")
         self.chip_host = host
@@ -195,6 +197,12 @@ class _ServerBase(abc.ABC):
         self.limits = host.limits if limits is None else limits
         self.receive_timeout = float(receive_timeout)
         self.log = _Logger(log)
+        #: The chip's state in a directory (twin.state), loaded now; None: state lives in memory only.
+        self.state: StateStore | None = None
+        if state is not None:                 # StateError: a file that cannot be used, named
+            self.state = StateStore(state, host.chip, host.exclusive, lambda text: self.log("state", text),
+                                    state_every)
+            self.state.load()
         self._started = False
         self._stopped = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
@@ -234,7 +242,13 @@ class _ServerBase(abc.ABC):
         if self._started:
             self._wake_all()
             self._shut_down(timeout)
+        if self.state is not None:
+            self.state.close()              # the last save, once no program runs
         self._close_wake()
+
+    def _start_state(self) -> None:
+        if self.state is not None:
+            self.state.start()
 
     @abc.abstractmethod
     def _shut_down(self, timeout: float) -> None:
@@ -266,8 +280,13 @@ class _ServerBase(abc.ABC):
         return session
 
     def _own_chip(self) -> Chip:
-        """The chip of a client of its own: a fresh instance of the server's."""
-        return self.chip_host.chip.fresh()
+        """The chip of a client of its own: a fresh instance of the server's,
+        with the state the server loaded (`state`) if any."""
+        chip = self.chip_host.chip.fresh()
+        values = self.state.values() if self.state is not None else None
+        if values is not None:
+            restore(chip, values, str(self.state.path))
+        return chip
 
     def _receive(self, session: Session, data: bytes) -> bytes:
         return session.receive(data)
@@ -328,8 +347,9 @@ class TwinServer(_ServerBase):
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0,
                  receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None, max_clients: int = DEFAULT_MAX_CLIENTS,
                  shared: bool | None = None, token: str | None = None, limits: Limits | None = None,
-                 max_lock_seconds: float | None = DEFAULT_MAX_LOCK_SECONDS):
-        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits)
+                 max_lock_seconds: float | None = DEFAULT_MAX_LOCK_SECONDS, state: str | os.PathLike | None = None,
+                 state_every: float = DEFAULT_SAVE_SECONDS):
+        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits, state, state_every)
         if max_lock_seconds is not None and not max_lock_seconds > 0:
             raise ValueError(f"max_lock_seconds must be positive (or None: no limit), not {max_lock_seconds}")
         #: Seconds a client may hold the shared chip's lock (None: as long as it likes).
@@ -387,6 +407,7 @@ class TwinServer(_ServerBase):
         self._sock = socket.create_server((host, port), family=family, backlog=16)
         self._address = tuple(self._sock.getsockname()[:2])
         self._started = True
+        self._start_state()
         self._accept_thread = threading.Thread(target=self._accept_loop, name="bss-twin-accept", daemon=True)
         self._accept_thread.start()
         return self
@@ -600,8 +621,9 @@ class PtyServer(_ServerBase):
 
     def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
                  seed: int = 0, receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None,
-                 limits: Limits | None = None):
-        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits)
+                 limits: Limits | None = None, state: str | os.PathLike | None = None,
+                 state_every: float = DEFAULT_SAVE_SECONDS):
+        super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits, state, state_every)
         self._master: int | None = None
         self._slave: int | None = None
         self._path: str | None = None
@@ -634,6 +656,7 @@ class PtyServer(_ServerBase):
         os.set_blocking(self._master, False)
         self.session = self._session()
         self._started = True
+        self._start_state()
         self._thread = threading.Thread(target=self._loop, name=f"bss-twin pty {self._path}", daemon=True)
         self._thread.start()
         return self

@@ -22,6 +22,7 @@ Without another client nothing changes: the chip's loop runs through as before.
 from __future__ import annotations
 
 import collections
+import contextlib
 import signal
 import threading
 import time
@@ -201,6 +202,15 @@ class ChipHost:
             return rest
         finally:
             self._local.budget = None
+            self._turns.release()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """No program runs on the chip meanwhile (e.g. while its state is read)."""
+        self._turns.acquire(lambda: None)
+        try:
+            yield self.chip
+        finally:
             self._turns.release()
 
     # ------------------------------------------------------------------ the chip's lock

@@ -128,6 +128,17 @@ def test_serve_rejects_bad_arguments(capsys):
     assert (rc, err) == (1, "bss-twin: error: --receive-timeout must be positive, not 0.0\n")
     rc, _, err = run_cli(capsys, "serve", "--pty", "--serial", str(1 << 32))
     assert (rc, err) == (1, f"bss-twin: error: serial {1 << 32} outside 0..2**32-1\n")
+    rc, _, err = run_cli(capsys, "serve", "--tcp", "0", "--max-lock-seconds", "0")
+    assert (rc, err) == (1, "bss-twin: error: --max-lock-seconds must be positive, not 0.0\n")
+
+
+def test_serve_refuses_a_state_it_cannot_use(tmp_path, capsys):
+    rc, _, err = run_cli(capsys, "serve", "--tcp", "0", "--state", str(tmp_path / "missing"))
+    assert (rc, err) == (1, f"bss-twin: error: --state {tmp_path / 'missing'}: not a directory\n")
+    bad = tmp_path / "dls-serial-0.state"
+    bad.write_bytes(b"BSS-TWIN-STATE\n\x00" + (1).to_bytes(4, "big") + bytes(40))
+    rc, _, err = run_cli(capsys, "serve", "--tcp", "0", "--state", str(tmp_path))
+    assert rc == 1 and str(bad) in err and "damaged or torn" in err
 
 
 def test_help_texts_explain_commands_and_url_forms(capsys):

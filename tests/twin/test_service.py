@@ -178,3 +178,144 @@ def test_on_a_server_of_own_chips_the_lock_is_granted_at_once_and_never_broken()
         finally:
             a.close()
             b.close()
+
+
+# =========================================================================== state
+from twin import state as twin_state  # noqa: E402
+from twin.state import StateError  # noqa: E402
+
+CELLS = RM.addresses("capmem", "neuron")[[0, 5, 700]]
+GLOBAL = RM.addresses("capmem", "global")[[3]]
+PPU_MEM = RM.addresses("ppu", "memory")[[0, 1, 4095]]
+CELL_VALUES = [17, 1022, 512]
+MEM_VALUES = [0xDEAD_BEEF, 0x0000_0001, 0x8000_0000]
+
+
+def write_many(conn, addresses, values) -> None:
+    p = conn.program()
+    p.write_words(np.asarray(addresses, np.uint64), np.asarray(values, np.uint32))
+    conn.run(p)
+
+
+def read_many(conn, addresses) -> list[int]:
+    p = conn.program()
+    t = p.read_words(np.asarray(addresses, np.uint64))
+    conn.run(p)
+    return [int(v) for v in t.values]
+
+
+def _write_state(conn) -> None:
+    write_many(conn, list(CELLS) + list(GLOBAL), CELL_VALUES + [300])
+    write_many(conn, PPU_MEM, MEM_VALUES)
+    write_many(conn, [WEIGHT], [0x0102_0304])
+
+
+def _read_state(conn) -> list[int]:
+    return read_many(conn, list(CELLS) + list(GLOBAL) + list(PPU_MEM) + [WEIGHT])
+
+
+EXPECTED = CELL_VALUES + [300] + MEM_VALUES + [0x0102_0304]
+
+
+def test_state_outlives_the_server(tmp_path):
+    log = Log()
+    with TwinServer(Chip("dls", 3), shared=True, state=tmp_path, log=log) as srv:
+        with host.connect(srv.url) as c:
+            assert _read_state(c) != EXPECTED              # a fresh chip holds other values
+            _write_state(c)
+    assert (tmp_path / "dls-serial-3.state").exists()
+    assert log.has("saved") and not list(tmp_path.glob("*.tmp"))
+    with TwinServer(Chip("dls", 3), shared=True, state=tmp_path, log=Log()) as srv:
+        with host.connect(srv.url) as c:
+            assert _read_state(c) == EXPECTED
+    # An isolated server: every client's own chip starts from the saved state.
+    with TwinServer(Chip("dls", 3), state=tmp_path, log=Log()) as srv:
+        a, b = host.connect(srv.url), host.connect(srv.url)
+        try:
+            assert _read_state(a) == EXPECTED and _read_state(b) == EXPECTED
+            write_many(a, [PPU_MEM[0]], [5])
+            assert read_many(b, [PPU_MEM[0]]) == [MEM_VALUES[0]]
+        finally:
+            a.close()
+            b.close()
+
+
+def test_state_is_saved_while_the_server_runs(tmp_path):
+    with TwinServer(Chip("dls", 3), shared=True, state=tmp_path, state_every=0.1, log=Log()) as srv:
+        with host.connect(srv.url) as c:
+            _write_state(c)
+            path = tmp_path / "dls-serial-3.state"
+
+            def in_file() -> list[int]:                    # what the file holds, read into another chip
+                if not path.exists():
+                    return []
+                chip = Chip("dls", 3)
+                twin_state.restore(chip, twin_state.decode(path.read_bytes(), chip, str(path)))
+                return [int(v) for v in chip.bus.read(np.array(list(CELLS) + list(GLOBAL) + list(PPU_MEM)
+                                                               + [WEIGHT], np.uint64)).values]
+            assert _wait_for(lambda: in_file() == EXPECTED)
+            time.sleep(0.3)
+            saves = srv.state.saves
+            read_many(c, [WEIGHT])                         # a program that changes nothing
+            time.sleep(0.4)
+            assert srv.state.saves == saves
+
+
+def _saved_file(tmp_path) -> Path:
+    with TwinServer(Chip("dls", 3), shared=True, state=tmp_path, log=Log()) as srv:
+        with host.connect(srv.url) as c:
+            _write_state(c)
+    return tmp_path / "dls-serial-3.state"
+
+
+@pytest.mark.parametrize("damage, text", [
+    (lambda b: b[:len(b) // 2], "damaged or torn"),
+    (lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:], "damaged or torn"),
+    (lambda b: b"garbage" + b, "not a bss-twin state file"),
+    (lambda b: b[:16] + (2).to_bytes(4, "big") + b[20:], r"version 2, this twin reads version 1 \(written by a newer"),
+])
+def test_a_damaged_state_file_is_refused_naming_it(tmp_path, damage, text):
+    path = _saved_file(tmp_path)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(StateError, match=text) as exc:
+        TwinServer(Chip("dls", 3), shared=True, state=tmp_path, log=Log())
+    assert str(path) in str(exc.value)
+
+
+def test_the_state_of_another_chip_is_refused(tmp_path):
+    path = _saved_file(tmp_path)
+    path.rename(tmp_path / "dls-serial-4.state")
+    with pytest.raises(StateError, match=r"another chip \(dls serial 3\), not of this dls serial 4"):
+        TwinServer(Chip("dls", 4), shared=True, state=tmp_path, log=Log())
+
+
+def test_a_failed_save_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    path = _saved_file(tmp_path)
+    old = path.read_bytes()
+    srv = TwinServer(Chip("dls", 3), shared=True, state=tmp_path, log=Log()).start()
+    try:
+        with host.connect(srv.url) as c:
+            write_many(c, [PPU_MEM[0]], [0x1234])
+
+        def crash(src, dst):                           # the machine dies between write and rename
+            raise OSError("simulated crash before the rename")
+        monkeypatch.setattr(twin_state.os, "replace", crash)
+        with pytest.raises(OSError, match="simulated crash"):
+            srv.state.save_if_changed()
+        assert path.read_bytes() == old and not list(tmp_path.glob("*.tmp"))
+        monkeypatch.undo()
+    finally:
+        srv.stop()
+    chip = Chip("dls", 3)
+    twin_state.restore(chip, twin_state.decode(path.read_bytes(), chip, str(path)))
+    assert int(chip.bus.read(np.array([PPU_MEM[0]], np.uint64)).values[0]) == 0x1234   # the save at stop
+
+
+def test_a_temporary_file_left_by_a_crash_is_ignored(tmp_path):
+    path = _saved_file(tmp_path)
+    (tmp_path / (path.name + ".tmp")).write_bytes(path.read_bytes()[:50])     # a save cut short
+    log = Log()
+    with TwinServer(Chip("dls", 3), shared=True, state=tmp_path, log=log) as srv:
+        with host.connect(srv.url) as c:
+            assert _read_state(c) == EXPECTED
+    assert log.has("left by an interrupted save")
