@@ -81,16 +81,18 @@ class LockTimeout(BssError):
 
 
 class LockBroken(BssError):
-    """The server broke this client's lock on the chip: it was held longer
-    than the server allows (`bss-twin serve --max-lock-seconds`).  Programs
-    since then may have met other clients' programs on the chip.  `result`:
-    the RunResult of the program whose answer told it (it ran; its tickets
-    are filled), or None when the release told it."""
+    """This client lost its lock on the chip: the server broke it (it was
+    held longer than `bss-twin serve --max-lock-seconds`), or the connection
+    broke (and was resumed).  Programs since then may have met other
+    clients' programs on the chip.  `result`: the RunResult of the program
+    whose answer told it (it ran; its tickets are filled), or None when the
+    release told it."""
 
     def __init__(self, url: str, result=None):
         self.url, self.result = url, result
-        super().__init__(f"{url}: the server broke this client's lock on the chip (held longer than it "
-                         "allows, --max-lock-seconds); other clients' programs may have run since")
+        super().__init__(f"{url}: this client lost its lock on the chip (the server broke it: held longer "
+                         "than --max-lock-seconds, or the connection broke); other clients' programs may "
+                         "have run since")
 
 
 class ProgramCancelled(BssError):

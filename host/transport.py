@@ -108,8 +108,8 @@ class TcpTransport(Transport):
             raise LinkError(f"{self.url}: connection lost while sending: {exc}") from exc
 
     def read(self, timeout: float) -> bytes:
-        self._sock.settimeout(timeout)
         try:
+            self._sock.settimeout(timeout)
             data = self._sock.recv(1 << 20)
         except (socket.timeout, BlockingIOError):     # (timeout 0: a poll, which raises EAGAIN)
             return b""
@@ -207,6 +207,16 @@ def _arq_option(url: str) -> bool | None:
     return values[-1] == "1"
 
 
+def _resume_option(url: str) -> bool:
+    values = parse_qs(urlparse(url).query).get("resume")
+    if not values:
+        return False
+    if values[-1] not in ("0", "1"):
+        raise ValueError(f"{url}: resume={values[-1]!r}: 0 or 1 (go on with the link over a new connection "
+                         "when it breaks)")
+    return values[-1] == "1"
+
+
 def open_transport(url: str) -> Transport:
     """The transport of a connection URL (module docstring).  Byte streams that
     can lose or damage bytes (TCP, serial lines, the pty, anything behind
@@ -214,12 +224,17 @@ def open_transport(url: str) -> Transport:
     lossless in-process links (twin:, twin://) speak plain frames unless `arq=1`."""
     from .arq import ArqTransport
     arq = _arq_option(url)
+    resume = _resume_option(url)
     if url.startswith("fault+"):
         from .fault import FaultTransport, split_fault_url
         inner_url, options = split_fault_url(url)
-        transport: Transport = FaultTransport(_plain_transport(inner_url), url, **options)
+        reopen = lambda: FaultTransport(_plain_transport(inner_url), url, **options)
         lossy = True
     else:
-        transport = _plain_transport(url)
+        reopen = lambda: _plain_transport(url)
         lossy = not url.startswith("twin:")
-    return ArqTransport(transport) if (lossy if arq is None else arq) else transport
+    transport = reopen()
+    if resume and not (lossy if arq is None else arq):
+        raise ValueError(f"{url}: resume=1 needs the reliable link layer (not with arq=0)")
+    return ArqTransport(transport, reopen=reopen if resume else None) if (lossy if arq is None else arq) \
+        else transport

@@ -14,7 +14,9 @@ A packet::
     2      1     kind: HELLO 1, HELLO_ACK 2, DATA 3, ACK 4, NAK 5 (an ACK sent because damaged
                  bytes arrived: the sender goes back at once instead of waiting for its timer),
                  AUTH 6 (the first packet to a server that requires a token: payload the token;
-                 with or without the layer)
+                 with or without the layer), RESUME 7 / RESUME_ACK 8 / RESUME_REFUSED 9 (a link
+                 goes on over a new connection, below), BYE 10 (the client is done: its session
+                 is not kept for a resume)
     3      1     version (1)
     4      4     seq: DATA: stream offset of its first payload byte; HELLO/HELLO_ACK: 0
     8      4     ack: the next stream offset this side expects from the peer (cumulative)
@@ -37,6 +39,15 @@ duplicates or a timeout: go-back-N).
 Negotiation: a client sends HELLO and waits for HELLO_ACK; a peer that does
 not speak the layer never answers (its frame decoder discards the bytes: they
 hold no frame marker), and the client falls back to plain frames.
+
+Resume: a client whose connection broke opens a new one and sends RESUME
+(payload its session id, `ack` the next offset it expects from the server).
+A server that kept the session answers RESUME_ACK (payload the session id,
+`ack` the next offset it expects from the client), and both sides send again
+everything the other has not acknowledged (`ArqEndpoint.resume`): the byte
+streams go on as if nothing happened, each byte delivered once.  Else it
+answers RESUME_REFUSED (payload the session id and one byte, an
+isa.wire.ErrorReason: RESUME_UNKNOWN, RESUME_EXPIRED, RESUME_LOST).
 """
 from __future__ import annotations
 
@@ -49,7 +60,9 @@ from dataclasses import dataclass
 MARKER = b"\xa5\x96"
 VERSION = 1
 HELLO, HELLO_ACK, DATA, ACK, NAK, AUTH = 1, 2, 3, 4, 5, 6
-KINDS = {HELLO: "hello", HELLO_ACK: "hello_ack", DATA: "data", ACK: "ack", NAK: "nak", AUTH: "auth"}
+RESUME, RESUME_ACK, RESUME_REFUSED, BYE = 7, 8, 9, 10
+KINDS = {HELLO: "hello", HELLO_ACK: "hello_ack", DATA: "data", ACK: "ack", NAK: "nak", AUTH: "auth",
+         RESUME: "resume", RESUME_ACK: "resume_ack", RESUME_REFUSED: "resume_refused", BYE: "bye"}
 MAX_TOKEN = 256                    # bytes of a shared-secret token
 HEAD = struct.Struct(">2sBBIIHH")
 HEAD_SIZE = HEAD.size + 4          # 20: header and its CRC
@@ -89,6 +102,7 @@ class ArqStats:
     gaps: int = 0                   # packets received beyond a gap (dropped, re-requested)
     bad_packets: int = 0            # CRC or header faults
     bytes_discarded: int = 0        # bytes between packets and of bad ones
+    resumes: int = 0                # the link went on over a new connection (RESUME)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -180,6 +194,7 @@ class ArqEndpoint:
         self.expected = 0
         self.ack_due = False
         self.peer_restarted: bytes | None = None
+        self.peer_bye = False            # the peer said BYE: it will not resume
         self.outbox = bytearray()
 
     # ---------------------------------------------------------------- sending
@@ -257,7 +272,38 @@ class ArqEndpoint:
             self._emit(ACK, self.base + self.sent)
         return bytes(out)
 
+    def resume(self, peer_ack: int) -> None:
+        """The link goes on over a new byte stream: the peer holds everything
+        before `peer_ack`; what it does not hold is sent again (ValueError if
+        `peer_ack` lies outside the bytes this side still keeps)."""
+        done = _after(peer_ack, self.base)
+        if not 0 <= done <= len(self.sendbuf):
+            raise ValueError(f"resume: the peer expects offset {peer_ack % MOD}, this side keeps "
+                             f"{self.base}..{(self.base + len(self.sendbuf)) % MOD}")
+        del self.sendbuf[:done]
+        self.base = (self.base + done) % MOD
+        self.high = len(self.sendbuf)            # what goes out again counts as retransmitted
+        self.sent = 0
+        self.rto = self.rto_min
+        self.dup_acks = 0
+        self.epoch = (self.epoch + 1) & 0xFFFF
+        self.last_progress = self.clock()
+        self.stats.resumes += 1
+        self.ack_due = True
+        self._transmit()
+        if self.ack_due:
+            self._emit(ACK, self.base + self.sent)
+
     def handle(self, pkt: Packet, out: bytearray) -> None:
+        if pkt.kind == BYE:
+            self.peer_bye = pkt.payload == self.session
+            return
+        if pkt.kind == RESUME:
+            if pkt.payload == self.session:      # the peer did not get our RESUME_ACK: answer again
+                self.outbox += resume_ack(self.session, self.expected)
+            return
+        if pkt.kind in (RESUME_ACK, RESUME_REFUSED, AUTH):
+            return
         if pkt.kind == HELLO:
             if pkt.payload == self.session:  # the peer did not get our HELLO_ACK: answer again
                 self.outbox += hello_ack(self.session)
@@ -316,6 +362,33 @@ def hello(session: bytes) -> bytes:
 
 def hello_ack(session: bytes) -> bytes:
     return encode_packet(HELLO_ACK, 0, 0, session)
+
+
+def resume(session: bytes, expected: int) -> bytes:
+    """RESUME: go on with `session`; `expected` is the next offset this side expects."""
+    return encode_packet(RESUME, 0, expected, session)
+
+
+def resume_ack(session: bytes, expected: int) -> bytes:
+    return encode_packet(RESUME_ACK, 0, expected, session)
+
+
+def resume_refused(session: bytes, reason: int) -> bytes:
+    """RESUME_REFUSED: payload the session id and the reason (an isa.wire.ErrorReason)."""
+    return encode_packet(RESUME_REFUSED, 0, 0, session + bytes([int(reason)]))
+
+
+def bye(session: bytes) -> bytes:
+    return encode_packet(BYE, 0, 0, session)
+
+
+def find_opening(parser: PacketParser, raw: bytes) -> tuple[Packet | None, list[Packet]]:
+    """Feed raw bytes; the first HELLO or RESUME packet (8-byte session id) and the packets after it."""
+    pkts = parser.feed(raw)
+    for i, p in enumerate(pkts):
+        if p.kind in (HELLO, RESUME) and len(p.payload) == 8:
+            return p, pkts[i + 1:]
+    return None, []
 
 
 def find_hello(parser: PacketParser, raw: bytes, kind: int = HELLO) -> tuple[bytes | None, list[Packet]]:

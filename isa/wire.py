@@ -70,6 +70,7 @@ class ErrorReason(enum.IntEnum):
     PROGRAM_CANCELLED = 31   # the program was given up when its client's connection was lost (it may have run in part)
     RESUME_UNKNOWN = 32      # a resume names no session this server keeps (never seen, or the server restarted)
     RESUME_EXPIRED = 33      # a resume names a session kept after its disconnect but discarded since (--resume-seconds)
+    RESUME_LOST = 34         # a resume names a session that could not be kept (answers were lost when it broke)
 
     @property
     def text(self) -> str:
@@ -117,11 +118,12 @@ _REASON_TEXT = {
     ErrorReason.RECEIVE_BUFFER_FULL: "the chip side's buffer for programs being received is full; send it again later",
     ErrorReason.LOCK_BROKEN: "the chip lock was held longer than the server allows (--max-lock-seconds) and was broken",
     ErrorReason.LOCK_PLACEMENT: "a lock word must stand in a program of its own (with only loopback words)",
-    ErrorReason.PROGRAM_CANCELLED: "the program was given up when the connection was lost; it may have run in part "
-                                   "and its results are lost",
+    ErrorReason.PROGRAM_CANCELLED: "the program was given up when its connection was lost; it may have run in "
+                                   "part and its results are lost",
     ErrorReason.RESUME_UNKNOWN: "the server keeps no session of this id (never seen, or the server restarted)",
     ErrorReason.RESUME_EXPIRED: "the session was discarded: it stayed disconnected longer than the server keeps it "
-                                "(--resume-seconds)",
+                                "(--resume-seconds), or made room for newer ones",
+    ErrorReason.RESUME_LOST: "the session could not be kept: answers streaming when the connection broke were lost",
 }
 
 

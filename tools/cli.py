@@ -103,6 +103,10 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: in memory only)")
     p.add_argument("--state-every", type=float, default=None, metavar="S",
                    help="seconds between two saves of --state at most (default 5)")
+    p.add_argument("--resume-seconds", type=float, default=None, metavar="S",
+                   help="seconds a TCP client's session (its chip of its own, its unacknowledged answers) is "
+                        "kept after its connection broke, for a resume (resume=1 in its URL); 0: not kept "
+                        "(default 30)")
     p.add_argument("--max-lock-seconds", type=float, default=None, metavar="S",
                    help="seconds a client may hold the lock of a --shared chip before the server breaks it "
                         "and tells it (`error LOCK_BROKEN`; default 60)")
@@ -147,8 +151,8 @@ def _limits(args: argparse.Namespace):
 
 def _serve(args: argparse.Namespace) -> int:
     from twin.chip import Chip
-    from twin.server import (DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LOCK_SECONDS, DEFAULT_RECEIVE_TIMEOUT, PtyServer,
-                             TwinServer, parse_tcp_address)
+    from twin.server import (DEFAULT_MAX_CLIENTS, DEFAULT_MAX_LOCK_SECONDS, DEFAULT_RECEIVE_TIMEOUT,
+                             DEFAULT_RESUME_SECONDS, PtyServer, TwinServer, parse_tcp_address)
 
     rt = DEFAULT_RECEIVE_TIMEOUT if args.receive_timeout is None else args.receive_timeout
     if rt <= 0:
@@ -159,6 +163,9 @@ def _serve(args: argparse.Namespace) -> int:
     max_lock = DEFAULT_MAX_LOCK_SECONDS if args.max_lock_seconds is None else args.max_lock_seconds
     if not max_lock > 0:
         return _fail(f"--max-lock-seconds must be positive, not {max_lock}")
+    resume = DEFAULT_RESUME_SECONDS if args.resume_seconds is None else args.resume_seconds
+    if not resume >= 0:
+        return _fail(f"--resume-seconds must be at least 0, not {resume}")
     try:
         chip = Chip(args.chip, args.serial, args.seed)
         limits = _limits(args)
@@ -187,7 +194,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
                                 shared=args.shared, token=token, limits=limits, max_lock_seconds=max_lock,
-                                **state)
+                                resume_seconds=resume, **state)
         except (ValueError, StateError) as exc:
             return _fail(str(exc))
     stop = threading.Event()
@@ -326,8 +333,8 @@ def _reason_text(reason) -> str:
 # ============================================================================ table
 COMMANDS: tuple[Builtin | Forward | Parsers, ...] = (
     Builtin("serve", "serve a twin chip over TCP or a pseudo-terminal",
-            "Serve one twin chip to clients over TCP (one chip shared by all clients, their "
-            "programs run one at a time) or over a pseudo-terminal (behaves like a board on a "
+            "Serve a twin chip to clients over TCP (each client its own instance of the chip, or with "
+            "--shared one chip whose clients take turns and may lock it) or over a pseudo-terminal (behaves like a board on a "
             "USB-serial line). Prints the address on stdout ('listening on tcp://HOST:PORT' or "
             "'pty /dev/pts/N'), then serves until SIGINT or SIGTERM. Faults and notices are "
             "logged to stderr, one line each.",

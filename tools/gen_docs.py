@@ -97,7 +97,9 @@ def reasons_section() -> str:
         + ["", "Timeout reasons (`timeout.reason`, enum `isa.wire.TimeoutReason`):", ""]
         + _reason_table(wire.TimeoutReason)
         + ["", "Program limits (`limit.kind`, `limit_reached.kind`, enum `isa.wire.LimitKind`):", ""]
-        + _reason_table(wire.LimitKind))
+        + _reason_table(wire.LimitKind)
+        + ["", "Lock states (`lock_state.state`, enum `isa.wire.LockState`):", ""]
+        + _reason_table(wire.LockState))
 
 
 def frame_section() -> str:

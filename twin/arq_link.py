@@ -5,7 +5,12 @@ stream switches to the link layer: HELLO_ACK goes back, and from then on only
 the bytes the layer delivers (in order, once) reach the session, and the
 session's answers travel as the layer's packets, retransmitted until
 acknowledged.  A client that says HELLO again (it reconnected, or lost the
-HELLO_ACK) with another session id starts a fresh link."""
+HELLO_ACK) with another session id starts a fresh link.
+
+A stream whose first packet is RESUME asks to go on with a link of an earlier
+connection: `on_resume(session id)` (the server's) returns that link's
+endpoint, kept since the connection broke, or the ErrorReason of a refusal;
+RESUME_ACK or RESUME_REFUSED goes back."""
 from __future__ import annotations
 
 import time
@@ -15,9 +20,12 @@ from isa import arq
 
 
 class ServerLink:
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock=time.monotonic, on_resume: Callable[[bytes], "arq.ArqEndpoint | int"] | None = None):
         self.clock = clock
         self.endpoint: arq.ArqEndpoint | None = None
+        self.on_resume = on_resume
+        #: A refused RESUME: its reason (isa.wire.ErrorReason); the server then ends the connection.
+        self.refused: int | None = None
         self._sniff = arq.PacketParser(arq.ArqStats())
         #: Bytes the layer delivered while a program's answers streamed (twin.stream): the
         #: session gets them after that program, in order, before anything received later.
@@ -31,10 +39,14 @@ class ServerLink:
         """Bytes from the stream -> (the session's answer frames, the bytes to write back).
         `deliver` feeds bytes to the session and returns its answer."""
         if self.endpoint is None:
-            session, rest = arq.find_hello(self._sniff, data)
-            if session is None:
+            opening, rest = arq.find_opening(self._sniff, data)
+            if opening is None:
                 return (answer := deliver(data)), answer
-            self._establish(session)
+            if opening.kind == arq.RESUME:
+                if not self._resume(opening):
+                    return b"", arq.resume_refused(opening.payload, self.refused)
+            else:
+                self._establish(opening.payload)
             delivered = bytearray()
             for pkt in rest:
                 self.endpoint.handle(pkt, delivered)
@@ -58,6 +70,25 @@ class ServerLink:
             self._establish(self.endpoint.peer_restarted)   # before our HELLO_ACK): start afresh
             return b""
         return delivered
+
+    def _resume(self, pkt: arq.Packet) -> bool:
+        from isa.wire import ErrorReason
+        got = self.on_resume(pkt.payload) if self.on_resume is not None else int(ErrorReason.RESUME_UNKNOWN)
+        if isinstance(got, int):
+            self.refused = got
+            return False
+        self.endpoint = got
+        got.parser = self._sniff
+        self._sniff.stats = got.stats
+        got.outbox.clear()                       # what the old connection did not carry
+        got.outbox += arq.resume_ack(got.session, got.expected)
+        got.resume(pkt.ack)
+        return True
+
+    @property
+    def bye(self) -> bool:
+        """The client said it is done (it will not resume)."""
+        return self.endpoint is not None and self.endpoint.peer_bye
 
     def _establish(self, session: bytes) -> None:
         parser = self.endpoint.parser if self.endpoint is not None else self._sniff

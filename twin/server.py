@@ -19,7 +19,16 @@ seconds, the session declares the partial data lost and answers with a
 `timeout` notification (plus `error FRAME_TRUNCATED` for a partial frame).
 
 Every fault and notice is logged to `log` (stderr by default) as one line that
-names the client.  Bad input never stops a server.
+names the client, and so is every client event (connect, lock, cancel,
+disconnect, resume).  Bad input never stops a server.
+
+Service (docs/transports.md): a client of a shared chip can hold the chip's
+lock across programs (`lock` words, twin.session.ChipHost.lock; broken after
+`max_lock_seconds`); a client on the link layer whose connection broke can
+resume its session within `resume_seconds` (isa/arq.py RESUME: its chip of its
+own and its unacknowledged answers are kept meanwhile; a program running at
+the break is given up and answered `error PROGRAM_CANCELLED`); with `state`,
+the chip's state is kept in a directory across restarts (twin.state).
 
 Stopping (`stop()`, SIGINT/SIGTERM of `bss-twin serve`): a program still
 running is given up at its next slice point (ProgramCancelled; the chip's loop
@@ -72,6 +81,8 @@ REFUSED_LINGER = 2.0
 AUTH_SECONDS = 5.0
 #: Seconds a client may hold the lock of a shared chip before the server breaks it.
 DEFAULT_MAX_LOCK_SECONDS = 60.0
+#: Seconds a session on the link layer is kept after its connection broke, for a resume.
+DEFAULT_RESUME_SECONDS = 30.0
 
 
 def _loopback(host: str) -> bool:
@@ -348,7 +359,8 @@ class TwinServer(_ServerBase):
                  receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None, max_clients: int = DEFAULT_MAX_CLIENTS,
                  shared: bool | None = None, token: str | None = None, limits: Limits | None = None,
                  max_lock_seconds: float | None = DEFAULT_MAX_LOCK_SECONDS, state: str | os.PathLike | None = None,
-                 state_every: float = DEFAULT_SAVE_SECONDS):
+                 state_every: float = DEFAULT_SAVE_SECONDS, resume_seconds: float | None = DEFAULT_RESUME_SECONDS,
+                 max_kept: int | None = None):
         super().__init__(_make_host(chip, profile, serial, seed), receive_timeout, log, limits, state, state_every)
         if max_lock_seconds is not None and not max_lock_seconds > 0:
             raise ValueError(f"max_lock_seconds must be positive (or None: no limit), not {max_lock_seconds}")
@@ -356,6 +368,18 @@ class TwinServer(_ServerBase):
         self.max_lock_seconds = max_lock_seconds
         self.chip_host.max_lock_seconds = max_lock_seconds
         self._who: dict[int, str] = {}       # id(session) -> the client's name, for the log
+        if resume_seconds is not None and resume_seconds < 0:
+            raise ValueError(f"resume_seconds must be at least 0 (0: sessions are not kept), not {resume_seconds}")
+        #: Seconds a session on the link layer is kept after its connection broke, for a resume (0: not kept).
+        self.resume_seconds = float(resume_seconds or 0)
+        #: Sessions kept at most at once (the oldest is discarded for a newer one).
+        self.max_parked = int(max_clients if max_kept is None else max_kept)
+        self._parked: dict[bytes, _Parked] = {}
+        self._parked_cond = threading.Condition(threading.Lock())
+        self._live: dict[bytes, socket.socket] = {}     # session id -> the connection serving it
+        self._gone: dict[bytes, ErrorReason] = {}       # session id -> why it cannot be resumed
+        #: Sessions kept after a broken connection, resumed, discarded unresumed, resumes refused.
+        self.service_counts = {"kept": 0, "resumed": 0, "expired": 0, "refused": 0}
         self.chip_host.on_lock_event = self._lock_event
         #: Whether clients share one chip (taking turns; they see each other's state) or each
         #: has its own instance of it (default; a ChipHost given to share means shared).
@@ -426,6 +450,11 @@ class TwinServer(_ServerBase):
                 pass
         for t, _ in clients:
             t.join(timeout)
+        self._discard_all_parked()
+        c, k = self.service_counts, self.chip_host.lock_counts
+        self.log("tcp", f"stopped: {c['kept']} session(s) kept after a broken connection, {c['resumed']} resumed, "
+                        f"{c['expired']} discarded unresumed, {c['refused']} resume(s) refused; shared chip's lock "
+                        f"granted {k['granted']}, broken {k['broken']}")
         try:
             self._sock.close()
         except OSError:
@@ -437,9 +466,13 @@ class TwinServer(_ServerBase):
         while not self._stopped.is_set():
             self._close_refused()
             try:
-                ready, _, _ = select.select([lsock, self._wake_r], [], [], REFUSED_LINGER if self._refused else None)
+                ready, _, _ = select.select([lsock, self._wake_r], [], [], REFUSED_LINGER if self._refused
+                                            else 1.0 if self._parked else None)
             except (OSError, ValueError):
                 break
+            if self._parked:
+                with self._parked_cond:
+                    self._expire_parked()
             if not ready:
                 continue
             if self._wake_r in ready or self._stopped.is_set():
@@ -530,14 +563,39 @@ class TwinServer(_ServerBase):
                     self._clients.pop(threading.current_thread(), None)
                 return
         session = self._session(own_chip=not self.shared)
-        self._who[id(session)] = who
-        session.host.on_lock_event = self._lock_event
         stopping = session.cancel_check
         gone = _Hangup(conn)
-        session.cancel_check = lambda: stopping() or gone()
+        cancel_check = lambda: stopping() or gone()
         monitor = _Monitor(who, self.log)
-        link = ServerLink()          # plain frames until the client opens the reliable link layer
-        session.sink = tcp_sink(conn, link, monitor, session.cancel_check)   # a program's answers stream
+        sid: bytes | None = None             # the link layer's session id, once it is open
+
+        def attach(s: Session) -> None:
+            s.cancel_check = cancel_check
+            s.sink = tcp_sink(conn, link, monitor, cancel_check)      # a program's answers stream
+            s.host.on_lock_event = self._lock_event
+            # A program given up because the client went away is answered (error PROGRAM_CANCELLED),
+            # for a resume: on the link layer, on a server that keeps sessions.
+            s.report_cancel = (lambda why: link.reliable and bool(self.resume_seconds)
+                               and not self._stopped.is_set())
+            self._who[id(s)] = who
+
+        def on_resume(wanted: bytes):
+            nonlocal session, sid
+            kept, refusal = self._take_parked(wanted, who)
+            if kept is None:
+                return int(refusal)
+            fresh, session, sid = session, kept.session, wanted
+            self._who.pop(id(fresh), None)
+            fresh.close()                    # the session this connection began with: unused
+            attach(session)
+            link.deferred = kept.deferred
+            with session.host.stats_lock:
+                session.host.chip.link_counters["resumes"] += 1
+            self._live[wanted] = conn
+            return kept.endpoint
+
+        link = ServerLink(on_resume=on_resume)   # plain frames until the client opens the link layer
+        attach(session)
         self.log(who, "connected" + (" (token accepted)" if self.token is not None else ""))
         quiet_since: float | None = None     # bytes arrived; the receive-timeout check is due after them
         reason = "disconnected"
@@ -581,24 +639,53 @@ class TwinServer(_ServerBase):
                 except Exception as exc:  # a twin bug must not take the server down
                     self.log(who, f"internal error, dropping the client: {_one_line(exc)}")
                     reason = "dropped after an internal error"
+                    session.report_cancel = None
+                    sid = None
                     break
+                if link.refused is not None:
+                    reason = f"resume refused: {ErrorReason(link.refused).name} ({ErrorReason(link.refused).text})"
+                    conn.sendall(out)
+                    break
+                if link.reliable and link.endpoint.session != sid:
+                    if sid is not None:
+                        self._live.pop(sid, None)
+                    sid = link.endpoint.session
+                    self._live[sid] = conn
                 if session.sink.broken:     # it took no answers (or its line broke) while they streamed
                     reason = f"{session.sink.broken}; {session.sink.dropped} answer bytes dropped"
                     break
                 if answer:
                     monitor(answer)
+                if session.cancelled is not None:      # the client went away; the answer waits for a resume
+                    reason = f"program cancelled at tick {session.host.chip.now} ({session.cancelled})"
+                    session.cancelled = None
+                    break
                 if out:
                     conn.sendall(out)
         except (ConnectionError, OSError) as exc:
             reason = f"connection lost ({_one_line(exc)})"
         finally:
             pending = session.decoder.pending
+            keep = (sid is not None and bool(self.resume_seconds) and not link.bye and not self._stopped.is_set()
+                    and link.refused is None)
+            if keep and session.sink.dropped:
+                self._forget(sid, ErrorReason.RESUME_LOST)
+                keep = False
             try:
-                self._close_session(session)
+                if keep:
+                    session.release_lock("its client disconnected", tell=True)
+                    self._park(sid, session, link, who)
+                else:
+                    self._close_session(session)
             except Exception as exc:
                 self.log(who, f"internal error while closing: {_one_line(exc)}")
+            with self._parked_cond:          # a resume waiting for this connection to let go goes on
+                if sid is not None and self._live.get(sid) is conn:
+                    self._live.pop(sid, None)
+                self._parked_cond.notify_all()
             note = f", {pending} bytes of an unfinished frame dropped" if pending else ""
-            self.log(who, reason + note)
+            kept = f"; session {sid.hex()} kept {self.resume_seconds:g} s for a resume" if keep else ""
+            self.log(who, reason + note + kept)
             self._who.pop(id(session), None)
             try:
                 conn.close()
@@ -606,6 +693,75 @@ class TwinServer(_ServerBase):
                 pass
             with self._clients_lock:
                 self._clients.pop(threading.current_thread(), None)
+
+    # ------------------------------------------------------------------ sessions kept for a resume
+    def _park(self, sid: bytes, session: Session, link: ServerLink, who: str) -> None:
+        with self._parked_cond:
+            self._expire_parked()
+            while len(self._parked) >= self.max_parked:
+                oldest = min(self._parked, key=lambda k: self._parked[k].since)
+                self._drop_parked(oldest, "discarded to make room for a newer one (at most "
+                                          f"{self.max_parked} kept)")
+            session.sink = None
+            session.cancel_check = None
+            self._parked[sid] = _Parked(session, link.endpoint, link.deferred, time.monotonic(), who)
+            self.service_counts["kept"] += 1
+            self._parked_cond.notify_all()
+
+    def _take_parked(self, sid: bytes, who: str) -> tuple["_Parked | None", ErrorReason | None]:
+        """The session `sid` kept since its connection broke (or taken from the
+        connection still serving it, once that has let go), or why not."""
+        with self._parked_cond:
+            self._expire_parked()
+            old = self._live.get(sid)
+            if old is not None and sid not in self._parked:       # its old connection still looks alive
+                try:
+                    old.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self._parked_cond.wait_for(lambda: sid in self._parked or sid not in self._live, 5.0)
+            kept = self._parked.pop(sid, None)
+            if kept is None:
+                why = self._gone.get(sid, ErrorReason.RESUME_UNKNOWN)
+                self.service_counts["refused"] += 1
+                return None, why
+            self.service_counts["resumed"] += 1
+        self.log(who, f"resumed session {sid.hex()} of {kept.who}, disconnected "
+                      f"{time.monotonic() - kept.since:.1f} s before")
+        return kept, None
+
+    def _expire_parked(self) -> None:
+        """Discard kept sessions older than resume_seconds (with _parked_cond held)."""
+        now = time.monotonic()
+        for sid in [k for k, p in self._parked.items() if now - p.since >= self.resume_seconds]:
+            self._drop_parked(sid, f"not resumed within {self.resume_seconds:g} s (--resume-seconds)")
+
+    def _drop_parked(self, sid: bytes, why: str) -> None:
+        kept = self._parked.pop(sid)
+        self._forget(sid, ErrorReason.RESUME_EXPIRED)
+        self.service_counts["expired"] += 1
+        try:
+            kept.session.close()
+        except Exception as exc:
+            self.log(kept.who, f"internal error while closing: {_one_line(exc)}")
+        self.log(kept.who, f"session {sid.hex()} discarded: {why}")
+
+    def _forget(self, sid: bytes, why: ErrorReason) -> None:
+        self._gone[sid] = why
+        while len(self._gone) > 4096:
+            self._gone.pop(next(iter(self._gone)))
+
+    def _discard_all_parked(self) -> None:
+        with self._parked_cond:
+            for sid in list(self._parked):
+                self._drop_parked(sid, "the server is stopping")
+
+
+class _Parked:
+    """A session kept after its connection broke, for a resume."""
+
+    def __init__(self, session: Session, endpoint, deferred: bytearray, since: float, who: str):
+        self.session, self.endpoint, self.deferred, self.since, self.who = session, endpoint, deferred, since, who
 
 
 # ============================================================================ PTY
@@ -655,6 +811,7 @@ class PtyServer(_ServerBase):
             self._packet_mode = False
         os.set_blocking(self._master, False)
         self.session = self._session()
+        self.chip_host.on_lock_event = lambda owner, text: self.log(f"pty {self._path}", text)
         self._started = True
         self._start_state()
         self._thread = threading.Thread(target=self._loop, name=f"bss-twin pty {self._path}", daemon=True)

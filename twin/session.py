@@ -259,6 +259,11 @@ class ChipHost:
                 return LockState.BROKEN
             return LockState.NOT_HELD
 
+    def mark_lost(self, owner: object) -> None:
+        """`owner` lost the lock other than by giving it back: tell it with its next answer."""
+        with self._lock_cond:
+            self._lock_broken.add(owner)
+
     def lock_broken(self, owner: object) -> bool:
         """Whether `owner`'s lock was broken since it was last told (told now)."""
         with self._lock_cond:
@@ -532,10 +537,10 @@ class Session:
         self._tokens_at = clock()
         self._suppressed = 0                         # notices not sent since the last summary
         self._dropped_unsynced = 0                   # of those, not yet in the link counters
-        #: A program given up (ProgramCancelled) is answered `error PROGRAM_CANCELLED` and its
-        #: halting loopbacks instead of raising (a server whose client may resume sets it);
-        #: `cancelled` then says why, and the server ends the connection.
-        self.report_cancel = False
+        #: Asked with the reason when a program is given up (ProgramCancelled): True answers it
+        #: `error PROGRAM_CANCELLED` and its halting loopbacks instead of raising (a server whose
+        #: client may resume); `cancelled` then says why, and the server ends the connection.
+        self.report_cancel: Callable[[str], bool] | None = None
         self.cancelled: str | None = None
 
     # ------------------------------------------------------------------ input
@@ -709,7 +714,7 @@ class Session:
             rest = self.host.run(words, self.executor, self.cancel_check, emit=emit, limits=self.limits,
                                  owner=self)
         except ProgramCancelled as exc:
-            if not self.report_cancel:
+            if self.report_cancel is None or not self.report_cancel(str(exc)):
                 raise
             out.append(self._cancelled(words, headers, str(exc), cont=streamed))
             return
@@ -732,7 +737,7 @@ class Session:
                     state = self.host.unlock(self, "given back by the client")
                     resp.append(wire.encode("lock_state", state=int(state), ms=0))
         except ProgramCancelled as exc:
-            if not self.report_cancel:
+            if self.report_cancel is None or not self.report_cancel(str(exc)):
                 raise
             return self._cancelled(words, wire.headers_bulk(words), str(exc))
         return self._send(np.array(resp, dtype=np.uint64))
@@ -749,11 +754,16 @@ class Session:
                                wire.encode_bulk("loopback_echo", halt=1, tag=f["tag"])])
         return self._send(resp, cont=cont)
 
-    def release_lock(self, why: str) -> None:
-        """Give back the chip's lock if this session holds it (its client went away)."""
+    def release_lock(self, why: str, tell: bool = False) -> None:
+        """Give back the chip's lock if this session holds it (its client went
+        away); with `tell`, its next answer says the lock was lost (a resume)."""
         if self.host.lock_holder is self:
             self.host.unlock(self, why)
-        self.host.lock_broken(self)            # nobody left to tell
+            if tell:
+                self.host.mark_lost(self)
+                return
+        if not tell:
+            self.host.lock_broken(self)        # nobody left to tell
 
     def _lost(self) -> None:
         """A frame went missing: the program being assembled cannot run."""

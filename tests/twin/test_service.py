@@ -319,3 +319,114 @@ def test_a_temporary_file_left_by_a_crash_is_ignored(tmp_path):
         with host.connect(srv.url) as c:
             assert _read_state(c) == EXPECTED
     assert log.has("left by an interrupted save")
+
+
+# =========================================================================== resume
+from host.arq import ResumeRefused  # noqa: E402
+
+
+def _cut_after_write(conn, pause: float = 0.3):
+    """The next write goes out, then the TCP connection under the link breaks
+    before the answer is read (the answer is lost with the socket's buffer)."""
+    transport = conn.transport
+    original = transport.write
+
+    def write_then_cut(data: bytes) -> None:
+        original(data)
+        transport.write = original
+        time.sleep(pause)                       # the server runs it and answers into the dead socket
+        transport.inner._sock.close()
+    transport.write = write_then_cut
+
+
+def test_a_broken_connection_is_resumed_and_the_program_ran_once():
+    log = Log()
+    with TwinServer(Chip("dls", 3), log=log) as srv:               # the client's chip is its own
+        with host.connect(srv.url + "?resume=1") as c:
+            write(c, 0x0A0A_0A0A, WEIGHT + 1)                       # chip state before the break
+            before = read(c, LINK["programs"])
+            _cut_after_write(c)
+            p = c.program()
+            p.write_words(np.array([WEIGHT], np.uint64), np.array([0x5151_5151], np.uint32))
+            t = p.read_words(np.array([WEIGHT, WEIGHT + 1, LINK["programs"]], np.uint64))
+            c.run(p)                                                # the answer comes over the new connection
+            assert [int(v) for v in t.values] == [0x5151_5151, 0x0A0A_0A0A, before + 1]
+            assert read(c, LINK["programs"]) == before + 2         # it ran once (and this read)
+            assert read(c, LINK["resumes"]) == 1
+            assert c.transport.stats()["resumes"] == 1
+        assert log.has("kept 30 s for a resume") and log.has("resumed session")
+        assert srv.service_counts["resumed"] == 1
+    assert not log.has("internal error")
+
+
+def test_a_program_given_up_at_the_break_is_reported_cancelled_not_run_again():
+    log = Log()
+    with TwinServer(Chip("dls", 3), shared=True, log=log) as srv:
+        a, b = host.connect(srv.url), host.connect(srv.url + "?resume=1")
+        try:
+            write(a, 1)
+            lk = a.lock().acquire()                      # B's program waits for the lock ...
+            _cut_after_write(b, pause=0.1)
+            with pytest.raises(host.ProgramCancelled, match="may have run in part"):
+                write(b, 2)                              # ... when its connection breaks: given up
+            lk.release()
+            assert read(a) == 1                          # and not run again after the resume
+            write(b, 3)                                  # the resumed link goes on
+            assert read(a) == 3
+            assert log.has("program cancelled at tick") and log.has("resumed session")
+        finally:
+            a.close()
+            b.close()
+
+
+def test_an_expired_session_is_refused_with_its_reason():
+    log = Log()
+    with TwinServer(Chip("dls", 3), log=log, resume_seconds=0.2) as srv:
+        with host.connect(srv.url + "?resume=1") as c:
+            write(c, 9)
+            c.transport.inner._sock.close()
+            assert _wait_for(lambda: log.has("kept 0.2 s for a resume"))
+            time.sleep(0.5)
+            with pytest.raises(ResumeRefused, match="RESUME_EXPIRED") as exc:
+                read(c)
+            assert exc.value.reason is ErrorReason.RESUME_EXPIRED
+        assert log.has("not resumed within 0.2 s") and srv.service_counts["expired"] == 1
+
+
+def test_a_server_that_keeps_no_sessions_refuses_a_resume():
+    with TwinServer(Chip("dls", 3), log=Log(), resume_seconds=0) as srv:
+        with host.connect(srv.url + "?resume=1") as c:
+            write(c, 9)
+            c.transport.inner._sock.close()
+            with pytest.raises(ResumeRefused, match="RESUME_UNKNOWN"):
+                read(c)
+
+
+def test_a_client_that_closes_is_not_kept():
+    log = Log()
+    with TwinServer(Chip("dls", 3), log=log) as srv:
+        with host.connect(srv.url + "?resume=1") as c:
+            write(c, 9)
+        assert _wait_for(lambda: log.has("disconnected"))
+        assert not log.has("for a resume") and srv.service_counts["kept"] == 0
+
+
+def test_a_lock_lost_with_a_broken_connection_is_reported_after_the_resume():
+    log = Log()
+    with TwinServer(Chip("dls", 3), shared=True, log=log) as srv:
+        a, b = host.connect(srv.url + "?resume=1"), host.connect(srv.url)
+        try:
+            lk = a.lock().acquire()
+            write(a, 1)
+            a.transport.inner._sock.close()
+            assert _wait_for(lambda: log.has("lock released (its client disconnected)"))
+            write(b, 2)                                   # the lock went with the connection
+            with pytest.raises(LockBroken, match="lost its lock") as exc:
+                read(a)                                   # resumed; told with the next answer
+            assert exc.value.result is not None
+            with pytest.raises(LockBroken):
+                lk.release()
+            assert read(a) == 2
+        finally:
+            a.close()
+            b.close()
