@@ -70,6 +70,52 @@ def test_both_directions_deliver_every_byte_once_in_order(rates, seed):
         assert a.stats.duplicates + b.stats.duplicates > 0
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_link_resumed_over_a_new_stream_delivers_every_byte_once(seed):
+    """Both directions carry messages; at a random moment the stream breaks:
+    whatever was in flight is lost, both sides' parsers hold half a packet.
+    After RESUME (each side's `expected` given to the other's `resume`) every
+    message arrives exactly once, in order."""
+    clock = FakeClock()
+    a, b = _pair(clock)
+    rng = np.random.default_rng(seed)
+    sent = {"a": bytearray(), "b": bytearray()}
+    got = {"a": bytearray(), "b": bytearray()}
+    cut = int(rng.integers(50, 400))
+    for step in range(3000):
+        clock.t += 0.002
+        if step < 600 and rng.random() < 0.2:
+            for name, ep in (("a", a), ("b", b)):
+                msg = rng.integers(0, 256, int(rng.integers(1, 3000)), dtype=np.uint8).tobytes()
+                sent[name] += msg
+                ep.send(msg)
+        for ep in (a, b):
+            ep.poll()
+        out_a, out_b = a.take_outbox(), b.take_outbox()
+        if step == cut:                          # the stream breaks: in flight lost, half packets held
+            b.receive(out_a[:len(out_a) // 2])
+            a.receive(out_b[:len(out_b) // 3])
+            a.parser, b.parser = arq.PacketParser(a.stats), arq.PacketParser(b.stats)
+            a.outbox.clear()
+            b.outbox.clear()
+            ea, eb = a.expected, b.expected      # RESUME and RESUME_ACK carry these
+            a.resume(eb)
+            b.resume(ea)
+            continue
+        got["b"] += b.receive(out_a)
+        got["a"] += a.receive(out_b)
+    assert bytes(got["b"]) == bytes(sent["a"]) and bytes(got["a"]) == bytes(sent["b"])
+    assert a.idle and b.idle and a.stats.resumes == b.stats.resumes == 1
+    assert a.stats.timeouts == b.stats.timeouts == 0        # sent again at the resume, not by a timer
+
+
+def test_a_resume_outside_the_kept_bytes_is_refused():
+    a, _ = _pair(FakeClock())
+    a.send(b"x" * 100)
+    with pytest.raises(ValueError, match="resume: the peer expects offset 200"):
+        a.resume(200)
+
+
 def test_parser_counts_what_it_drops():
     stats = arq.ArqStats()
     parser = arq.PacketParser(stats)
@@ -164,6 +210,7 @@ def test_the_in_process_twin_speaks_the_layer_when_asked():
     ("fault+tcp://127.0.0.1:1?drop=2", "drop=2.0 must be a probability in 0..1"),
     ("fault+tcp://127.0.0.1:1?dir=left", "dir='left': both, up or down"),
     ("twin:dls?arq=2", "arq='2': 0 \\(plain frames\\) or 1"),
+    ("tcp://127.0.0.1:1?resume=yes", "resume='yes': 0 or 1"),
 ])
 def test_bad_link_options_are_refused_by_name(url, message):
     with pytest.raises(ValueError, match=message):

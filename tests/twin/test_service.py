@@ -430,3 +430,41 @@ def test_a_lock_lost_with_a_broken_connection_is_reported_after_the_resume():
         finally:
             a.close()
             b.close()
+
+
+def test_bss_twin_serve_state_survives_a_sigterm_restart(tmp_path):
+    import re
+    import signal
+    import subprocess
+
+    python = ROOT / ".venv" / "bin" / "python"
+    python = python if python.exists() else Path(sys.executable)
+
+    def serve():
+        proc = subprocess.Popen([str(python), "-m", "tools.cli", "serve", "--tcp", "0", "--shared", "--serial", "3",
+                                 "--state", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        line = proc.stdout.readline().strip()
+        assert re.fullmatch(r"listening on tcp://127\.0\.0\.1:\d+", line), (line, proc.stderr.read())
+        return proc, line.split()[-1]
+
+    def stop(proc) -> str:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        return err
+
+    proc, url = serve()
+    try:
+        with host.connect(url) as c:
+            _write_state(c)
+    finally:
+        err = stop(proc)
+    assert "state: saved" in err, err
+    proc, url = serve()
+    try:
+        with host.connect(url) as c:
+            assert _read_state(c) == EXPECTED
+    finally:
+        err = stop(proc)
+    assert "state: loaded" in err, err
