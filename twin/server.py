@@ -338,8 +338,9 @@ class _Hangup:
         return self.reason
 
 
-#: TCP states (linux/tcp_states.h) in which the client has closed or reset the connection.
-_TCP_PEER_GONE = {7, 8, 9}                      # TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK
+#: TCP states (linux/tcp_states.h) in which the client has closed or reset the connection, or the
+#: server has shut it down (a resume took its session over, or the server stops).
+_TCP_PEER_GONE = {4, 5, 7, 8, 9}        # TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_LAST_ACK
 
 
 # ============================================================================ TCP
