@@ -50,6 +50,8 @@ class ArqTransport(Transport):
         #: Opens a new inner transport to the same peer (a resume after a break), or None.
         self.reopen = reopen
         self.resume_timeout = resume_timeout
+        #: What happened on the link that the next result should tell (a resume); see take_notices.
+        self.notices: list[str] = []
         self.endpoint: arq.ArqEndpoint | None = None
         self._plain = bytearray()           # what a plain peer sent during the negotiation
         self._closed: LinkError | None = None     # the peer closed during the negotiation
@@ -96,6 +98,10 @@ class ArqTransport(Transport):
             if not raw:
                 return
             self._plain += raw
+
+    def take_notices(self) -> list[str]:
+        notes, self.notices = self.notices, []
+        return notes
 
     @property
     def negotiated(self) -> bool:
@@ -163,7 +169,14 @@ class ArqTransport(Transport):
             self.inner = inner
             ep.parser = parser
             ep.outbox.clear()                # what the broken connection did not carry
+            unacked, had = len(ep.sendbuf), arq._after(answer.ack, ep.base)
             ep.resume(answer.ack)
+            self.notices.append(
+                f"link: the connection broke ({cause}) and was resumed over a new one: the chip side had "
+                f"{had} of the {unacked} bytes this side had not seen acknowledged"
+                + (f"; the other {unacked - had} were sent again (what they held had not arrived, and runs "
+                   "now, once)" if unacked > had else "")
+                + "; answers the chip side had sent and this side had not received come again")
             out = bytearray()
             for pkt in rest:
                 ep.handle(pkt, out)

@@ -124,6 +124,7 @@ class Connection:
             prog.done(tag=self._tag)
         words = prog.words()
         tag = int(wire.field_bulk("loopback", "tag", words[-1:])[0])
+        take = getattr(self.transport, "take_notices", None)
         try:
             resp = self._exchange(words, tag, frame_seqs=True)
         except LinkTimeout:
@@ -132,6 +133,8 @@ class Connection:
         resp, stale_note = self._drop_stale(resp)
         if stale_note:
             self.notices.append(stale_note)
+        if take is not None:
+            self.notices.extend(take())            # the link's own (a resume)
         if self._cancelled:
             self._cancelled = False
             raise ProgramCancelled(f"{self.url}: the chip side gave this program up when the connection was lost "

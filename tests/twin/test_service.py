@@ -349,14 +349,40 @@ def test_a_broken_connection_is_resumed_and_the_program_ran_once():
             p = c.program()
             p.write_words(np.array([WEIGHT], np.uint64), np.array([0x5151_5151], np.uint32))
             t = p.read_words(np.array([WEIGHT, WEIGHT + 1, LINK["programs"]], np.uint64))
-            c.run(p)                                                # the answer comes over the new connection
+            result = c.run(p)                                       # the answer comes over the new connection
             assert [int(v) for v in t.values] == [0x5151_5151, 0x0A0A_0A0A, before + 1]
+            note = [n for n in result.notices if "was resumed" in n]
+            assert len(note) == 1 and "sent again" not in note[0], result.notices   # the server had it all
             assert read(c, LINK["programs"]) == before + 2         # it ran once (and this read)
             assert read(c, LINK["resumes"]) == 1
             assert c.transport.stats()["resumes"] == 1
         assert log.has("kept 30 s for a resume") and log.has("resumed session")
         assert srv.service_counts["resumed"] == 1
     assert not log.has("internal error")
+
+
+def test_a_program_that_had_not_arrived_is_sent_again_after_the_resume_and_runs_once():
+    with TwinServer(Chip("dls", 3), log=Log()) as srv:
+        with host.connect(srv.url + "?resume=1") as c:
+            before = read(c, LINK["programs"])
+            transport = c.transport
+            original_write, original_flush = transport.write, transport._flush
+
+            def write_lost(data: bytes) -> None:   # the program's packets never leave: the line breaks
+                transport.write = original_write
+                transport._flush = lambda: None
+                original_write(data)
+                transport._flush = original_flush
+                transport.endpoint.take_outbox()
+                transport.inner._sock.close()
+            transport.write = write_lost
+            p = c.program()
+            p.write_words(np.array([WEIGHT], np.uint64), np.array([0x77], np.uint32))
+            t = p.read_words(np.array([WEIGHT, LINK["programs"]], np.uint64))
+            result = c.run(p)
+            assert [int(v) for v in t.values] == [0x77, before + 1]
+            assert any("were sent again" in n for n in result.notices), result.notices
+            assert read(c, LINK["programs"]) == before + 2
 
 
 def test_a_program_given_up_at_the_break_is_reported_cancelled_not_run_again():
