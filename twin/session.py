@@ -143,8 +143,10 @@ class _Segment:
 
 class ChipHost:
     """A chip shared by sessions (see the module docstring): whose turn it is,
-    the timed segments waiting for its clock, and the lock that guards the
-    link counters shared by all sessions.  `executor` runs programs given to
+    the timed segments waiting for its clock, the chip's lock a session can
+    hold across programs (the others' programs wait meanwhile; broken after
+    `max_lock_seconds`), and the lock that guards the link counters shared
+    by all sessions.  `executor` runs programs given to
     `run` without an executor of their own.  `limits` (twin.limits) are what a
     program gets unless it asks for less."""
 
@@ -497,7 +499,12 @@ class Session:
       program with a `timeout PROGRAM_END` notice naming its first frame;
     * a program whose frames keep coming for longer than `limits.receive_seconds`
       without its END frame is dropped with `timeout PROGRAM_RECEIVE` naming
-      its first frame (its remaining CONT frames are discarded as after a loss).
+      its first frame (its remaining CONT frames are discarded as after a loss);
+    * a program of `lock` words and loopbacks only is done by the session (the
+      chip host's lock, `ChipHost.lock`), without chip time; a `lock` word
+      among other words is rejected (`LOCK_PLACEMENT`) and does nothing.  The
+      holder of a lock that was broken (or lost with a broken connection) is
+      told with its next answer (`error LOCK_BROKEN`).
 
     Answers: a program's responses go to `sink` as they come (a server streams
     them to its client, twin.executor.FLUSH_WORDS at a time), or, without a
