@@ -83,6 +83,8 @@ AUTH_SECONDS = 5.0
 DEFAULT_MAX_LOCK_SECONDS = 60.0
 #: Seconds a session on the link layer is kept after its connection broke, for a resume.
 DEFAULT_RESUME_SECONDS = 30.0
+#: Bytes (unacknowledged answers, input kept for later) all kept sessions hold at most together.
+KEPT_BYTES_MAX = 1 << 28
 
 
 def _loopback(host: str) -> bool:
@@ -699,10 +701,12 @@ class TwinServer(_ServerBase):
     def _park(self, sid: bytes, session: Session, link: ServerLink, who: str) -> None:
         with self._parked_cond:
             self._expire_parked()
-            while len(self._parked) >= self.max_parked:
+            held = len(link.endpoint.sendbuf) + len(link.deferred)
+            while self._parked and (len(self._parked) >= self.max_parked
+                                    or held + sum(p.bytes for p in self._parked.values()) > KEPT_BYTES_MAX):
                 oldest = min(self._parked, key=lambda k: self._parked[k].since)
-                self._drop_parked(oldest, "discarded to make room for a newer one (at most "
-                                          f"{self.max_parked} kept)")
+                self._drop_parked(oldest, f"discarded to make room for a newer one (at most {self.max_parked} "
+                                          f"sessions and {KEPT_BYTES_MAX >> 20} MiB of their bytes kept)")
             session.sink = None
             session.cancel_check = None
             self._parked[sid] = _Parked(session, link.endpoint, link.deferred, time.monotonic(), who)
@@ -763,6 +767,7 @@ class _Parked:
 
     def __init__(self, session: Session, endpoint, deferred: bytearray, since: float, who: str):
         self.session, self.endpoint, self.deferred, self.since, self.who = session, endpoint, deferred, since, who
+        self.bytes = len(endpoint.sendbuf) + len(deferred)       # what it holds for the client
 
 
 # ============================================================================ PTY

@@ -494,3 +494,24 @@ def test_bss_twin_serve_state_survives_a_sigterm_restart(tmp_path):
     finally:
         err = stop(proc)
     assert "state: loaded" in err, err
+
+
+def test_the_oldest_kept_session_makes_room_for_a_newer_one():
+    log = Log()
+    with TwinServer(Chip("dls", 3), log=log, max_kept=1) as srv:
+        a, b = host.connect(srv.url + "?resume=1"), host.connect(srv.url + "?resume=1")
+        try:
+            write(a, 1)
+            write(b, 2)
+            a.transport.inner._sock.close()
+            assert _wait_for(lambda: srv.service_counts["kept"] == 1)
+            b.transport.inner._sock.close()
+            assert _wait_for(lambda: srv.service_counts["kept"] == 2)
+            assert log.has("discarded to make room for a newer one (at most 1 sessions")
+            assert read(b) == 2                                  # the newer one resumes, its chip kept
+            with pytest.raises(ResumeRefused, match="RESUME_EXPIRED"):
+                read(a)
+            assert srv.service_counts == {"kept": 2, "resumed": 1, "expired": 1, "refused": 1}
+        finally:
+            a.close()
+            b.close()
