@@ -515,3 +515,33 @@ def test_the_oldest_kept_session_makes_room_for_a_newer_one():
         finally:
             a.close()
             b.close()
+
+
+def test_programs_over_a_damaged_link_that_also_breaks_run_once_and_right():
+    """fault+tcp (byte flips, lost chunks) with resume=1; the TCP connection is
+    cut every 7 programs, at random points of the exchange: every answer is
+    right and the chip ran each program once."""
+    rng = np.random.default_rng(5)
+    with TwinServer(Chip("dls", 3), log=Log()) as srv:
+        host_, port = srv.address
+        with host.connect(f"fault+tcp://{host_}:{port}?flip=1e-3&drop=1e-3&seed=3&resume=1") as c:
+            before = read(c, LINK["programs"])
+            n = 40
+            for i in range(n):
+                if i % 7 == 3:
+                    original = c.transport.write
+
+                    def cut(data, original=original):        # the socket under the fault layer
+                        c.transport.write = original
+                        original(data)
+                        time.sleep(float(rng.uniform(0, 0.01)))
+                        c.transport.inner.inner._sock.close()
+                    c.transport.write = cut
+                value = 0x1000 + i
+                p = c.program()
+                p.write_words(np.array([WEIGHT + i % 4], np.uint64), np.array([value], np.uint32))
+                t = p.read_words(np.array([WEIGHT + i % 4], np.uint64))
+                c.run(p)
+                assert int(t.values[0]) == value, i
+            assert read(c, LINK["programs"]) == before + 1 + n
+            assert c.transport.stats()["resumes"] == len([i for i in range(n) if i % 7 == 3])
