@@ -66,17 +66,21 @@ class Server:
                 n = int(as_limit_gb * (1 << 30))
                 resource.setrlimit(resource.RLIMIT_AS, (n, n))
 
-        self.proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--chip", chip, "--tcp", "0",
+        where = [] if "--pty" in extra else ["--tcp", "0"]
+        self.proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--chip", chip, *where,
                                       *extra], cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, preexec_fn=cap)
         r, _, _ = select.select([self.proc.stdout], [], [], 60)
         line = self.proc.stdout.readline().strip() if r else ""
-        if not line.startswith("listening on "):
+        if not line.startswith(("listening on ", "pty ")):
             self.proc.kill()
             raise SystemExit(f"the server printed no address: {line!r} {self.proc.stderr.read()}")
         self.url = line.split()[-1]
-        host, port = self.url[len("tcp://"):].rsplit(":", 1)
-        self.address = (host, int(port))
+        if line.startswith("pty "):               # `--pty`: the slave path is the address
+            self.address = self.url
+        else:
+            host, port = self.url[len("tcp://"):].rsplit(":", 1)
+            self.address = (host, int(port))
         self.log: list[str] = []
         threading.Thread(target=self._drain_log, daemon=True).start()
         self._peak = 0
@@ -235,28 +239,42 @@ def scenario_madc_stream(srv: Server, conn) -> str:
             + (f"; {', '.join(end)}" if end else ""))
 
 
-def scenario_read_10M(srv: Server, conn) -> str:
+def read_program(conn, n: int = 10_000_000):
+    """One program of `n` register reads."""
     prog = conn.program()
-    prog.read_words(np.full(10_000_000, conn.regmap.address("chip_id", "serial"), np.uint64))
+    prog.read_words(np.full(n, conn.regmap.address("chip_id", "serial"), np.uint64))
+    return prog
+
+
+def loopback(conn, on: bool) -> None:
+    """The crossbar's loopback on or off (input spikes come back as output)."""
+    import host
+    prog = conn.program()
+    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=int(on)))
+    conn.run(prog)
+
+
+def spikes_program(conn, n: int = 3_000_000):
+    """`n` input spikes, one every 2 ticks, and a wait until after the last."""
+    prog = conn.program()
+    prog.timer_reset()
+    prog.spikes(np.arange(n) % 1024, 100 + 2 * np.arange(n))
+    prog.wait_until(100 + 2 * n + 1000)
+    return prog
+
+
+def scenario_read_10M(srv: Server, conn) -> str:
+    prog = read_program(conn)
     srv.begin()
     return _outcome(lambda: conn.run(prog))
 
 
 def scenario_spikes_3M(srv: Server, conn) -> str:
-    import host
-    prog = conn.program()
-    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=1))
-    conn.run(prog)
-    n = 3_000_000
-    prog = conn.program()
-    prog.timer_reset()
-    prog.spikes(np.arange(n) % 1024, 100 + 2 * np.arange(n))
-    prog.wait_until(100 + 2 * n + 1000)
+    loopback(conn, True)
+    prog = spikes_program(conn)
     srv.begin()
     out = _outcome(lambda: conn.run(prog))
-    off = conn.program()
-    off.write(host.ChipOnly(), host.CrossbarConfig(loopback=0))
-    conn.run(off)
+    loopback(conn, False)
     return out
 
 
