@@ -18,7 +18,7 @@ concurrency  8 clients x `--programs` programs, each program: read one synapse-w
              interpreter, the server one process).
 hostile      8 clients loop a simple program (write + read back, as above) while one more
              client runs, one after the other: the interrupt-loop PPU image
-             (tests/data/ppu_hostile), an endless PPU loop under a 2**32 - 1 tick wait, a
+             (tests/data/ppu_hostile), an endless PPU loop under 4 waits of 2**32 - 1 ticks, a
              2**32 - 1 tick wait with every neuron firing, a 10 M-word read, 3 M input spikes
              on the crossbar loopback; the server's wall-time limit is `--max-seconds`.
              Each must end with its typed error (host.ProgramLimit, host.PPUFault) within
@@ -146,22 +146,37 @@ def concurrency(url: str, clients: int, programs: int) -> dict:
 
 
 def part_concurrency(args) -> None:
-    print(f"== concurrency: {args.clients} clients x {args.programs} programs (read, write, read back)")
-    print(f"{'server':<18} {'clients':>7} {'programs':>8} {'prog/s':>8} {'8 vs 1':>7} {'mixed':>5} {'foreign':>7} "
-          f"{'errors':>6}")
+    print(f"== concurrency: {args.clients} clients x {args.programs} programs (read, write, read back), "
+          f"{args.repeats} runs each: the median rate (lowest..highest); counts over all runs")
+    print(f"{'server':<18} {'clients':>7} {'programs':>8} {'prog/s':>8} {'range':>11} {'n vs 1':>7} {'mixed':>5} "
+          f"{'foreign':>7} {'errors':>6}")
     for shared in (False, True):
         srv = Server(ROOT, "dls", ["--shared"] if shared else [], None)
         try:
             warm_up(srv.url)
-            one = concurrency(srv.url, 1, args.programs)
-            many = concurrency(srv.url, args.clients, args.programs)
+            ones, manys = [], []
+            for _ in range(args.repeats):          # interleaved: drifts of a busy machine hit both alike
+                ones.append(concurrency(srv.url, 1, args.programs))
+                manys.append(concurrency(srv.url, args.clients, args.programs))
         finally:
             srv.stop()
         name = "--shared" if shared else "a chip per client"
+        one, many = (_merge(ones), _merge(manys))
         for r in (one, many):
             ratio = f"{r['rate'] / one['rate']:.2f}" if r is many else "1"
-            print(f"{name:<18} {r['clients']:>7} {r['programs']:>8} {r['rate']:>8.0f} {ratio:>7} {r['mixed']:>5} "
+            print(f"{name:<18} {r['clients']:>7} {r['programs']:>8} {r['rate']:>8.0f} "
+                  f"{r['low']:>5.0f}..{r['high']:<5.0f} {ratio:>7} {r['mixed']:>5} "
                   f"{r['foreign']:>7} {r['errors']:>6}  {'; '.join(r['problems'])}")
+
+
+def _merge(runs: list[dict]) -> dict:
+    """The median rate of the runs (and the lowest, highest), their counts summed."""
+    out = dict(runs[0])
+    rates = sorted(r["rate"] for r in runs)
+    out.update(rate=float(np.median(rates)), low=rates[0], high=rates[-1],
+               **{k: sum(r[k] for r in runs) for k in ("programs", "mixed", "foreign", "errors")},
+               problems=[p for r in runs for p in r["problems"]][:3])
+    return out
 
 
 # =========================================================================== hostile programs
@@ -179,39 +194,43 @@ def _outcome(fn) -> tuple[str, float]:
     return what, time.monotonic() - t0
 
 
-def hostile_interrupt_loop(conn) -> None:
+# Each prepares its client's chip and returns the hostile program's run (the part timed).
+def hostile_interrupt_loop(conn):
     ppu = host.PPU(conn)
     ppu.load(HOSTILE_IMAGE.read_bytes())
     ppu.start()
-    ppu.run_until_sleep(1.0)
+    return lambda: ppu.run_until_sleep(1.0)
 
 
-def hostile_ppu_loop(conn) -> None:
+def hostile_ppu_loop(conn):
     from isa.ppu.asm import assemble
     ppu = host.PPU(conn)
     ppu.load(assemble("1:  addi r3, r3, 1\n    b 1b\n").image())
     ppu.start()
     prog = conn.program()
-    prog.timer_reset()
-    prog.wait_until(LONG_WAIT)
-    conn.run(prog)
+    for _ in range(4):                      # 4 x 2**32 - 1 ticks (137 s of chip time) of an endless loop
+        prog.timer_reset()
+        prog.wait_until(LONG_WAIT)
+    return lambda: conn.run(prog)
 
 
-def hostile_wait_firing(conn) -> None:
+def hostile_wait_firing(conn):
     _fire_all(conn)
     prog = conn.program()
     prog.timer_reset()
     prog.wait_until(LONG_WAIT)
-    conn.run(prog)
+    return lambda: conn.run(prog)
 
 
-def hostile_read_10M(conn) -> None:
-    conn.run(read_program(conn))
+def hostile_read_10M(conn):
+    prog = read_program(conn)
+    return lambda: conn.run(prog)
 
 
-def hostile_spikes_3M(conn) -> None:
+def hostile_spikes_3M(conn):
     loopback(conn, True)
-    conn.run(spikes_program(conn))
+    prog = spikes_program(conn)
+    return lambda: conn.run(prog)
 
 
 HOSTILE = ("interrupt_loop", "ppu_loop", "wait_firing", "read_10M", "spikes_3M")
@@ -241,14 +260,16 @@ def part_hostile(args) -> None:
         for t in threads:
             t.start()
         windows = []
+        peak_all = 0
         t_ref = time.monotonic()
         time.sleep(args.reference)
         windows.append(("reference", t_ref, time.monotonic(), "-", 0.0, srv.end()[0]))
         for name in HOSTILE:
             with host.connect(srv.url, timeout=600) as conn:
+                hostile = globals()[f"hostile_{name}"](conn)
                 srv.begin()
                 t_a = time.monotonic()
-                what, seconds = _outcome(lambda: globals()[f"hostile_{name}"](conn))
+                what, seconds = _outcome(hostile)
                 t_b = time.monotonic()
                 peak = srv.end()[0]
                 # The hostile client's chip is usable afterwards.
@@ -266,6 +287,7 @@ def part_hostile(args) -> None:
             t.join(600)
         lat = [(s, d) for w in writers for s, d in w.latencies]
         for name, a, b, what, seconds, peak in windows:
+            peak_all = max(peak_all, peak)
             during = [d for s, d in lat if a <= s <= b]
             print(f"{name:<15} {what:<34} {seconds:6.1f} s  RSS peak {peak / 2**20:5.0f} MiB | {_lat(during)}")
         print(f"simple clients: {sum(w.mixed for w in writers)} mixed, {sum(w.foreign for w in writers)} foreign, "
@@ -274,7 +296,7 @@ def part_hostile(args) -> None:
             w.close()
         errs = [line for line in srv.log if "internal error" in line or "MemoryError" in line]
         print(f"server alive: {srv.proc.poll() is None}; internal errors logged: {len(errs)}; "
-              f"server VmHWM over the run {srv.status('VmHWM') / 2**20:.0f} MiB")
+              f"server RSS peak over all scenarios {peak_all / 2**20:.0f} MiB")
     finally:
         srv.stop()
 
@@ -371,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--programs", type=int, default=100, help="programs per client in the concurrency part")
+    ap.add_argument("--repeats", type=int, default=5, help="runs of each concurrency measurement (median)")
     ap.add_argument("--max-seconds", type=float, default=10.0, help="the server's wall-time limit (hostile part)")
     ap.add_argument("--reference", type=float, default=5.0, help="seconds of reference latency before the hostile programs")
     args = ap.parse_args(argv)
