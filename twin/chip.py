@@ -76,8 +76,10 @@ class Chip:
         return Chip(self.profile, self.serial, self.seed, **self.options)
 
     def _link_reader(self, name: str):
+        top = self.regmap.register("link", name).field("count").limit      # the counters saturate
+
         def read(idx: np.ndarray) -> np.ndarray:
-            return np.full(len(idx), min(self.link_counters[name], 0xFFFFFFFF), dtype=np.uint32)
+            return np.full(len(idx), min(self.link_counters[name], top), dtype=np.uint32)
         return read
 
     def reset(self) -> None:

@@ -148,7 +148,9 @@ class EventCore:
         return reg.decode(int(self.bus.view(self.net.pm_block, "config")[0]))
 
     def _write_cells(self, idx: np.ndarray, values: np.ndarray, global_cells: bool) -> None:
-        self.net.write_cells(idx, values & 0x3FF, self.chip.now, self._pm_config()["settle"], global_cells)
+        reg = self.chip.regmap.register(self.net.pm_block, "global" if global_cells else "neuron")
+        self.net.write_cells(idx, reg.field("value").extract(values), self.chip.now, self._pm_config()["settle"],
+                             global_cells)
 
     def _synapses_changed(self, idx, values) -> None:
         self.net.syn_dirty = True
@@ -504,9 +506,11 @@ class EventCore:
 
     def _update_status(self) -> None:
         reg = self.chip.regmap.register("routing", "fifo_status")
-        level = int(self._fifo_level[0]) * 255 // self.p.fifo_depth
-        self.fifo_status[0] = reg.encode(dropped=min(self._dropped, (1 << 24) - 1), level=min(level, 255))
-        self.bus.view("routing", "spike_loss")[0] = min(int(self.net.lost[0]), 0xFFFFFFFF)
+        level = int(self._fifo_level[0]) * reg.field("level").limit // self.p.fifo_depth   # fill / depth, full scale
+        self.fifo_status[0] = reg.encode(dropped=min(self._dropped, reg.field("dropped").limit),
+                                        level=min(level, reg.field("level").limit))
+        lost = self.chip.regmap.register("routing", "spike_loss").field("count").limit
+        self.bus.view("routing", "spike_loss")[0] = min(int(self.net.lost[0]), lost)   # (saturates)
         self.bus.view("routing", "synapse_loss")[0] = int(self.net.fp.synapse_lost.sum())
 
     # ------------------------------------------------------------------ membrane ADC and readout pad
