@@ -33,7 +33,8 @@ import numpy as np
 from isa import wire
 from isa.wire import Direction, ErrorReason, H, Kind, LimitKind
 
-from .chip import Activity, Chip
+from .activity import Activity
+from .chip import Chip
 from .limits import Budget, LimitExceeded, Limits
 
 _U56 = np.uint64(wire.PAYLOAD_BITS)
