@@ -266,7 +266,7 @@ class ColumnADCBench(Bench):
             "inh": choose_volley(INH_ROWS, self.wmax, budget_down / t.psp_inh, True),
         }
         self.setup(ref, clock, list(self.volleys.values()))
-        self.cadc_gain = np.full(len(self.neurons), (1 << a.cadc_bits) / a.adc_v_max)
+        self.cadc_gain = np.full(len(self.neurons), 1.0 / a.cadc_lsb)
         self.cadc_offset = np.zeros(len(self.neurons))
         self.leak_slope = np.full(len(self.neurons), a.v_max / CELL_MAX)
         self.leak_offset = np.zeros(len(self.neurons))
@@ -369,7 +369,7 @@ class ColumnADCBench(Bench):
         a = self.p.analog
         code = np.mean([np.mean(self._codes(t), axis=0) for t in tickets], axis=0)
         eff = np.mean([np.clip(base + d, 0, CELL_MAX) - base for d in DITHER], axis=0)
-        return code - eff * (a.v_max / CELL_MAX) * (1 << a.cadc_bits) / a.adc_v_max
+        return code - eff * (a.v_max / CELL_MAX) / a.cadc_lsb
 
     def set_cells(self, name: str, values, which=None) -> None:
         """The cells of quantity `name` for the next measurements (written by them:
@@ -577,7 +577,7 @@ def _madc_means(madc, starts, ends, profile) -> np.ndarray:
     """Mean membrane-ADC sample (volts) within each (start, end) window, borders excluded."""
     a = profile.analog
     t = madc["time"].astype(np.int64)
-    v = madc["value"].astype(np.float64) * a.adc_v_max / (1 << a.madc_bits)
+    v = a.madc_volts(madc["value"])
     out = np.empty(len(starts))
     for k, (s, e) in enumerate(zip(starts, ends)):
         sel = (t > s) & (t < e)
@@ -785,7 +785,7 @@ class MembraneADCBench(Bench):
         res = self.conn.run(prog)
         a = p.analog
         times = res.madc["time"].astype(np.int64)
-        volts = res.madc["value"].astype(np.float64) * a.adc_v_max / (1 << a.madc_bits)
+        volts = a.madc_volts(res.madc["value"])
         nobs = length // self.PERIOD
         rel = np.arange(nobs) * self.PERIOD
         trace = np.full((len(idx), nobs), np.nan)

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     counted = sum(c.value.count for c in counters)
     rates = np.bincount(neuron_of, minlength=p.neurons) / args.duration
     madc = res.madc[res.madc["time"] >= settle]
-    mv = madc["value"].astype(float) * p.analog.adc_v_max / (1 << p.analog.madc_bits) * 1e3
+    mv = p.analog.madc_volts(madc["value"]) * 1e3
     print(f"played {len(in_ticks)} input spikes over {args.duration:g} s biological "
           f"({hw_duration * 1e3:.2f} ms hardware)")
     print(f"output: {len(out)} spikes from {int((rates > 0).sum())} of {p.neurons} neurons, "

@@ -170,7 +170,7 @@ def _charge(reading, baseline, pairs: int, profile) -> np.ndarray:
     """Charge of one pair (V) from K pairs' reading: trace = (baseline - reading)
     x LSB, saturation undone; readings at or above the baseline give 0."""
     a = profile.analog
-    lsb = a.adc_v_max / (1 << a.cadc_bits)
+    lsb = a.cadc_lsb
     trace = np.clip((baseline - reading.astype(float)) * lsb, 0.0, a.corr_saturation * 0.999)
     return a.corr_saturation * (1.0 - (1.0 - trace / a.corr_saturation) ** (1.0 / pairs))
 
@@ -219,7 +219,7 @@ def characterise_chip(conn, bias: int = BIAS_DEFAULT, pairs: int = 12, grid=DELA
         charge[1, i] = _charge(a, base[1], pairs, p)[:-1]
         if progress is not None:
             progress()
-    lsb = p.analog.adc_v_max / (1 << p.analog.cadc_bits)
+    lsb = p.analog.cadc_lsb
     floor = 3 * lsb / pairs                           # 3 LSB of the K-pair trace
     causal = meas > 0
     results = {}
