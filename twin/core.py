@@ -120,6 +120,9 @@ class EventCore:
             bus.on_read("correlation", "membrane", self._read_membrane)
         self.generators = Generators(p.background_generators)
         self.k_next = 0                                # next analog step to run
+        #: Callables given (boundary ticks, pad volts) of each advance's readout-pad
+        #: steps as they are recorded (twin.scope: a virtual oscilloscope); kept over resets.
+        self.readout_listeners: list = []
         self.reset()
 
     # ------------------------------------------------------------------ reset and hooks
@@ -541,6 +544,8 @@ class EventCore:
             pad = self._readout_pad(steps, trace).astype(np.float32)
             self.readout_times = np.concatenate([self.readout_times, steps])[-READOUT_KEEP:]
             self.readout_volts = np.concatenate([self.readout_volts, pad])[-READOUT_KEEP:]
+            for listen in self.readout_listeners:
+                listen(steps, pad)
         reg = self.chip.regmap.register("madc", "config")
         cfg = reg.decode(int(self.madc_config[0]))
         if not cfg["enable"]:
