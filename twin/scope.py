@@ -375,7 +375,6 @@ class Scope:
             return command, lambda _: str(getattr(s.s, attr))
 
         half = lambda: H_DIVS / 2 * s.s.t_scale
-        lev_lim = lambda: 5 * s.s.v_scale + abs(s.s.v_offset) + 5 * s.s.v_scale
         return [
             Command("*IDN", query=idn),
             Command("*RST", command=simple(s._reset)),
@@ -398,7 +397,8 @@ class Scope:
             Command(":TRIGger:STATus", query=lambda _: s.status()),
             Command(":TRIGger:EDGe:SOURce", *channel_source("SOURce")),
             Command(":TRIGger:EDGe:SLOPe", *s._choice("slope", _SLOPES, rearm=False)),
-            Command(":TRIGger:EDGe:LEVel", *s._real("level", lambda: -lev_lim(), lev_lim, "V", rearm=False)),
+            Command(":TRIGger:EDGe:LEVel", *s._real("level", lambda: -5 * s.s.v_scale - s.s.v_offset,
+                                                             lambda: 5 * s.s.v_scale - s.s.v_offset, "V", rearm=False)),
             Command(":WAVeform:SOURce", *channel_source("SOURce")),
             Command(":WAVeform:MODE", *s._choice("wav_mode", _MODES, rearm=False)),
             Command(":WAVeform:FORMat", *s._choice("wav_format", _FORMATS, rearm=False)),

@@ -239,7 +239,7 @@ def test_a_real_chip_advance_feeds_the_scope(visa, scope_server):
     chip.bus.view("madc", "readout_mux")[0] = rm.register("madc", "readout_mux").encode(source=1, neuron=0, cell=0)
     cfg = chip.bus.view("neuron", "config")
     cfg[0] = int(cfg[0]) | rm.register("neuron", "config").field("readout").mask
-    setup_capture(visa, sweep=":TRIGger:SWEep AUTO;:RUN", level=5.0, v_scale=0.5, offset=0.0)
+    setup_capture(visa, sweep=":TRIGger:SWEep AUTO;:RUN", level=2.0, v_scale=0.5, offset=0.0)
     chip.advance(chip.now + 20000, np.zeros(0, np.int64), np.zeros(0, np.uint16))
     assert scope_server.scope.records >= 1
     assert len(codes(visa)) == 1200
