@@ -52,10 +52,10 @@ ERROR_TEXT = {
     -410: "Query INTERRUPTED",
 }
 
-#: Standard event status register bits (IEEE 488.2 11.5.1).
+#: Standard event status register bits (IEEE 488.2).
 ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME = 1, 4, 8, 16, 32
 
-#: Unit suffixes accepted after a number, with their multipliers (SCPI-99 vol 1, 7.7.3).
+#: Unit suffixes accepted after a number, with their multipliers (SCPI-99 volume 1).
 UNIT_MULTIPLIERS = {"": 1.0, "V": 1.0, "MV": 1e-3, "UV": 1e-6, "S": 1.0, "MS": 1e-3, "US": 1e-6,
                     "NS": 1e-9, "PS": 1e-12}
 
@@ -70,7 +70,7 @@ class ScpiError(Exception):
 
 
 class ErrorQueue:
-    """The error/event queue (SCPI-99 vol 2, 21.8): first in, first out, at
+    """The error/event queue (SCPI-99 volume 2, chapter 21): first in, first out, at
     most `size` entries; when full, the newest entry becomes -350 Queue
     overflow.  Also keeps the standard event status register."""
 
@@ -220,7 +220,7 @@ def nr3(value: float) -> str:
 
 
 def ieee_block(data: bytes) -> bytes:
-    """An IEEE 488.2 definite-length arbitrary block: #<n><len><data> (7.7.6)."""
+    """An IEEE 488.2 definite length arbitrary block response: #<n><len><data>."""
     length = str(len(data))
     return b"#" + str(len(length)).encode() + length.encode() + data
 

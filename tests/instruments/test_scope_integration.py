@@ -156,3 +156,23 @@ def test_serve_with_scope_option(tmp_path):
         proc.terminate()
         proc.wait(30)
     assert proc.returncode == 0
+
+
+def test_demo_with_scope(tmp_path, capsys):
+    from tools import demo
+
+    png = tmp_path / "demo.png"
+    assert demo.main(["--scope", "--png", str(png), "--duration", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "scope: 12000 points every" in out and png.stat().st_size > 10000
+    assert demo.main(["tcp://127.0.0.1:1", "--scope"]) == 2       # a URL needs the scope's resource
+
+
+def test_the_guide_example_runs_and_prints_what_the_guide_says(capsys):
+    import re
+
+    text = (ROOT / "docs" / "instruments.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    exec(compile(code, "docs/instruments.md", "exec"), {})
+    out = capsys.readouterr().out.strip()
+    assert "`" + out + "`" in " ".join(text.split()), out
