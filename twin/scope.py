@@ -105,7 +105,7 @@ class Scope:
         self.errors = ErrorQueue()
         self.step_ticks = chip.profile.analog.step_ticks
         self.records = 0               # acquisitions completed since the scope was made
-        self.skipped = 0               # records skipped (MAX_RECORDS_PER_FEED) in NORMal/AUTO
+        self.skipped = 0               # times a NORMal/AUTO scope skipped chip time (only the last record is kept)
         self._reset()
         self.parser = Parser(self._table(), self.errors)
         self._attached = False
@@ -135,8 +135,9 @@ class Scope:
 
     def _rearm(self) -> None:
         """Start a new acquisition: forget the pad history and the trigger."""
-        self._hist_t = np.zeros(0, np.int64)
-        self._hist_v = np.zeros(0, np.float64)
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []   # pad steps (ticks, volts) still needed
+        self._last_tick: float | None = None  # the last step seen
+        self._last_volt: float | None = None
         self._origin: float | None = None     # sample clock: tick of sample 0
         self._arm_tick: float | None = None   # a record may start no earlier than this
         self._trig: tuple[float, bool] | None = None   # (tick of the trigger sample, triggered)
@@ -158,8 +159,7 @@ class Scope:
             return "TD"
         if self.s.sweep == "AUTO":
             return "AUTO"
-        if self._origin is None or self._hist_t.size == 0 or \
-                self._hist_t[-1] - self._arm_tick < self.pre * self.dt_s / FPGA_TICK_S:
+        if self._origin is None or self._last_tick - self._arm_tick < self.pre * self.dt_s / FPGA_TICK_S:
             return "RUN"                        # the pre-trigger part not filled yet
         return "WAIT"
 
@@ -171,16 +171,25 @@ class Scope:
         with self.lock:
             if not self.running:
                 return
+            ticks, volts = ticks.astype(np.int64), volts.astype(np.float64)
             if self._origin is None:
-                self._origin = float(ticks[0])
-                self._arm_tick = float(ticks[0])
-            self._hist_t = np.concatenate([self._hist_t, ticks.astype(np.int64)])
-            self._hist_v = np.concatenate([self._hist_v, volts.astype(np.float64)])
+                self._origin = self._arm_tick = float(ticks[0])
+            if self.s.sweep != "SINGle" and self._trig is None:
+                # only the last record is kept: a long advance is searched in its last few record lengths
+                horizon = float(ticks[-1]) - 4 * (self.pre + self.s.mdepth) * self.dt_s / FPGA_TICK_S
+                if horizon > self._arm_tick:
+                    self._arm_tick = horizon
+                    self.skipped += 1
+            prev = self._last_volt
+            self._chunks.append((ticks, volts))
+            self._last_tick, self._last_volt = float(ticks[-1]), float(volts[-1])
             done = 0
-            while self.running and self._acquire():
+            while self.running and self._acquire(ticks, volts, prev):
                 done += 1
                 if done >= MAX_RECORDS_PER_FEED:
-                    self._skip_to_end()
+                    self._trig = None
+                    self._arm_tick = self._last_tick
+                    self.skipped += 1
                     break
             self._prune()
 
@@ -189,45 +198,46 @@ class Scope:
         dtt = self.dt_s / FPGA_TICK_S
         return self._origin + math.ceil((tick - self._origin) / dtt - 1e-9) * dtt
 
-    def _acquire(self) -> bool:
-        """Find the trigger, finish the record when the pad history covers it;
-        True when a record was completed (and the scope re-armed or stopped)."""
+    def _acquire(self, T: np.ndarray, V: np.ndarray, prev: float | None) -> bool:
+        """Look for the trigger in the newest steps (T, V; `prev` the value
+        before them), finish the record when the history covers it; True when
+        a record was completed (and the scope re-armed or stopped)."""
         s, dtt = self.s, self.dt_s / FPGA_TICK_S
         pre, n = self.pre, s.mdepth
-        T, V = self._hist_t, self._hist_v
         if self._trig is None:
             earliest = self._arm_tick + pre * dtt          # the pre-trigger part lies after arming
-            j = np.searchsorted(T, earliest, "left")
-            j = max(j, 1)
+            j = int(np.searchsorted(T, earliest, "left"))
             if j < len(T):
-                prev, cur = V[j - 1:-1], V[j:]
+                cur = V[j:]
+                before = V[j - 1:-1] if j > 0 else np.concatenate([[np.nan if prev is None else prev], V[:-1]])
                 if s.slope == "POSitive":
-                    hit = (prev < s.level) & (cur >= s.level)
+                    hit = (before < s.level) & (cur >= s.level)
                 elif s.slope == "NEGative":
-                    hit = (prev > s.level) & (cur <= s.level)
+                    hit = (before > s.level) & (cur <= s.level)
                 else:
-                    hit = ((prev < s.level) & (cur >= s.level)) | ((prev > s.level) & (cur <= s.level))
+                    hit = ((before < s.level) & (cur >= s.level)) | ((before > s.level) & (cur <= s.level))
                 k = np.flatnonzero(hit)
                 if len(k):
                     self._trig = (self._grid_after(max(float(T[j + k[0]]), earliest)), True)
-            if self._trig is None and s.sweep == "AUTO" and T[-1] - self._arm_tick >= (pre + n) * dtt:
+            if self._trig is None and s.sweep == "AUTO" and self._last_tick - self._arm_tick >= (pre + n) * dtt:
                 # no trigger for a record length past the pre-trigger part: a record anyway
-                last = self._origin + math.floor((T[-1] - self._origin) / dtt + 1e-9) * dtt
+                last = self._origin + math.floor((self._last_tick - self._origin) / dtt + 1e-9) * dtt
                 self._trig = (last - (n - 1 - pre) * dtt, False)
             if self._trig is None:
                 return False
         t_trig, triggered = self._trig
         t_end = t_trig + (n - 1 - pre) * dtt
-        if T[-1] < t_end:
+        if self._last_tick < t_end:
             return False
+        HT = np.concatenate([c[0] for c in self._chunks]) if len(self._chunks) > 1 else self._chunks[0][0]
+        HV = np.concatenate([c[1] for c in self._chunks]) if len(self._chunks) > 1 else self._chunks[0][1]
         times = t_trig + (np.arange(n) - pre) * dtt
-        idx = np.clip(np.searchsorted(T, times, "right") - 1, 0, len(T) - 1)
-        self._finish(V[idx], triggered, t_trig)
+        idx = np.clip(np.searchsorted(HT, times, "right") - 1, 0, len(HT) - 1)
+        self._finish(HV[idx], triggered, t_trig)
+        self._trig = None
         if s.sweep == "SINGle":
             self.running = False
-            self._trig = None
             return True
-        self._trig = None
         self._arm_tick = t_end + dtt
         return True
 
@@ -240,24 +250,30 @@ class Scope:
         self.record = Record(codes, self.dt_s, -self.pre * self.dt_s, yinc, s.v_offset / yinc, triggered, t_trig)
         self.records += 1
 
-    def _skip_to_end(self) -> None:
-        """Too many records in one advance: keep the last, start again at the history's end."""
-        self.skipped += 1
-        self._trig = None
-        self._arm_tick = float(self._hist_t[-1])
-
     def _prune(self) -> None:
-        """Keep the history a record (and its pre-trigger part) may still need."""
-        if not len(self._hist_t):
+        """Keep the steps a record (its pre-trigger part, or a whole AUTO record) may still need."""
+        if not self._chunks:
             return
         dtt = self.dt_s / FPGA_TICK_S
+        if not self.running:
+            self._chunks = []
+            return
         if self._trig is not None:           # the pending record starts pre points before its trigger
             keep_from = self._trig[0] - (self.pre + 1) * dtt
-        else:                                # a trigger (or an AUTO record) still to come ends after now
-            keep_from = float(self._hist_t[-1]) - (self.s.mdepth + 2) * dtt - self.step_ticks
-        j = max(0, int(np.searchsorted(self._hist_t, keep_from, "right")) - 2)
-        if j:
-            self._hist_t, self._hist_v = self._hist_t[j:], self._hist_v[j:]
+        elif self.s.sweep == "AUTO":         # an untriggered record ends now
+            keep_from = self._last_tick - (self.s.mdepth + 2) * dtt
+        else:                                # a trigger still to come lies after now
+            keep_from = self._last_tick - (self.pre + 2) * dtt
+        keep_from -= self.step_ticks
+        drop = 0                             # whole chunks whose successor starts at or before keep_from
+        while drop + 1 < len(self._chunks) and self._chunks[drop + 1][0][0] <= keep_from:
+            drop += 1
+        if drop:
+            del self._chunks[:drop]
+        t, v = self._chunks[0]
+        j = max(0, int(np.searchsorted(t, keep_from, "right")) - 2)
+        if j and len(self._chunks) == 1 and len(t) > 4096:
+            self._chunks[0] = (t[j:], v[j:])   # a long advance: keep its tail only
 
     # ------------------------------------------------------------------ setting helpers
     def _changed(self) -> None:

@@ -219,12 +219,16 @@ def test_normal_sweep_rearms_and_auto_records_without_trigger(visa, scope_server
     setup_capture(visa, sweep=":TRIGger:SWEep NORMal;:RUN")
     t = np.arange(0, 300001, 12, dtype=np.int64)
     v = np.where((t // 30000) % 2 == 1, 0.6, 0.2).astype(np.float32)   # rising edges at 30000, 90000, ..., 270000
-    scope._feed(t, v)
+    for k in range(0, len(t), 500):                                      # advances of 6000 ticks
+        scope._feed(t[k:k + 500], v[k:k + 500])
     assert scope.records == 5 and scope.record.triggered
     assert visa.query(":TRIGger:STATus?") == "WAIT"
+    late = np.where(t >= 296000, 0.6, 0.2).astype(np.float32)           # one rising edge, near the end
+    scope._feed(t + 300012, late)         # one long advance: searched in its last record lengths only
+    assert scope.records == 6 and scope.record.trigger_tick == pytest.approx(300012 + 296004, abs=1.25)
     setup_capture(visa, sweep=":TRIGger:SWEep AUTO;:RUN", level=0.9)  # never reached
     before = scope.records
-    scope._feed(t + 300012, np.full(len(t), 0.3, np.float32))
+    scope._feed(t + 600024, np.full(len(t), 0.3, np.float32))
     assert scope.records > before and not scope.record.triggered
     assert visa.query(":TRIGger:STATus?") == "AUTO"
     assert np.all(np.abs(codes(visa).astype(int) - 102) <= 1)         # 0.3 V -> 127 - 25
