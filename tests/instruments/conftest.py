@@ -3,7 +3,6 @@ a twin chip with a virtual scope for the instrument tests."""
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +30,3 @@ def visa(scope_server):
     yield inst
     inst.close()
     rm.close()
-
-
-def step_signal(edge_tick: int, low: float, high: float, end_tick: int, step: int = 12):
-    """Pad values at step boundaries 0, step, ...: `low` before `edge_tick`, `high` from it."""
-    ticks = np.arange(0, end_tick + 1, step, dtype=np.int64)
-    return ticks, np.where(ticks >= edge_tick, high, low).astype(np.float32)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import step_signal
+from _scope_helpers import step_signal
 from twin.chip import Chip
 from twin.scope import MAX_LINE, V_SCALE, T_SCALE, MDEPTH, Scope, ScopeServer
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pyvisa.util import from_ieee_block
 
-from conftest import step_signal
+from _scope_helpers import step_signal
 from twin.scope import NOISE_DIV
 
 TICK = 8e-9
