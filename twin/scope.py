@@ -484,11 +484,16 @@ class _Client:
     def __init__(self, conn: socket.socket, who: str):
         self.conn, self.who = conn, who
         self.inbuf = bytearray()
-        self.outbuf = bytearray()
+        self.outbuf = b""             # the response being sent, from offset `sent`
+        self.sent = 0
         self.dropping = False          # inside a line longer than MAX_LINE
         self.since = time.monotonic()
         self.authenticated = False
         self.kill: str | None = None   # why the connection is to be closed
+
+    @property
+    def pending(self) -> bool:
+        return self.sent < len(self.outbuf)
 
 
 class ScopeServer:
@@ -565,7 +570,7 @@ class ScopeServer:
             while not self._stop.is_set():
                 c = self._client
                 if c is not None:
-                    sel.modify(c.conn, selectors.EVENT_READ | (selectors.EVENT_WRITE if c.outbuf else 0), c)
+                    sel.modify(c.conn, selectors.EVENT_READ | (selectors.EVENT_WRITE if c.pending else 0), c)
                     if self.token is not None and not c.authenticated and time.monotonic() - c.since > AUTH_SECONDS:
                         self._close(sel, "no token in time")
                         continue
@@ -611,7 +616,7 @@ class ScopeServer:
 
     def _close(self, sel, why: str) -> None:
         c, self._client = self._client, None
-        if c.outbuf:
+        if c.pending:
             self.broken += 1
         try:
             sel.unregister(c.conn)
@@ -624,12 +629,13 @@ class ScopeServer:
         self._say(f"scope: {c.who} {why}")
 
     def _send(self, c: _Client) -> None:
-        while c.outbuf:
+        view = memoryview(c.outbuf)
+        while c.sent < len(c.outbuf):
             try:
-                n = c.conn.send(c.outbuf)
+                c.sent += c.conn.send(view[c.sent:c.sent + (1 << 20)])
             except BlockingIOError:
                 return
-            del c.outbuf[:n]
+        c.outbuf, c.sent = b"", 0
 
     def _input(self, c: _Client, data: bytes) -> None:
         c.inbuf += data
@@ -642,8 +648,8 @@ class ScopeServer:
             if c.dropping:                  # the end of an over-long line
                 c.dropping = False
                 continue
-            if c.outbuf:                    # the last response was not read before this message
-                c.outbuf.clear()
+            if c.pending:                   # the last response was not read before this message
+                c.outbuf, c.sent = b"", 0
                 self.interrupted += 1
                 with self.scope.lock:
                     self.scope.errors.push(-410, "a new message before the last response was read")
@@ -653,7 +659,7 @@ class ScopeServer:
                 continue
             response = self.scope.execute(line.rstrip(b"\r").decode("latin-1"))
             if response is not None:
-                c.outbuf += response + b"\n"
+                c.outbuf, c.sent = response + b"\n", 0
                 self._send(c)
         if len(c.inbuf) > MAX_LINE:
             c.inbuf.clear()
