@@ -158,7 +158,11 @@ class Oscilloscope:
         self.write(f":WAVeform:SOURce CHANnel{channel}")
         self.write(":WAVeform:MODE RAW")
         self.write(f":WAVeform:FORMat {fmt}")
-        points = int(self.query(":ACQuire:MDEPth?"))
+        depth = self.query(":ACQuire:MDEPth?")
+        try:
+            points = int(float(depth))
+        except ValueError:                 # AUTO on a DS1000Z: depth = sample rate x 12 divisions x scale
+            points = int(round(float(self.query(":ACQuire:SRATe?")) * 12 * float(self.query(":TIMebase:MAIN:SCALe?"))))
         parts, x0, xinc, yinc, yorg, yref = [], None, 0.0, 0.0, 0.0, 0.0
         for start in range(1, points + 1, CHUNK_POINTS[fmt]):
             stop = min(points, start + CHUNK_POINTS[fmt] - 1)

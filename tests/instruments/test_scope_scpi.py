@@ -247,3 +247,18 @@ def test_a_real_chip_advance_feeds_the_scope(visa, scope_server):
     chip.advance(chip.now + 20000, np.zeros(0, np.int64), np.zeros(0, np.uint16))
     assert scope_server.scope.records >= 1
     assert len(codes(visa)) == 1200
+
+
+def test_host_fetch_when_the_depth_reads_auto(scope_server):
+    """A DS1000Z answers :ACQuire:MDEPth? with AUTO in auto depth: the host takes rate x 12 div x scale."""
+    from host.instruments import Oscilloscope
+
+    scope = scope_server.scope
+    scope.execute(":TIM:SCAL 1e-6;:CHAN1:SCAL 0.1;:CHAN1:OFFS -0.4;:TRIG:EDG:LEV 0.4;:SING")
+    scope._feed(*step_signal(24000, 0.2, 0.6, 60000))
+    depth = next(c for c in scope.parser.tree if c.pattern == ":ACQuire:MDEPth")
+    depth.query = lambda _: "AUTO"
+    with Oscilloscope(scope_server.resource) as osc:
+        trace = osc.fetch()
+    assert len(trace.volts) == 1200 and trace.times[600] == pytest.approx(0.0, abs=1e-15)
+    assert np.all(np.abs(trace.volts[:600] - 0.2) <= 0.0041) and np.all(np.abs(trace.volts[600:] - 0.6) <= 0.0041)
