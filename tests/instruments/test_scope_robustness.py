@@ -143,13 +143,25 @@ def test_ten_megabytes_of_garbage(scope_server):
         got = errors(s)
         assert len(got) == 20 and got[-1] == -350 and -101 in got
     assert scope_server.dropped_lines >= 1
-    # the scope still acquires from its chip
+    # the twin serves its chip, and the scope still acquires from it
+    import host
+    from twin.server import TwinServer
+
     scope = scope_server.scope
-    scope.execute("*RST;:TIM:SCAL 1e-6;:TRIG:EDG:LEV 0.4;:SING")
-    scope._feed(*step_signal(24000, 0.2, 0.6, 60000))
-    assert scope.status() == "STOP" and scope.record.triggered
+    scope.execute("*RST;:TIM:SCAL 1e-6;:CHAN1:SCAL 0.5;:TRIG:EDG:LEV 2;:TRIG:SWE AUTO;:RUN")
+    before = scope.records
+    with TwinServer(scope.chip, shared=True) as twin:
+        conn = host.connect(twin.url)
+        prog = conn.program()
+        prog.write(host.NeuronOnChip(0), host.NeuronConfig(enable=1, readout=1))
+        prog.write(host.ChipOnly(), host.ReadoutMuxConfig(source=1, neuron=0))
+        prog.timer_reset()
+        prog.wait_until(20000)
+        conn.run(prog)
+        conn.close()
+    assert scope.records > before
     with connect(scope_server) as s:
-        assert ask(s, b":TRIG:STAT?") == b"STOP"
+        assert ask(s, b":TRIG:STAT?") == b"AUTO"
 
 
 def test_long_line_is_dropped_with_223(scope_server):
