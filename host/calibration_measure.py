@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from isa.regmap import LABEL_ROW_SHIFT
 from isa.wire import FPGA_TICK_S
 
 from .calibration_fit import CELL_MAX, ROLE, fit_decay, fit_psp, fit_relaxation, psp_kernel, psp_peak_factor
@@ -133,7 +134,7 @@ class Bench:
     def volley_labels(self, v: Volley) -> np.ndarray:
         p = self.p
         rows = (np.arange(p.synapse_arrays)[:, None] * p.rows + v.rows[None, :]).ravel()
-        return rows << 6
+        return rows << LABEL_ROW_SHIFT
 
     # ------------------------------------------------------------------ set-up
     def setup(self, refractory: int, refractory_clock: int, volleys: list[Volley]) -> None:

@@ -8,14 +8,15 @@ docs/instruments.md lists the commands, where the twin differs, its noise and
 its limits.
 
 What it samples: channel 1 is wired to the readout pad, the signal the
-membrane ADC converts with source 1 (twin.core: `readout_mux`), one value per
+membrane ADC converts with source 1 (twin.events.readout: `readout_mux`), one value per
 analog step held until the next (the same zero-order hold the membrane ADC
 sees).  The scope takes that signal at its own sample clock (record length
 `:ACQuire:MDEPth` points over the 12 horizontal divisions) in chip time, adds
 its own input noise (NOISE_DIV divisions rms) and quantises to 8 bit
 (25 codes per division, code 127 at the screen centre).  The chip calls
-`Scope._feed` after each advance (EventCore.readout_listeners), so nothing the
-pad shows while the scope runs is missed.
+`Scope._feed` after each advance (`ReadoutPad.listeners`,
+twin/events/readout.py), so nothing the pad shows while the scope runs is
+missed.
 """
 from __future__ import annotations
 
@@ -114,12 +115,12 @@ class Scope:
     # ------------------------------------------------------------------ wiring
     def attach(self) -> None:
         if not self._attached:
-            self.chip.core.readout_listeners.append(self._feed)
+            self.chip.core.readout.listeners.append(self._feed)
             self._attached = True
 
     def detach(self) -> None:
         if self._attached:
-            self.chip.core.readout_listeners.remove(self._feed)
+            self.chip.core.readout.listeners.remove(self._feed)
             self._attached = False
 
     def execute(self, line: str) -> bytes | None:
