@@ -110,6 +110,10 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-lock-seconds", type=float, default=None, metavar="S",
                    help="seconds a client may hold the lock of a --shared chip before the server breaks it "
                         "and tells it (`error LOCK_BROKEN`; default 60)")
+    p.add_argument("--scope", metavar="[HOST:]PORT",
+                   help="also serve a virtual oscilloscope on the chip's readout pad (SCPI on a raw TCP socket, "
+                        "VISA resource TCPIP0::HOST::PORT::SOCKET; host default 127.0.0.1; needs --shared; "
+                        "docs/instruments.md)")
     _limit_arguments(p)
 
 
@@ -175,7 +179,10 @@ def _serve(args: argparse.Namespace) -> int:
     state = dict(state=args.state, state_every=DEFAULT_SAVE_SECONDS if args.state_every is None else args.state_every)
     if not state["state_every"] > 0:
         return _fail(f"--state-every must be positive, not {state['state_every']}")
+    scope = None
     if args.pty:
+        if args.scope:
+            return _fail("--scope goes with --tcp (the scope watches the chip the TCP clients share)")
         try:
             server = PtyServer(chip, receive_timeout=rt, limits=limits, **state)
         except StateError as exc:
@@ -195,6 +202,7 @@ def _serve(args: argparse.Namespace) -> int:
             server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
                                 shared=args.shared, token=token, limits=limits, max_lock_seconds=max_lock,
                                 resume_seconds=resume, **state)
+            scope = _scope(args, chip, token)
         except (ValueError, StateError) as exc:
             return _fail(str(exc))
     stop = threading.Event()
@@ -206,12 +214,16 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         try:
             server.start()
+            if scope is not None:
+                scope.start()
         except OSError as exc:
             return _fail(f"cannot serve: {exc}")
         if args.pty:
             print(f"pty {server.address}", flush=True)
         else:
             print(f"listening on {server.url}", flush=True)
+        if scope is not None:
+            print(f"scope {scope.resource}", flush=True)
         print(f"{PROG}: serving a {chip.profile.name} twin, serial {chip.serial}; "
               "SIGINT or SIGTERM stops", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
@@ -220,8 +232,25 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     finally:
         server.stop()
+        if scope is not None:
+            scope.stop()
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def _scope(args: argparse.Namespace, chip, token):
+    """The --scope server (not started), or None."""
+    if not args.scope:
+        return None
+    if not args.shared:
+        raise ValueError("--scope needs --shared: the scope watches one chip's readout pad, and without "
+                         "--shared every client has a chip of its own")
+    from twin.scope import ScopeServer
+    from twin.server import parse_tcp_address
+
+    host, port = parse_tcp_address(args.scope)
+    return ScopeServer(chip, host=host, port=port, token=token,
+                       log=lambda text: print(f"{PROG}: {text}", file=sys.stderr, flush=True))
 
 
 # ============================================================================ info / regdump
