@@ -287,14 +287,14 @@ def spr_number(raw: int) -> int:
 # mfspr: SPR number -> the state slot it reads (-1: not an SPR of the core, a
 # program interrupt); mtspr: the slot it writes (-1 the same, -2 no effect).
 # ESR, ICCR and the timer SPRs are written apart (masks, side effects).
-_SPR_READ = np.full(1024, -1, np.int64)
-_SPR_WRITE = np.full(1024, -1, np.int64)
+# One table (row 0 mfspr, row 1 mtspr): one array the loop keeps live, not two.
+_SPR_LUT = np.full((2, 1024), -1, np.int64)
 for _n, _i in SPR_INDEX.items():
-    _SPR_READ[_n] = _SPR_WRITE[_n] = _i
+    _SPR_LUT[0, _n] = _SPR_LUT[1, _n] = _i
 for _n in SPR_UNSTORED.values():
-    _SPR_READ[_n], _SPR_WRITE[_n] = S_ZERO, -2
-_SPR_READ[SPR_GIN], _SPR_WRITE[SPR_GIN] = S_GIN, -2      # read-only: the pins
-_SPR_READ[SPR_ICCR] = S_ZERO                            # not in operand_fetch.sv's multiplexer
+    _SPR_LUT[0, _n], _SPR_LUT[1, _n] = S_ZERO, -2
+_SPR_LUT[0, SPR_GIN], _SPR_LUT[1, SPR_GIN] = S_GIN, -2      # read-only: the pins
+_SPR_LUT[0, SPR_ICCR] = S_ZERO                             # not in operand_fetch.sv's multiplexer
 XER_SO, XER_OV, XER_CA = 0x80000000, 0x40000000, 0x20000000
 XER_MASK = 0xE000007F
 
@@ -326,6 +326,12 @@ ST_YIELD = 103             # internal: YIELD_INSNS instructions ran; back to Pyt
 YIELD_INSNS = 1 << 20
 assert (Status.SLEEPING, Status.DECREMENTER, Status.FIT, Status.EXTERNAL, Status.DOORBELL) == (
     ST_SLEEPING, ST_DECREMENTER, ST_FIT, ST_EXTERNAL, ST_DOORBELL)
+#: Interrupt status -> vector (`_interrupt`).
+_VECTOR_OF = np.zeros(ST_DOORBELL + 1, np.int64)
+for _st, _v in ((ST_PROGRAM, V_PROGRAM), (ST_TRAP, V_PROGRAM), (ST_UNIMPLEMENTED, V_PROGRAM),
+                (ST_ALIGNMENT, V_ALIGNMENT), (ST_BUS_ERROR, V_MACHINE_CHECK), (ST_DECREMENTER, V_DECREMENTER),
+                (ST_FIT, V_FIT), (ST_EXTERNAL, V_EXTERNAL), (ST_DOORBELL, V_DOORBELL)):
+    _VECTOR_OF[_st] = _v
 STATUS_NAMES = {v: k.lower() for k, v in vars(Status).items() if not k.startswith("_")}
 OP_STALE = -3              # decoded row invalidated by a store
 
@@ -665,6 +671,23 @@ def _async_status(st):
     return 0
 
 
+@njit(cache=True)
+def _take_async(st, mem):
+    """Where a pin or doorbell request may have become takeable (the run's
+    start, a wake-up, mtmsr, the returns, mtspr ICCR: nothing else moves
+    S_IRQ or MSR[EE]), take the asynchronous interrupt due now (timers
+    included, in int_sched.sv order); the loop's top checks the timers only,
+    which keeps the common step short.  -1: nothing due; 0: taken; else the
+    status of a request without an installed vector (the core stops)."""
+    if st[S_IRQ] == 0 or not st[S_MSR] & MSR_EE:
+        return -1
+    tst = _async_status(st)
+    pc = st[S_PC]
+    if _interrupt(st, mem, np.int64(tst), pc, pc, np.int64(0)):
+        return 0
+    return tst
+
+
 _PIN_MASK = (1 << GPIO_INTERRUPT_PINS) - 1
 
 
@@ -727,22 +750,7 @@ def _interrupt(st, mem, status, pc, addr, esr):
     """Take the interrupt of `status` at `pc`: True when vectored, False when
     the core stops (S_FAULT = addr).  Callers pass status and esr as np.int64:
     with literal constants numba compiles one copy per call site's values."""
-    if status == ST_BUS_ERROR:
-        vec = V_MACHINE_CHECK
-    elif status == ST_ALIGNMENT:
-        vec = V_ALIGNMENT
-    elif status == ST_DECREMENTER:
-        vec = V_DECREMENTER
-    elif status == ST_FIT:
-        vec = V_FIT
-    elif status == ST_EXTERNAL:
-        vec = V_EXTERNAL
-    elif status == ST_DOORBELL:
-        vec = V_DOORBELL
-    else:                       # program, trap, unimplemented
-        vec = V_PROGRAM
-        if status == ST_UNIMPLEMENTED:
-            esr = ESR_PUO
+    vec = _VECTOR_OF[status]
     word = (np.int64(mem[vec]) << 24) | (np.int64(mem[vec + 1]) << 16) | \
         (np.int64(mem[vec + 2]) << 8) | np.int64(mem[vec + 3])
     if word == 0 or (status == ST_BUS_ERROR and not st[S_MSR] & MSR_ME):
@@ -750,19 +758,18 @@ def _interrupt(st, mem, status, pc, addr, esr):
         return False
     # int_sched.sv msr_set_base: CE, ME and DE stay, every other bit clears
     # (EE clear: the interrupt controller's latches clear too).
+    msr = st[S_MSR]
     if status == ST_BUS_ERROR:
         st[S_MCSRR0] = pc
-        st[S_MCSRR1] = st[S_MSR]
-        st[S_MSR] &= MSR_KEPT_AT_ENTRY & ~MSR_ME
+        st[S_MCSRR1] = msr
+        st[S_MSR] = msr & MSR_KEPT_AT_ENTRY & ~MSR_ME
         st[S_DEAR] = addr
     else:
         st[S_SRR0] = pc
-        st[S_SRR1] = st[S_MSR]
-        st[S_MSR] &= MSR_KEPT_AT_ENTRY
-        if status == ST_ALIGNMENT:
-            st[S_ESR] = 0               # int_sched.sv: ESR = 0, DEAR kept
-        elif status == ST_PROGRAM or status == ST_TRAP or status == ST_UNIMPLEMENTED:
-            st[S_ESR] = esr
+        st[S_SRR1] = msr
+        st[S_MSR] = msr & MSR_KEPT_AT_ENTRY
+        if status <= ST_UNIMPLEMENTED:      # program, trap, alignment (callers pass 0: int_sched.sv), unimplemented
+            st[S_ESR] = ESR_PUO if status == ST_UNIMPLEMENTED else esr
     st[S_IRQ] &= IRQ_LEVEL
     st[S_PC] = vec
     # A state (vector, MSR[ME]) entered again before any instruction retired
@@ -1146,10 +1153,15 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
     fxvinx from a correlation space (the column-ADC conversion)."""
     nmem = mem.shape[0]
     nwords = dec.shape[0]
-    spr_read = _SPR_READ
-    spr_write = _SPR_WRITE
+    spr_lut = _SPR_LUT
     if st[S_SLEEP] and not _sleep(st, max_cycles, sleep_advances):
         return ST_SLEEPING
+    # A pin or doorbell request can become takeable only here (the host drove
+    # the inputs before this run), at a wake-up, mtmsr, a return or mtspr ICCR:
+    # those set stop_at below the budget, and the budget test at the loop's top
+    # (which every step makes anyway) then takes it (_take_async), so the
+    # common step stays as short as with the timers alone.
+    stop_at = np.int64(-1)
     steps = 0
     jit_skip = False
     while True:
@@ -1158,12 +1170,22 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
         if steps > YIELD_INSNS:
             return ST_YIELD
         if st[S_MSR] & MSR_EE:
-            tst = _async_status(st)
+            tst = _timer_status(st)
             if tst:
+                if st[S_IRQ] & (IRQ_EDGE | IRQ_LEVEL):
+                    tst = ST_EXTERNAL           # a pin request goes before the timers
                 if not _interrupt(st, mem, np.int64(tst), pc, pc, np.int64(0)):
                     return tst
                 continue
-        if st[S_CYCLES] >= max_cycles:
+        if st[S_CYCLES] >= stop_at:
+            if stop_at < max_cycles:
+                stop_at = max_cycles
+                tst = _take_async(st, mem)
+                if tst > 0:
+                    return tst
+                if tst < 0:
+                    steps -= 1          # no step: nothing was due
+                continue
             st[S_FAULT] = pc
             return ST_MAX_CYCLES
         wi = pc >> 2
@@ -1522,8 +1544,8 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     st[f0] = (st[S_CYCLES] + st[S_TB_OFFSET]) & M32
                 elif n == 285 or n == 269:
                     st[f0] = ((st[S_CYCLES] + st[S_TB_OFFSET]) >> 32) & M32
-                elif spr_read[n] >= 0:
-                    st[f0] = st[spr_read[n]]
+                elif spr_lut[0, n] >= 0:
+                    st[f0] = st[spr_lut[0, n]]
                 else:
                     if _interrupt(st, mem, np.int64(ST_PROGRAM), pc, pc, np.int64(ESR_PIL)):
                         continue
@@ -1546,9 +1568,10 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                         st[S_IRQ] |= IRQ_LEVEL
                     else:
                         st[S_IRQ] &= ~IRQ_LEVEL
-                elif spr_write[n] >= 0:
-                    st[spr_write[n]] = v
-                elif spr_write[n] == -1:
+                    stop_at = -1
+                elif spr_lut[1, n] >= 0:
+                    st[spr_lut[1, n]] = v
+                elif spr_lut[1, n] == -1:
                     if _interrupt(st, mem, np.int64(ST_PROGRAM), pc, pc, np.int64(ESR_PIL)):
                         continue
                     return ST_PROGRAM
@@ -1655,6 +1678,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             st[S_WAIT_CYCLES] = st[S_CYCLES]
             st[S_SLEEP] = 1
             if _sleep(st, max_cycles, sleep_advances):
+                stop_at = -1
                 continue
             return ST_SLEEPING
         elif g == G_MSR:
@@ -1662,6 +1686,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                 st[f0] = st[S_MSR]
             else:  # mtmsr
                 _set_msr(st, st[f0])
+                stop_at = -1
         elif g == G_RETURN:
             if op == O_RFI:
                 npc = st[S_SRR0] & 0xFFFFFFFC
@@ -1672,6 +1697,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             else:  # rfmci
                 npc = st[S_MCSRR0] & 0xFFFFFFFC
                 _set_msr(st, st[S_MCSRR1])
+            stop_at = -1
         # G_SYNC: nothing to do
         if crv >= 0:
             _cr0(st, crv)
