@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-import sys
 import tempfile
 
 import numpy as np
 
+from isa.cache import cache_folder
 from isa.ppu.iomap import MAILBOX_ADDRESS, MAILBOX_COMMANDS, MAILBOX_LAYOUT, MAILBOX_SIZE, MAILBOX_STATES
 from isa.profiles import PROFILES
 
@@ -79,16 +79,7 @@ def _key(name: str, chip: str) -> str:
 
 
 def _cache_dir() -> pathlib.Path | None:
-    root = os.environ.get("BSS_TWIN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bss-twin")
-    folder = pathlib.Path(root) / "firmware"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-    except OSError as e:
-        print(f"bss-twin: cannot cache firmware in {folder} ({e}); it is assembled each time "
-              "(set BSS_TWIN_CACHE_DIR)", file=sys.stderr)
-        return None
+    return cache_folder("firmware", "firmware is assembled each time")
 
 
 def build(name: str, chip: str = "dls") -> bytes:

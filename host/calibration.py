@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from isa.cache import cache_root
+
 from .calibration_fit import (CELL_MAX, POTENTIALS, PSP_HEIGHTS, QUANTITIES, ROLE, TIME_CONSTANTS, TransferLine,
                               from_linearised, linearised, nominal_cell, nominal_slope)
 
@@ -122,8 +124,7 @@ def _parse_value(name: str, text: str, profile, biological: bool) -> float:
             raise ValueError(f"target {name}={text}: ADC units apply to leak, reset and threshold only")
         if unit == "cadc" and not profile.correlation:
             raise ValueError(f"target {name}={text}: {profile.name} has no column ADC; use madc or volts")
-        bits = a.cadc_bits if unit == "cadc" else a.madc_bits
-        return number * a.adc_v_max / (1 << bits)
+        return number * (a.cadc_lsb if unit == "cadc" else a.madc_lsb)
     expected = "V" if UNITS[name] == "V" else "s"
     if unit and (unit not in _UNIT_SCALE or (unit[-1] == "v") != (expected == "V")):
         raise ValueError(f"target {name}={text}: unit {m.group(2)!r} is not a unit of "
@@ -413,9 +414,7 @@ class Calibration:
 
 # =========================================================================== the cache
 def cache_dir() -> pathlib.Path:
-    root = os.environ.get("BSS_TWIN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bss-twin")
-    return pathlib.Path(root) / "calibration"
+    return cache_root() / "calibration"
 
 
 def chip_variant(conn) -> str:

@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from isa.regmap import LABEL_ROW_SHIFT
 from isa.wire import FPGA_TICK_S
 
 from .calibration_fit import CELL_MAX, ROLE, fit_decay, fit_psp, fit_relaxation, psp_kernel, psp_peak_factor
@@ -133,7 +134,7 @@ class Bench:
     def volley_labels(self, v: Volley) -> np.ndarray:
         p = self.p
         rows = (np.arange(p.synapse_arrays)[:, None] * p.rows + v.rows[None, :]).ravel()
-        return rows << 6
+        return rows << LABEL_ROW_SHIFT
 
     # ------------------------------------------------------------------ set-up
     def setup(self, refractory: int, refractory_clock: int, volleys: list[Volley]) -> None:
@@ -265,7 +266,7 @@ class ColumnADCBench(Bench):
             "inh": choose_volley(INH_ROWS, self.wmax, budget_down / t.psp_inh, True),
         }
         self.setup(ref, clock, list(self.volleys.values()))
-        self.cadc_gain = np.full(len(self.neurons), (1 << a.cadc_bits) / a.adc_v_max)
+        self.cadc_gain = np.full(len(self.neurons), 1.0 / a.cadc_lsb)
         self.cadc_offset = np.zeros(len(self.neurons))
         self.leak_slope = np.full(len(self.neurons), a.v_max / CELL_MAX)
         self.leak_offset = np.zeros(len(self.neurons))
@@ -368,7 +369,7 @@ class ColumnADCBench(Bench):
         a = self.p.analog
         code = np.mean([np.mean(self._codes(t), axis=0) for t in tickets], axis=0)
         eff = np.mean([np.clip(base + d, 0, CELL_MAX) - base for d in DITHER], axis=0)
-        return code - eff * (a.v_max / CELL_MAX) * (1 << a.cadc_bits) / a.adc_v_max
+        return code - eff * (a.v_max / CELL_MAX) / a.cadc_lsb
 
     def set_cells(self, name: str, values, which=None) -> None:
         """The cells of quantity `name` for the next measurements (written by them:
@@ -576,7 +577,7 @@ def _madc_means(madc, starts, ends, profile) -> np.ndarray:
     """Mean membrane-ADC sample (volts) within each (start, end) window, borders excluded."""
     a = profile.analog
     t = madc["time"].astype(np.int64)
-    v = madc["value"].astype(np.float64) * a.adc_v_max / (1 << a.madc_bits)
+    v = a.madc_volts(madc["value"])
     out = np.empty(len(starts))
     for k, (s, e) in enumerate(zip(starts, ends)):
         sel = (t > s) & (t < e)
@@ -784,7 +785,7 @@ class MembraneADCBench(Bench):
         res = self.conn.run(prog)
         a = p.analog
         times = res.madc["time"].astype(np.int64)
-        volts = res.madc["value"].astype(np.float64) * a.adc_v_max / (1 << a.madc_bits)
+        volts = a.madc_volts(res.madc["value"])
         nobs = length // self.PERIOD
         rel = np.arange(nobs) * self.PERIOD
         trace = np.full((len(idx), nobs), np.nan)

@@ -231,69 +231,20 @@ class Connection:
         return False
 
     def _interpret(self, prog: Program, resp: np.ndarray) -> RunResult:
-        h = resp >> np.uint64(56)
-        result = RunResult(notices=list(self.notices))
+        """The result of a program from its response words: each message the
+        chip sends goes to its reader (`READERS`), the notices first (they
+        decide which reads were answered), then the responses."""
+        h = resp >> np.uint64(wire.PAYLOAD_BITS)
+        reading = _Reading(self.url, prog, RunResult(notices=list(self.notices)))
         self.notices.clear()
-        # Word-level rejections of this program.
-        err = resp[h == H["error"]]
-        rejected: list[RejectedWord] = []
-        failed_words = np.zeros(0, dtype=np.int64)
-        stop = None                            # the word where the program reached a limit
-        if len(err):
-            f = wire.fields_bulk("error", err)
-            word_level = np.isin(f["reason"], _WORD_REASONS)
-            failed_words = f["index"][word_level].astype(np.int64)
-            for idx, reason in zip(failed_words.tolist(), f["reason"][word_level].tolist()):
-                rejected.append(RejectedWord(idx, ErrorReason(reason), prog.describe_word(idx)))
-            at_limit = f["index"][f["reason"] == ErrorReason.PROGRAM_LIMIT]
-            if len(at_limit):
-                stop = int(at_limit[0])
-        if stop is not None:
-            reached = resp[h == H["limit_reached"]]
-            kind, value = (LimitKind.OUTPUT_WORDS, 0)
-            if len(reached):
-                f = wire.fields_bulk("limit_reached", reached[:1])
-                kind, value = LimitKind(int(f["kind"][0])), int(f["value"][0])
-            error = ProgramLimit(self.url, kind, value, stop, prog.describe_word(stop),
-                                 [r for r in rejected if r.reason is not ErrorReason.PROGRAM_LIMIT], result)
-        else:
-            error = ChipError(rejected, result) if rejected else None
-        # Read data, in the order of the reads that were not rejected (and came before a limit).
-        data = wire.field_bulk("read_data", "data", resp[h == H["read_data"]])
-        pos = 0
-        failed = set(failed_words.tolist())
-        for _, indices, ticket in prog.reads:
-            unanswered = np.isin(indices, failed_words) if failed else np.zeros(len(indices), bool)
-            if stop is not None:
-                unanswered |= indices >= stop
-            if unanswered.any():
-                pos += int((~unanswered).sum())   # answers of its reads that succeeded
-                ticket._fill(None, error)
-            else:
-                ticket._fill(data[pos:pos + len(indices)].astype(np.uint32), None)
-                pos += len(indices)
-        if pos != len(data):
-            raise LinkError(f"{self.url}: {len(data)} read answers for {pos} accepted reads; "
-                            "responses are out of step with the program")
-        spk = resp[h == H["spike"]]
-        if len(spk):
-            f = wire.fields_bulk("spike", spk)
-            result.spikes = np.empty(len(spk), SPIKE_DTYPE)
-            result.spikes["time"], result.spikes["label"] = f["time"], f["label"]
-        mad = resp[h == H["madc_sample"]]
-        if len(mad):
-            f = wire.fields_bulk("madc_sample", mad)
-            result.madc = np.empty(len(mad), MADC_DTYPE)
-            result.madc["time"], result.madc["value"] = f["time"], f["value"]
-        loss = resp[h == H["event_loss"]]
-        if len(loss):
-            f = wire.fields_bulk("event_loss", loss)
-            result.events_dropped = int(f["dropped"].sum())
-            result.notices.append(f"chip side: the event FIFO dropped {result.events_dropped} output event(s) "
-                                  f"(last at tick {int(f['time'][-1])}); see routing.fifo_status")
-        if error is not None:
-            raise error
-        return result
+        for kind in (wire.Kind.NOTICE, wire.Kind.RESPONSE):
+            for msg in wire.by_kind(kind):
+                READERS[msg.name](reading, resp[h == msg.header])
+            if kind is wire.Kind.NOTICE:
+                reading.conclude()
+        if reading.error is not None:
+            raise reading.error
+        return reading.result
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -307,6 +258,110 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<Connection {self.url} {self.profile.name} serial={self.serial}>"
+
+
+class _Reading:
+    """What `Connection._interpret` gathers from a program's response words."""
+
+    def __init__(self, url: str, prog: Program, result: RunResult):
+        self.url, self.prog, self.result = url, prog, result
+        self.rejected: list[RejectedWord] = []
+        self.failed_words = np.zeros(0, dtype=np.int64)
+        self.stop: int | None = None              # the word where the program reached a limit
+        self.limit = (LimitKind.OUTPUT_WORDS, 0)
+        self.error: ChipError | None = None
+
+    # ------------------------------------------------------------------ notices
+    def error_words(self, words: np.ndarray) -> None:
+        """Word-level rejections of this program (frame-level ones were taken while receiving)."""
+        if not len(words):
+            return
+        f = wire.fields_bulk("error", words)
+        word_level = np.isin(f["reason"], _WORD_REASONS)
+        self.failed_words = f["index"][word_level].astype(np.int64)
+        for idx, reason in zip(self.failed_words.tolist(), f["reason"][word_level].tolist()):
+            self.rejected.append(RejectedWord(idx, ErrorReason(reason), self.prog.describe_word(idx)))
+        at_limit = f["index"][f["reason"] == ErrorReason.PROGRAM_LIMIT]
+        if len(at_limit):
+            self.stop = int(at_limit[0])
+
+    def limit_reached(self, words: np.ndarray) -> None:
+        if len(words):
+            f = wire.fields_bulk("limit_reached", words[:1])
+            self.limit = (LimitKind(int(f["kind"][0])), int(f["value"][0]))
+
+    def event_loss(self, words: np.ndarray) -> None:
+        if not len(words):
+            return
+        f = wire.fields_bulk("event_loss", words)
+        self.result.events_dropped = int(f["dropped"].sum())
+        self.result.notices.append(f"chip side: the event FIFO dropped {self.result.events_dropped} output "
+                                   f"event(s) (last at tick {int(f['time'][-1])}); see routing.fifo_status")
+
+    def taken_while_receiving(self, words: np.ndarray) -> None:
+        """Timeouts and halt echoes are read as the frames arrive
+        (`Connection._scan`: a timeout of this program raises LinkError, one of
+        another becomes a notice; the halt echo ends the exchange), nothing is
+        left for the result."""
+
+    def conclude(self) -> None:
+        """After the notices: the error the program ends with, if any."""
+        if self.stop is not None:
+            kind, value = self.limit
+            self.error = ProgramLimit(self.url, kind, value, self.stop, self.prog.describe_word(self.stop),
+                                      [r for r in self.rejected if r.reason is not ErrorReason.PROGRAM_LIMIT],
+                                      self.result)
+        elif self.rejected:
+            self.error = ChipError(self.rejected, self.result)
+
+    # ------------------------------------------------------------------ responses
+    def read_data(self, words: np.ndarray) -> None:
+        """Read data, in the order of the reads that were not rejected (and came before a limit)."""
+        data = wire.field_bulk("read_data", "data", words)
+        pos = 0
+        failed = len(self.failed_words) > 0
+        for _, indices, ticket in self.prog.reads:
+            unanswered = np.isin(indices, self.failed_words) if failed else np.zeros(len(indices), bool)
+            if self.stop is not None:
+                unanswered |= indices >= self.stop
+            if unanswered.any():
+                pos += int((~unanswered).sum())   # answers of its reads that succeeded
+                ticket._fill(None, self.error)
+            else:
+                ticket._fill(data[pos:pos + len(indices)].astype(np.uint32), None)
+                pos += len(indices)
+        if pos != len(data):
+            raise LinkError(f"{self.url}: {len(data)} read answers for {pos} accepted reads; "
+                            "responses are out of step with the program")
+
+    def spikes(self, words: np.ndarray) -> None:
+        if len(words):
+            f = wire.fields_bulk("spike", words)
+            self.result.spikes = np.empty(len(words), SPIKE_DTYPE)
+            self.result.spikes["time"], self.result.spikes["label"] = f["time"], f["label"]
+
+    def madc_samples(self, words: np.ndarray) -> None:
+        if len(words):
+            f = wire.fields_bulk("madc_sample", words)
+            self.result.madc = np.empty(len(words), MADC_DTYPE)
+            self.result.madc["time"], self.result.madc["value"] = f["time"], f["value"]
+
+
+#: The host's reader of every message from the chip (`Connection._interpret`
+#: calls each with the words of its message, notices first).  isa.wire's
+#: check_handlers holds this table to the wire dictionary at import: a message
+#: without a reader fails there, naming it.
+READERS = {
+    "error": _Reading.error_words,
+    "limit_reached": _Reading.limit_reached,
+    "event_loss": _Reading.event_loss,
+    "timeout": _Reading.taken_while_receiving,
+    "read_data": _Reading.read_data,
+    "loopback_echo": _Reading.taken_while_receiving,
+    "spike": _Reading.spikes,
+    "madc_sample": _Reading.madc_samples,
+}
+wire.check_handlers(READERS, wire.Direction.TO_HOST, "host.connection.READERS")
 
 
 def connect(url: str | None = None, timeout: float = 30.0) -> Connection:

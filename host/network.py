@@ -672,5 +672,5 @@ class NetworkResult:
         """(times in biological s, volts) of the recorded membrane."""
         p = self.profile
         m = self.raw.madc
-        volts = m["value"].astype(float) * p.analog.adc_v_max / (1 << p.analog.madc_bits)
+        volts = p.analog.madc_volts(m["value"])
         return m["time"].astype(np.int64) * TICK_S * p.speedup, volts

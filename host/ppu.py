@@ -27,10 +27,11 @@ import numpy as np
 
 from isa.ppu.elf import is_elf, read_elf
 from isa.ppu.core import VECTORS
-from isa.ppu.iomap import (MAILBOX_ADDRESS, MAILBOX_SIZE, RETURN_CODE_ADDRESS, STOP_FAULTS, STOP_INTERRUPT_LOOP,
-                           STOP_REASONS)
+from isa.ppu.iomap import (MAILBOX_ADDRESS, MAILBOX_SIZE, RETURN_CODE_ADDRESS, STOP_FAULTS, STOP_HALTED,
+                           STOP_INTERRUPT_LOOP, STOP_REASONS)
 from isa.wire import FPGA_TICK_S, message
 
+from .containers import PPUControl, PPUStatus
 from .coords import PPUOnChip
 from .errors import BssError
 
@@ -172,34 +173,42 @@ class PPU:
         return self.read_memory(MAILBOX_ADDRESS, size)
 
     # ------------------------------------------------------------------ control
-    def _control(self, *values: int) -> None:
+    def _control(self, *values: PPUControl) -> None:
         prog = self.conn.program()
         for v in values:
-            prog.write_words(self._addr("control"), v)
+            prog.write_words(self._addr("control"), v.encode(self.conn.regmap)[0])
         self.conn.run(prog)
 
     def start(self) -> None:
         """Release reset: the core starts at address 0 with fresh registers."""
-        self._control(0, 1)
+        self._control(PPUControl(inhibit_reset=0), PPUControl(inhibit_reset=1))
 
     def stop(self) -> None:
         """Hold the core in reset (memory is kept)."""
-        self._control(0)
+        self._control(PPUControl(inhibit_reset=0))
 
     def release(self) -> None:
         """Wake a sleeping core (it continues after its `wait`)."""
-        self._control(1)
+        self._control(PPUControl(inhibit_reset=1))
+
+    def _debug(self, prog, **fields: int) -> None:
+        prog.write_words(self._addr("debug"), self._regs["debug"].encode(**fields))
 
     def _read_state(self, prog):
         names = ("control", "status", "debug_stop", "debug_fault", "debug_pc", "debug_cycles",
                  "debug_cycles_high", "debug_wait_cycles")
         return prog.read_words(np.array([self._addr(n) for n in names], np.uint64))
 
-    @staticmethod
-    def _state(values) -> PPUState:
-        ctl, status, reason, fault, pc, lo, hi, wait = (int(v) for v in values)
-        return PPUState(bool(ctl & 1), bool(status & 1), bool(status & 2), reason, fault, pc,
-                        (hi << 32) | lo, wait)
+    def _state(self, values) -> PPUState:
+        rm, r = self.conn.regmap, self._regs
+        values = np.asarray(values)
+        ctl, status = PPUControl.decode(rm, values[0:1]), PPUStatus.decode(rm, values[1:2])
+        reason, fault, pc, lo, hi, wait = (r[name].decode(int(v)) for name, v in zip(
+            ("debug_stop", "debug_fault", "debug_pc", "debug_cycles", "debug_cycles_high", "debug_wait_cycles"),
+            values[2:]))
+        cycles = (hi["count"] << r["debug_cycles"].field("count").width) | lo["count"]
+        return PPUState(bool(ctl.inhibit_reset), bool(status.sleeping), bool(status.fault), reason["reason"],
+                        fault["address"], pc["pc"], cycles, wait["count"])
 
     def status(self) -> PPUState:
         prog = self.conn.program()
@@ -258,12 +267,12 @@ class PPU:
     # ------------------------------------------------------------------ debugging
     def halt(self) -> None:
         prog = self.conn.program()
-        prog.write_words(self._addr("debug"), 1)
+        self._debug(prog, halt=1)
         self.conn.run(prog)
 
     def resume(self) -> None:
         prog = self.conn.program()
-        prog.write_words(self._addr("debug"), 0)
+        self._debug(prog, halt=0)
         self.conn.run(prog)
 
     def registers(self) -> list[int]:
@@ -279,7 +288,7 @@ class PPU:
         Stops early when the core sleeps or faults."""
         out: list[TraceStep] = []
         prog = self.conn.program()
-        prog.write_words(self._addr("debug"), 1)
+        self._debug(prog, halt=1)
         self.conn.run(prog)
         while len(out) < count:
             n = min(_CHUNK, count - len(out))
@@ -288,11 +297,12 @@ class PPU:
             for _ in range(n):
                 tickets.append(prog.read_words(np.array([self._addr("debug_pc"), self._addr("debug_instruction"),
                                                          self._addr("debug_stop")], np.uint64)))
-                prog.write_words(self._addr("debug"), 3)
+                self._debug(prog, halt=1, step=1)
             self.conn.run(prog)
             for t in tickets:
                 pc, word, reason = (int(v) for v in t.values)
-                if reason not in (0, 10):
+                reason = self._regs["debug_stop"].field("reason").extract(reason)
+                if reason not in (0, STOP_HALTED):
                     return out
                 out.append(TraceStep(pc, word))
             s = self.status()

@@ -150,9 +150,19 @@ class Program:
 
     # ------------------------------------------------------------------ timing and events
     def timer_reset(self) -> None:
+        """Set the playback timer to zero.  Every later `wait_until`, spike
+        time and recorded event or sample time counts FPGA ticks (8 ns) from
+        here; a program without one counts from the previous reset of the
+        timer (by this or an earlier program)."""
         self._append(np.array([wire.encode("timer_reset")], np.uint64), lambda off: "timer reset")
 
     def wait_until(self, time) -> None:
+        """Hold the playback until the timer reaches `time` (FPGA ticks, or a
+        host.units.Time: hardware time unless made with `biological=True`);
+        the chip runs meanwhile: neurons integrate, events are recorded, the
+        PPU executes.  A time already passed holds nothing.  Words after it
+        (register accesses, spikes) take effect at that timer value; a wait
+        is the only word that moves the chip's clock."""
         t = to_ticks(time, self.profile)
         if not 0 <= t < 1 << 32:
             raise ValueError(f"wait_until({t} ticks) outside the 32-bit timer range")
@@ -160,7 +170,11 @@ class Program:
 
     def spikes(self, labels, times) -> None:
         """Inject spike events: labels (16 bit) at times (ticks or Time, any order;
-        sent sorted, equal times packed three to a word)."""
+        sent sorted, equal times packed three to a word).  Each time becomes a
+        `wait_until`: spikes go in at the timer value they name, and the
+        program's later words come after the last of them.  A label's bits
+        [15:6] pick the synapse-driver row, its low bits are matched against
+        the synapses' address labels (docs/model.md, "Label convention")."""
         labels = np.atleast_1d(np.asarray(labels, dtype=np.int64))
         if isinstance(times, Time):
             times = to_ticks(times, self.profile)
@@ -236,6 +250,11 @@ class Program:
         self._append(words, lambda off, a=asked: f"limit: {a[off][0].describe(a[off][1])}")
 
     def barrier(self, mask: int = 0b111) -> None:
+        """Hold the playback until outstanding register-bus (bit 0), JTAG (bit 1)
+        and system-time (bit 2) operations have completed.  The twin completes
+        each register access as it executes it, so a barrier holds nothing
+        there; keep it where a board needs it (before timing-critical input
+        that follows configuration)."""
         self._append(np.array([wire.encode("barrier", mask=mask)], np.uint64), lambda off: "barrier")
 
     def reset(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .wire import FPGA_TICK_S
 
 
@@ -30,6 +32,28 @@ class Analog:
     settle_tau: float              # time constant of a cell settling after a write, per `settle` unit, s
     refresh_off_tau: float         # decay time constant of a cell with refresh disabled (1023), s
     fifo_drain_ticks: int          # the output FIFO sends one event every this many FPGA ticks
+
+    @property
+    def madc_lsb(self) -> float:
+        """Volts per membrane-ADC code (nominal)."""
+        return self.adc_v_max / (1 << self.madc_bits)
+
+    @property
+    def cadc_lsb(self) -> float:
+        """Volts per column-ADC code (nominal)."""
+        return self.adc_v_max / (1 << self.cadc_bits)
+
+    def madc_volts(self, codes):
+        """Membrane-ADC codes (`RunResult.madc["value"]`) as volts at the ADC's
+        input: the nominal transfer code = V / adc_v_max * 2**madc_bits.  A real
+        ADC has offset and gain errors of its own; the calibration measures them
+        (host.calibration)."""
+        return np.asarray(codes, dtype=np.float64) * self.madc_lsb
+
+    def cadc_volts(self, codes):
+        """Column-ADC codes (MembraneCADC, correlation readings) as volts, the
+        nominal transfer (code = V / adc_v_max * 2**cadc_bits)."""
+        return np.asarray(codes, dtype=np.float64) * self.cadc_lsb
 
 
 @dataclass(frozen=True)

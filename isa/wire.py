@@ -29,14 +29,49 @@ HEADER_BITS = 8
 PAYLOAD_BITS = WORD_BITS - HEADER_BITS
 PAYLOAD_MASK = (1 << PAYLOAD_BITS) - 1
 
-#: One FPGA clock tick in seconds of hardware time (125 MHz).
-FPGA_TICK_S = 8e-9
+#: The FPGA clock (125 MHz) and one tick of it in seconds of hardware time (8 ns):
+#: wait-until targets and event times count these ticks.
 FPGA_CLOCK_HZ = 125_000_000
+FPGA_TICK_S = 1 / FPGA_CLOCK_HZ
 
 
 class Direction(enum.Enum):
     TO_CHIP = "to_chip"
     TO_HOST = "to_host"
+
+
+class Kind(enum.Enum):
+    """What a message is, and so which side handles it and how.
+
+    To the chip (the executor, twin.executor, has a handler for each):
+
+    * REGISTER: a register-bus word; consecutive ones are applied as runs of
+      writes and reads, in program order;
+    * TIMED: moves the playback timer or injects events at it; consecutive
+      ones are one advance of the chip;
+    * CONTROL: acts alone, between the segments of the other kinds.
+
+    To the host (host.connection has a reader for each):
+
+    * RESPONSE: output of the program (answers to reads, echoes, recorded
+      events), returned in its result;
+    * NOTICE: about the program or the link (a word rejected, a limit
+      reached, events lost, a timeout): raised or listed in the result.
+    """
+
+    REGISTER = "register access"
+    TIMED = "timed"
+    CONTROL = "control"
+    RESPONSE = "response"
+    NOTICE = "notice"
+
+    @property
+    def direction(self) -> "Direction":
+        return Direction.TO_HOST if self in (Kind.RESPONSE, Kind.NOTICE) else Direction.TO_CHIP
+
+
+class ContractError(RuntimeError):
+    """A side of the wire does not handle exactly the messages it must (raised at import)."""
 
 
 class ErrorReason(enum.IntEnum):
@@ -156,6 +191,7 @@ class Message:
     header: int
     fields: tuple[tuple[str, int], ...]
     doc: str
+    kind: Kind
     # Derived in __post_init__:
     width: int = field(init=False)
     shifts: Mapping[str, int] = field(init=False)
@@ -167,6 +203,9 @@ class Message:
             raise ValueError(f"{self.name}: payload {width} bits > {PAYLOAD_BITS}")
         if not 0 <= self.header < 256:
             raise ValueError(f"{self.name}: header {self.header} does not fit 8 bits")
+        if not isinstance(self.kind, Kind) or self.kind.direction is not self.direction:
+            raise ValueError(f"{self.name}: kind {self.kind!r} is not a Kind of a message travelling "
+                             f"{self.direction.value}")
         shifts, pos = {}, width
         for fname, w in self.fields:
             pos -= w
@@ -180,6 +219,13 @@ class Message:
     def field_names(self) -> tuple[str, ...]:
         return tuple(n for n, _ in self.fields)
 
+    def limit(self, fname: str) -> int:
+        """The largest value field `fname` holds (2**width - 1)."""
+        try:
+            return (1 << dict(self.fields)[fname]) - 1
+        except KeyError:
+            raise WireError(f"{self.name} has no field {fname!r}; fields: {', '.join(self.field_names)}") from None
+
     @property
     def reserved_mask(self) -> int:
         """Payload bits that must be zero."""
@@ -187,55 +233,56 @@ class Message:
 
 
 _TC, _TH = Direction.TO_CHIP, Direction.TO_HOST
+REGISTER, TIMED, CONTROL, RESPONSE, NOTICE = Kind.REGISTER, Kind.TIMED, Kind.CONTROL, Kind.RESPONSE, Kind.NOTICE
 
 #: The wire dictionary.  Headers are unique across both directions so that a
 #: word sent the wrong way is recognised as such.
 MESSAGES: tuple[Message, ...] = (
     # host -> chip
     Message("reset", _TC, 0x01, (("active", 1),),
-            "Chip reset: active=1 returns every register and the analog state to reset values."),
+            "Chip reset: active=1 returns every register and the analog state to reset values.", kind=CONTROL),
     Message("timer_reset", _TC, 0x02, (),
-            "Set the playback timer to zero; wait-until and event times count from here."),
+            "Set the playback timer to zero; wait-until and event times count from here.", kind=CONTROL),
     Message("wait_until", _TC, 0x03, (("time", 32),),
-            "Hold the playback until the timer reaches `time` (FPGA ticks of 8 ns); the chip runs meanwhile."),
+            "Hold the playback until the timer reaches `time` (FPGA ticks of 8 ns); the chip runs meanwhile.", kind=TIMED),
     Message("system_time_init", _TC, 0x04, (("enable", 1),),
-            "Initialise the chip's system time counter from the FPGA timer."),
+            "Initialise the chip's system time counter from the FPGA timer.", kind=CONTROL),
     Message("barrier", _TC, 0x05, (("mask", 3),),
-            "Wait until outstanding register-bus (bit 0), JTAG (bit 1) and system-time (bit 2) operations completed."),
+            "Wait until outstanding register-bus (bit 0), JTAG (bit 1) and system-time (bit 2) operations completed.", kind=CONTROL),
     Message("loopback", _TC, 0x06, (("halt", 1), ("tag", 16)),
-            "Echoed back as `loopback_echo`; halt=1 ends the program."),
+            "Echoed back as `loopback_echo`; halt=1 ends the program.", kind=CONTROL),
     Message("omnibus_address", _TC, 0x07, (("is_read", 1), ("byte_enables", 4), ("address", 32)),
-            "Register-bus access: word address; a read yields one `read_data`, a write takes the next `omnibus_data`."),
+            "Register-bus access: word address; a read yields one `read_data`, a write takes the next `omnibus_data`.", kind=REGISTER),
     Message("omnibus_data", _TC, 0x08, (("data", 32),),
-            "Data word of the preceding register-bus write."),
+            "Data word of the preceding register-bus write.", kind=REGISTER),
     Message("spike_pack_1", _TC, 0x09, (("label0", 16),),
-            "One spike event injected at the current timer value."),
+            "One spike event injected at the current timer value.", kind=TIMED),
     Message("spike_pack_2", _TC, 0x0A, (("label1", 16), ("label0", 16)),
-            "Two spike events injected at the current timer value."),
+            "Two spike events injected at the current timer value.", kind=TIMED),
     Message("spike_pack_3", _TC, 0x0B, (("label2", 16), ("label1", 16), ("label0", 16)),
-            "Three spike events injected at the current timer value."),
+            "Three spike events injected at the current timer value.", kind=TIMED),
     Message("limit", _TC, 0x0C, (("kind", 8), ("value", 40)),
             "Lower one of this program's limits (LimitKind) to `value`, counted from the program's start, "
-            "from this word on; above the chip's own limit the chip's holds."),
+            "from this word on; above the chip's own limit the chip's holds.", kind=CONTROL),
     # chip -> host
     Message("read_data", _TH, 0x81, (("data", 32),),
-            "Answer to one register-bus read, in the order the reads were issued."),
+            "Answer to one register-bus read, in the order the reads were issued.", kind=RESPONSE),
     Message("loopback_echo", _TH, 0x82, (("halt", 1), ("tag", 16)),
-            "Echo of a `loopback`; with halt=1 the program is complete."),
+            "Echo of a `loopback`; with halt=1 the program is complete.", kind=RESPONSE),
     Message("spike", _TH, 0x83, (("label", 16), ("time", 32)),
-            "Recorded spike: 16-bit label and timestamp in FPGA ticks since the last timer reset."),
+            "Recorded spike: 16-bit label and timestamp in FPGA ticks since the last timer reset.", kind=RESPONSE),
     Message("madc_sample", _TH, 0x84, (("value", 10), ("time", 32)),
-            "Membrane-ADC sample: 10-bit value taken at `time` (FPGA ticks since the last timer reset)."),
+            "Membrane-ADC sample: 10-bit value taken at `time` (FPGA ticks since the last timer reset).", kind=RESPONSE),
     Message("timeout", _TH, 0x85, (("reason", 8), ("index", 32)),
-            "An operation did not complete in time (see TimeoutReason); index: frame sequence or word index."),
+            "An operation did not complete in time (see TimeoutReason); index: frame sequence or word index.", kind=NOTICE),
     Message("event_loss", _TH, 0x87, (("dropped", 20), ("time", 32)),
             "Output events were dropped because the chip's event FIFO was full: `dropped` events (saturating) "
-            "up to `time` (FPGA ticks since the last timer reset); also counted in routing.fifo_status."),
+            "up to `time` (FPGA ticks since the last timer reset); also counted in routing.fifo_status.", kind=NOTICE),
     Message("error", _TH, 0x86, (("reason", 8), ("header", 8), ("index", 32)),
-            "The word at `index` of the program (or frame with that sequence number) was rejected; state untouched."),
+            "The word at `index` of the program (or frame with that sequence number) was rejected; state untouched.", kind=NOTICE),
     Message("limit_reached", _TH, 0x88, (("kind", 8), ("value", 40)),
             "The program reached its limit `kind` (LimitKind) of `value`: the next word, `error PROGRAM_LIMIT`, "
-            "names the word where it ended; nothing after that word ran except its halting loopbacks (echoed)."),
+            "names the word where it ended; nothing after that word ran except its halting loopbacks (echoed).", kind=NOTICE),
 )
 
 BY_NAME: dict[str, Message] = {m.name: m for m in MESSAGES}
@@ -245,6 +292,33 @@ if len(BY_NAME) != len(MESSAGES) or len(BY_HEADER) != len(MESSAGES):
 
 #: Header value of every message, by name (handy as constants: H["omnibus_data"]).
 H: dict[str, int] = {m.name: m.header for m in MESSAGES}
+
+
+def by_kind(kind: Kind, messages: Iterable[Message] = MESSAGES) -> tuple[Message, ...]:
+    """The messages of one kind, in dictionary order."""
+    return tuple(m for m in messages if m.kind is kind)
+
+
+def check_handlers(handlers: Mapping[str, object], direction: Direction, where: str,
+                   messages: Iterable[Message] = MESSAGES) -> None:
+    """The contract check of a side of the wire: `handlers` (message name ->
+    handler) must name every message travelling `direction`, each with a
+    handler that is not None, and no other message.  Raises ContractError
+    naming what is missing or extra; each side runs it at import on its
+    table, so a message without a handler fails there instead of being
+    dropped at run time."""
+    messages = tuple(messages)
+    expected = {m.name for m in messages if m.direction is direction}
+    missing = sorted(n for n in expected if handlers.get(n) is None)
+    extra = sorted(set(handlers) - expected)
+    problems = []
+    if missing:
+        problems.append(f"no handler for the {direction.value} message(s) {', '.join(missing)}")
+    if extra:
+        problems.append(f"handlers for {', '.join(extra)}, which {'is' if len(extra) == 1 else 'are'} not a "
+                        f"{direction.value} message of the wire dictionary (isa/wire.py)")
+    if problems:
+        raise ContractError(f"{where}: " + "; ".join(problems))
 
 
 class WireError(ValueError):

@@ -21,9 +21,13 @@ import sys
 import time
 
 import numpy as np
+from isa.regmap import LABEL_ROW_SHIFT
 from isa.wire import FPGA_TICK_S
 
 HELP = __doc__
+#: Output label of neuron n: _OUTPUT_LABEL_BASE + n (event addresses from 1008 up, which no driver row
+#: takes), so a recorded spike's label names its neuron.
+_OUTPUT_LABEL_BASE = 0xFC00
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(value))
         prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=40, refractory_clock=4,
                                                            readout=int(n == args.neuron)))
-        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=0xFC00 | n, enable=1))   # row 1008+: no driver
+        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=_OUTPUT_LABEL_BASE + n, enable=1))   # row 1008+: no driver
         prog.write(host.NeuronOnChip(n), host.SpikeCounterReset())
     prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=0, record=1))
     tw = prog.read_words(conn.regmap.addresses("synapse", "weights"))
@@ -127,17 +131,17 @@ def run(args: argparse.Namespace) -> int:
     prog = conn.program()
     prog.timer_reset()
     prog.write(host.ChipOnly(), host.MADCConfig(enable=1, source=0, neuron=args.neuron, period=period))
-    prog.spikes(in_rows << 6, in_ticks)
+    prog.spikes(in_rows << LABEL_ROW_SHIFT, in_ticks)
     prog.wait_until(settle + dur_ticks)
     prog.write(host.ChipOnly(), host.MADCConfig(enable=0))
     counters = [prog.read(host.NeuronOnChip(n), host.SpikeCounter) for n in range(p.neurons)]
     res = conn.run(prog)
     out = res.spikes[res.spikes["time"] >= settle]
-    neuron_of = out["label"].astype(np.int64) & 0x3FF
+    neuron_of = out["label"].astype(np.int64) - _OUTPUT_LABEL_BASE
     counted = sum(c.value.count for c in counters)
     rates = np.bincount(neuron_of, minlength=p.neurons) / args.duration
     madc = res.madc[res.madc["time"] >= settle]
-    mv = madc["value"].astype(float) * p.analog.adc_v_max / (1 << p.analog.madc_bits) * 1e3
+    mv = p.analog.madc_volts(madc["value"]) * 1e3
     print(f"played {len(in_ticks)} input spikes over {args.duration:g} s biological "
           f"({hw_duration * 1e3:.2f} ms hardware)")
     print(f"output: {len(out)} spikes from {int((rates > 0).sum())} of {p.neurons} neurons, "
@@ -165,7 +169,7 @@ def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron) -> No
     a.scatter(to_ms(in_ticks), in_rows, s=4, marker="|", color="C0")
     a.set_ylabel("input row")
     a.set_title(f"{profile.chip} twin: Poisson input, output spikes, membrane")
-    b.scatter(to_ms(out["time"] - settle), out["label"].astype(int) & 0x3FF, s=6, marker="|", color="C3")
+    b.scatter(to_ms(out["time"] - settle), out["label"].astype(int) - _OUTPUT_LABEL_BASE, s=6, marker="|", color="C3")
     b.set_ylabel("neuron")
     c.plot(to_ms(madc["time"] - settle), mv, lw=0.7)
     c.set_ylabel(f"membrane {neuron} (mV)")

@@ -54,10 +54,10 @@ def message_layout(msg: wire.Message) -> str:
 
 def messages_section() -> str:
     arrow = {wire.Direction.TO_CHIP: "host -> chip", wire.Direction.TO_HOST: "chip -> host"}
-    rows = ["| header | message | direction | payload bits (55..0) | description |",
-            "|---|---|---|---|---|"]
+    rows = ["| header | message | direction | kind | payload bits (55..0) | description |",
+            "|---|---|---|---|---|---|"]
     for m in _messages_in_order():
-        rows.append(f"| `{m.header:#04x}` | `{m.name}` | {arrow[m.direction]} | "
+        rows.append(f"| `{m.header:#04x}` | `{m.name}` | {arrow[m.direction]} | {m.kind.value} | "
                     f"{message_layout(m)} | {_cell(m.doc)} |")
     return "\n".join(rows)
 

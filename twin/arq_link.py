@@ -23,6 +23,13 @@ class ServerLink:
         #: session gets them after that program, in order, before anything received later.
         self.deferred = bytearray()
 
+    def reset(self) -> None:
+        """Plain frames again, until the next HELLO: a new client on a line that
+        outlives its clients (the pty), which may not speak the layer."""
+        self.endpoint = None
+        self._sniff = arq.PacketParser(arq.ArqStats())
+        self.deferred = bytearray()
+
     @property
     def reliable(self) -> bool:
         return self.endpoint is not None

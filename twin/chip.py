@@ -6,7 +6,6 @@ same serial is the same chip forever.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -15,34 +14,12 @@ from isa.profiles import Profile, profile as lookup_profile
 from isa.regmap import register_map
 from isa.regmap import LINK_COUNTERS
 
+from .activity import Activity
 from .core import EventCore
 from .ppu.block import attach_ppus
-
 from .regbus import RegisterBus
 
-
-@dataclass
-class Activity:
-    """What the chip produced while advancing: times are absolute hardware
-    ticks (8 ns) of the chip's clock."""
-
-    spike_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    spike_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
-    madc_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    madc_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint16))
-    events_dropped: int = 0          # output events lost to a full FIFO during this advance
-    drop_time: int = 0               # tick of the last dropped event
-    neuron_spikes: int = 0           # spikes of every neuron (recorded or not) during this advance
-
-    @staticmethod
-    def merge(parts: list["Activity"]) -> "Activity":
-        """One Activity from consecutive ones (in time order)."""
-        if len(parts) == 1:
-            return parts[0]
-        cat = lambda name: np.concatenate([getattr(a, name) for a in parts])
-        return Activity(cat("spike_times"), cat("spike_labels"), cat("madc_times"), cat("madc_values"),
-                        sum(a.events_dropped for a in parts), max(a.drop_time for a in parts),
-                        sum(a.neuron_spikes for a in parts))
+__all__ = ["Activity", "Chip"]
 
 
 class Chip:
@@ -66,7 +43,8 @@ class Chip:
         self.link_counters = {name: 0 for name, _ in LINK_COUNTERS}
         for name, _ in LINK_COUNTERS:
             self.bus.on_read("link", name, self._link_reader(name))
-        self.core = EventCore(self, mismatch=mismatch, spike_loss=spike_loss, synapse_loss=synapse_loss)
+        self.core = EventCore(self.profile, self.regmap, self.bus, serial, seed, clock=lambda: self.now,
+                              mismatch=mismatch, spike_loss=spike_loss, synapse_loss=synapse_loss)
         self.ppus = attach_ppus(self)
         self.cosim = self.ppus[0].bank if self.ppus else None
 
@@ -76,8 +54,10 @@ class Chip:
         return Chip(self.profile, self.serial, self.seed, **self.options)
 
     def _link_reader(self, name: str):
+        top = self.regmap.register("link", name).field("count").limit      # the counters saturate
+
         def read(idx: np.ndarray) -> np.ndarray:
-            return np.full(len(idx), min(self.link_counters[name], 0xFFFFFFFF), dtype=np.uint32)
+            return np.full(len(idx), min(self.link_counters[name], top), dtype=np.uint32)
         return read
 
     def reset(self) -> None:

@@ -100,10 +100,10 @@ def _is_fast_bus(st, fast_bus):
 
 @njit(cache=True)
 def _serve_fast_bus(st, fast_bus, counter_view, counts):
-    """The access of _is_fast_bus at its time, as twin.core's register hooks
+    """The access of _is_fast_bus at its time, as twin.events.hooks
     would serve it: the counter register holds the counts of earlier calls, the
     kernel's `counts` those of this one (added afterwards by
-    EventCore._add_counts, with the same spike_counter_word); a reset clears both."""
+    twin.analog.steps.StepRunner._add_counts, with the same spike_counter_word); a reset clears both."""
     a = st[_S_BUS_ADDR]
     if st[_S_BUS_WRITE]:
         n = a - fast_bus[FB_RESET]
@@ -197,16 +197,7 @@ def _apply_io(arr, r, rows, cols, wts, lbls, touched, resets, lanes, wmax, gain8
 
 
 @njit(cache=True)
-def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
-             P, S, flags, slow, refc, ref_steps, counts, nlabel, rec_on,
-             syn_label, syn_amp, row_flags, routes,
-             ev_tick, ev_label, ev_src, ev_pos,
-             carry, carry_n,
-             loss_p, rng, lost,
-             corr_on, corr_sat, corr_scale, row_last, lab_t, last_post, causal, acausal,
-             eta_c, eta_a, itau_c, itau_a,
-             probe, probe_out,
-             out_step, out_neuron,
+def run_span(k0, n_steps, lay, nrn, syn, ev, corr, obs,
              # --- PPUs (stacked: index p) ---
              run_addr, active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
              io_space, corr_cycles, hot, fast_bus, counter_view, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
@@ -220,6 +211,16 @@ def run_span(k0, n_steps, step_ticks, rows, cols, label_mask,
     SPAN_PYTHON (PPU `ppu` has an event for Python, pend[ppu] == PYTHON; the
     analog core has run the steps up to that PPU's time).  probe_out row s
     receives the probes after step k0 + s."""
+    step_ticks, rows, cols, label_mask = lay.step_ticks, lay.rows, lay.cols, lay.label_mask
+    P, S, flags, slow, refc, ref_steps, counts, nlabel = (nrn.P, nrn.S, nrn.flags, nrn.slow, nrn.refc,
+                                                          nrn.ref_steps, nrn.counts, nrn.nlabel)
+    syn_label, syn_amp, row_flags, routes = syn.syn_label, syn.syn_amp, syn.row_flags, syn.routes
+    ev_tick, ev_label, ev_src, ev_pos = ev.ev_tick, ev.ev_label, ev.ev_src, ev.ev_pos
+    carry, carry_n, rec_on, loss_p, rng, lost = ev.carry, ev.carry_n, ev.rec_on, ev.loss_p, ev.rng, ev.lost
+    corr_on, corr_sat, corr_scale, row_last = corr.corr_on, corr.corr_sat, corr.corr_scale, corr.row_last
+    lab_t, last_post, causal, acausal = corr.lab_t, corr.last_post, corr.causal, corr.acausal
+    eta_c, eta_a, itau_c, itau_a = corr.eta_c, corr.eta_a, corr.itau_c, corr.itau_a
+    probe, probe_out, out_step, out_neuron = obs.probe, obs.probe_out, obs.out_step, obs.out_neuron
     nppu = active.shape[0]
     k_end = k0 + n_steps
     k = k0
@@ -571,9 +572,10 @@ class CoSim:
                 self.pend[k] = RUN
         self.need = -1
 
-    def run(self, core, k, n, t_stop, args, probe_out, out_step, out_neuron, cadc, ppu_only=False):
+    def run(self, core, k, n, t_stop, records, cadc, ppu_only=False):
         """One run_span call over analog steps k .. k+n-1 and PPU time to t_stop
-        (run_ppus when the analog core has nothing to run)."""
+        (run_ppus when the analog core has nothing to run); `records` are the
+        analog kernel's (lay, nrn, syn, ev, corr, obs) of twin.analog.kernel."""
         net = core.net
         ppus = (self.active, self.dec, self.mem, self.state, self.vec,
                 core.synapse_weights, core.synapse_labels, self.arr_of,
@@ -584,12 +586,12 @@ class CoSim:
                 self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,
                 bool(core.p.correlation))
         if ppu_only and self.use_run_ppus:
-            (_, rows, cols, _, _, _, _, _, _, _, counts, _, _, syn_label, syn_amp, _, _, _, _, _, _, _, _, _, _,
-             _, _, _, _, _, lab_t, _, causal, acausal) = args[:34]
-            kernel, head = run_ppus, (rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal)
+            lay, nrn, syn, _, corr, _ = records
+            kernel, head = run_ppus, (lay.rows, lay.cols, nrn.counts, syn.syn_label, syn.syn_amp, corr.lab_t,
+                                      corr.causal, corr.acausal)
             announce(run_ppus, "the chip's PPU loop (the PPUs' network access)", "a few seconds")
         else:
-            kernel, head = run_span, (np.int64(k), np.int64(n), *args, probe_out, out_step, out_neuron)
+            kernel, head = run_span, (np.int64(k), np.int64(n), *records)
             announce(run_span, "the chip's co-simulation loop (analog core and PPUs)", "about 5 s")
         if not kernel.signatures and I.run_loop_pending():
             # The interpreter compiles in the background: compile this loop meanwhile.

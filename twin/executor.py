@@ -31,23 +31,18 @@ from typing import Callable
 import numpy as np
 
 from isa import wire
-from isa.wire import Direction, ErrorReason, H, LimitKind
+from isa.wire import Direction, ErrorReason, H, Kind, LimitKind
 
-from .chip import Activity, Chip
+from .activity import Activity
+from .chip import Chip
 from .limits import Budget, LimitExceeded, Limits
 
-_OMNI, _TIMED, _CONTROL, _INVALID = 0, 1, 2, 3
-_CATEGORY = np.full(256, _INVALID, dtype=np.uint8)
-for _name in ("omnibus_address", "omnibus_data"):
-    _CATEGORY[H[_name]] = _OMNI
-for _name in ("wait_until", "spike_pack_1", "spike_pack_2", "spike_pack_3"):
-    _CATEGORY[H[_name]] = _TIMED
-for _name in ("reset", "timer_reset", "system_time_init", "barrier", "loopback", "limit"):
-    _CATEGORY[H[_name]] = _CONTROL
-
 _U56 = np.uint64(wire.PAYLOAD_BITS)
-_TIMER_MASK = (1 << 32) - 1
-_VALUE_MAX = (1 << 40) - 1
+#: Largest values of the response fields the executor fills (from the wire dictionary).
+_TIMER_MASK = wire.message("spike").limit("time")          # event times: the playback timer's range
+_INDEX_MASK = wire.message("error").limit("index")
+_VALUE_MAX = wire.message("limit_reached").limit("value")
+_DROPPED_MAX = wire.message("event_loss").limit("dropped")
 
 #: Responses are handed to `emit` once at least this many are ready (one frame's worth).
 FLUSH_WORDS = 1 << 16
@@ -98,7 +93,7 @@ class Pieces:
         wait while the chip is quiet: twin.core.EventCore.quiet)."""
         ppus = any(p.executing for p in self.chip.ppus)
         if ppus and not self._ppus:                  # firmware can make chip time slow: start short
-            self.ticks = min(self.ticks, max(self.step, self.cell >> 6))
+            self.ticks = min(self.ticks, max(self.step, self.cell // 64))
         self._ppus = ppus
         if not ppus and self.chip.core.quiet():
             return until
@@ -155,7 +150,7 @@ class Executor:
         invalid = np.empty(len(words), dtype=bool)
         for i in range(0, len(words), BUS_WINDOW):         # (bounded temporaries for a long program)
             invalid[i:i + BUS_WINDOW] = wire.invalid_bulk(words[i:i + BUS_WINDOW], Direction.TO_CHIP)
-        cat = np.where(invalid, _INVALID, _CATEGORY[headers])
+        cat = np.where(invalid, _INVALID, _CATEGORY[headers])      # the kind of each word (twin.executor.HANDLERS)
         # Segment boundaries (a control word is a segment of its own).  Invalid
         # words break segments too, so a write pair split by garbage is rejected.
         change = np.flatnonzero((cat[1:] != cat[:-1]) | (cat[1:] == _CONTROL)) + 1
@@ -166,14 +161,12 @@ class Executor:
                     continue
                 budget.check_seconds(a)
                 kind = cat[a]
-                if kind == _OMNI:
-                    self._omnibus_windows(words, a, b, out, budget)
-                elif kind == _TIMED:
-                    self._timed_windows(words, a, b, out, budget)
+                if kind == _INVALID:
+                    self._invalid(headers[a:b], np.arange(a, b), out)
                 elif kind == _CONTROL:
                     self._control(int(words[a]), a, out, budget)
-                else:
-                    self._invalid(headers[a:b], np.arange(a, b), out)
+                else:                  # a segment of register-access or timed words
+                    _SEGMENT[kind](self, words, a, b, out, budget)
                 out.settle()
         except LimitExceeded as lim:
             self._ended(words, headers, lim, out)
@@ -189,7 +182,7 @@ class Executor:
         i = lim.index
         notice = [wire.encode("limit_reached", kind=int(lim.kind), value=min(lim.value, _VALUE_MAX)),
                   wire.encode("error", reason=ErrorReason.PROGRAM_LIMIT, header=int(headers[i]),
-                              index=i & _TIMER_MASK)]
+                              index=i & _INDEX_MASK)]
         out.add(np.array([i, i]), np.array(notice, dtype=np.uint64))
         rest = words[i:]
         halts = np.flatnonzero((headers[i:] == H["loopback"])
@@ -325,19 +318,16 @@ class Executor:
         target = np.where(is_wait, wire.field_bulk("wait_until", "time", w).astype(np.int64), 0)
         # Timer value at each word: the running maximum of the targets so far.
         timer_at = np.maximum.accumulate(np.maximum(target, start_timer))
-        n_labels = np.zeros(len(w), dtype=np.int64)
-        for k in (1, 2, 3):
-            n_labels[h == H[f"spike_pack_{k}"]] = k
         times, labels, src = [], [], []
-        for k in (1, 2, 3):
-            sel = np.flatnonzero(n_labels == k)
+        for pack in _SPIKE_PACKS:
+            sel = np.flatnonzero(h == pack.header)
             if not len(sel):
                 continue
-            f = wire.fields_bulk(f"spike_pack_{k}", w[sel])
-            for j in range(k):  # label0 first in time order within a pack
+            f = wire.fields_bulk(pack.name, w[sel])
+            for j in range(len(pack.fields)):  # label0 first in time order within a pack
                 times.append(timer_at[sel])
                 labels.append(f[f"label{j}"])
-                src.append(sel * 4 + j)
+                src.append(sel * _PACK_SLOTS + j)
         base = self.timer_base
         if times:
             order = np.argsort(np.concatenate(src), kind="stable")
@@ -387,7 +377,7 @@ class Executor:
                                           time=(act.madc_times - base) & _TIMER_MASK))
         if act.events_dropped:      # the output FIFO overflowed: never silent
             at.append(np.array([idx[min(int(np.searchsorted(word_time, act.drop_time, side="left")), len(idx) - 1)]]))
-            words.append(np.array([wire.encode("event_loss", dropped=min(act.events_dropped, (1 << 20) - 1),
+            words.append(np.array([wire.encode("event_loss", dropped=min(act.events_dropped, _DROPPED_MAX),
                                                time=(act.drop_time - base) & _TIMER_MASK)], dtype=np.uint64))
         if not at:
             return
@@ -406,28 +396,88 @@ class Executor:
     # ------------------------------------------------------------------ control
     def _control(self, word: int, index: int, out: "_Responses", budget: Budget) -> None:
         msg, f = wire.decode(word)
-        if msg.name == "reset":
-            if f["active"]:
-                self.chip.reset()
-        elif msg.name == "timer_reset":
-            self.timer_base = self.chip.now
-        elif msg.name == "system_time_init":
-            pass  # the twin's system time is the FPGA timer; nothing to align
-        elif msg.name == "barrier":
-            pass  # register-bus accesses complete synchronously in the twin
-        elif msg.name == "limit":
-            try:
-                kind = LimitKind(f["kind"])
-            except ValueError:
-                out.errors(np.array([index]), ErrorReason.FIELD_RANGE, H["limit"])
-                return
-            budget.lower(kind, f["value"], index)
-        elif msg.name == "loopback":
-            if f["halt"]:
-                # Events in flight up to now leave the chip before the echo.
-                act = self.advance(self.chip.now, np.zeros(0, np.int64), np.zeros(0, np.uint16))
-                self._activity(act, np.array([index]), np.array([self.chip.now]), out, budget)
-            out.add(np.array([index]), np.array([wire.encode("loopback_echo", **f)], dtype=np.uint64))
+        _CONTROL_HANDLERS[msg.header](self, f, index, out, budget)
+
+    def _reset(self, f: dict, index: int, out: "_Responses", budget: Budget) -> None:
+        if f["active"]:
+            self.chip.reset()
+
+    def _timer_reset(self, f: dict, index: int, out: "_Responses", budget: Budget) -> None:
+        self.timer_base = self.chip.now
+
+    def _system_time_init(self, f: dict, index: int, out: "_Responses", budget: Budget) -> None:
+        """The twin's system time is the FPGA timer: nothing to align."""
+
+    def _barrier(self, f: dict, index: int, out: "_Responses", budget: Budget) -> None:
+        """Register-bus accesses complete synchronously in the twin: nothing is outstanding."""
+
+    def _limit(self, f: dict, index: int, out: "_Responses", budget: Budget) -> None:
+        try:
+            kind = LimitKind(f["kind"])
+        except ValueError:
+            out.errors(np.array([index]), ErrorReason.FIELD_RANGE, H["limit"])
+            return
+        budget.lower(kind, f["value"], index)
+
+    def _loopback(self, f: dict, index: int, out: "_Responses", budget: Budget) -> None:
+        if f["halt"]:
+            # Events in flight up to now leave the chip before the echo.
+            act = self.advance(self.chip.now, np.zeros(0, np.int64), np.zeros(0, np.uint16))
+            self._activity(act, np.array([index]), np.array([self.chip.now]), out, budget)
+        out.add(np.array([index]), np.array([wire.encode("loopback_echo", **f)], dtype=np.uint64))
+
+
+#: The executor's handler of every message to the chip.  Register-access and
+#: timed words are handled a segment (a run of words of that kind) at a time,
+#: by their kind's segment handler; control words one at a time.  isa.wire's
+#: check_handlers holds this table to the wire dictionary at import
+#: (`dispatch_table`): a message without a handler fails there, naming it.
+HANDLERS = {
+    "omnibus_address": Executor._omnibus_windows,
+    "omnibus_data": Executor._omnibus_windows,
+    "wait_until": Executor._timed_windows,
+    "spike_pack_1": Executor._timed_windows,
+    "spike_pack_2": Executor._timed_windows,
+    "spike_pack_3": Executor._timed_windows,
+    "reset": Executor._reset,
+    "timer_reset": Executor._timer_reset,
+    "system_time_init": Executor._system_time_init,
+    "barrier": Executor._barrier,
+    "loopback": Executor._loopback,
+    "limit": Executor._limit,
+}
+
+_REGISTER, _TIMED, _CONTROL, _INVALID = 0, 1, 2, 3
+_KIND_CODE = {Kind.REGISTER: _REGISTER, Kind.TIMED: _TIMED, Kind.CONTROL: _CONTROL}
+
+
+def dispatch_table(handlers: dict, messages=wire.MESSAGES):
+    """The executor's dispatch derived from the message kinds: (kind code per
+    header, segment handler per kind code, control handler per header).
+    Raises isa.wire.ContractError when `handlers` misses a message to the chip
+    (or names another), or when the words of one segment kind would need
+    different handlers."""
+    messages = tuple(messages)
+    wire.check_handlers(handlers, Direction.TO_CHIP, "twin.executor.HANDLERS", messages)
+    category = np.full(256, _INVALID, dtype=np.uint8)
+    segment, control = {}, {}
+    for m in messages:
+        if m.direction is not Direction.TO_CHIP:
+            continue
+        code = _KIND_CODE[m.kind]
+        category[m.header] = code
+        if code == _CONTROL:
+            control[m.header] = handlers[m.name]
+        elif segment.setdefault(code, handlers[m.name]) is not handlers[m.name]:
+            raise wire.ContractError(f"twin.executor.HANDLERS: {m.name} is a {m.kind.value} message, whose "
+                                     f"segments one handler runs; it names another")
+    return category, segment, control
+
+
+_CATEGORY, _SEGMENT, _CONTROL_HANDLERS = dispatch_table(HANDLERS)
+#: Spike packs: every timed message but wait_until; its fields label0, label1, ... are its events in time order.
+_SPIKE_PACKS = tuple(m for m in wire.by_kind(Kind.TIMED) if m.name != "wait_until")
+_PACK_SLOTS = max(len(m.fields) for m in _SPIKE_PACKS) + 1
 
 
 class _Responses:
@@ -457,7 +507,7 @@ class _Responses:
         reason = np.broadcast_to(np.asarray(reason, dtype=np.int64), idx.shape)
         header = np.broadcast_to(np.asarray(header, dtype=np.int64), idx.shape)
         self.n_errors += len(idx)
-        self.add(idx, wire.encode_bulk("error", reason=reason, header=header, index=idx & _TIMER_MASK))
+        self.add(idx, wire.encode_bulk("error", reason=reason, header=header, index=idx & _INDEX_MASK))
 
     def keep_before(self, index: int) -> None:
         """Forget pending words answering words at or after `index`."""

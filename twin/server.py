@@ -575,7 +575,8 @@ class PtyServer(_ServerBase):
     first frame carries the START flag, so sequence numbers restart cleanly.
     When a client flushes its input (pyserial does on open), answers not yet
     handed to the terminal are discarded, so a new client never reads the
-    answers of a previous one."""
+    answers of a previous one, and the reliable link layer is off until the
+    client says HELLO (a client with plain frames may follow one with the layer)."""
 
     def __init__(self, chip: Chip | ChipHost | None = None, *, profile: str = "dls", serial: int = 0,
                  seed: int = 0, receive_timeout: float = DEFAULT_RECEIVE_TIMEOUT, log=None,
@@ -657,6 +658,7 @@ class PtyServer(_ServerBase):
                     if out:
                         self.log(who, f"client flushed its input: {len(out)} unsent answer bytes dropped")
                         out.clear()
+                    link.reset()          # a new client (pyserial flushes on open): it may speak plain frames
                 elif data:
                     deadline = time.monotonic() + self.receive_timeout
                     answer, wire_bytes = link.incoming(data, lambda b: self._feed(who, b))

@@ -58,7 +58,7 @@ def random_case(seed: int, loss: bool, corr: bool, recurrent: bool):
         eta_c=f32(u(0.5, 1.5, (N, ROWS))), eta_a=f32(u(0.5, 1.5, (R, COLS))),
         itau_c=f32(u(0.5, 2, (N, ROWS))), itau_a=f32(u(0.5, 2, (R, COLS))),
         probe=np.array([0, N - 1], np.int32))
-    scalars = dict(loss_p=0.2 if loss else 0.0, corr_on=corr, rec_on=recurrent)
+    scalars = dict(loss_p=0.2 if loss else 0.0, corr_on=corr, rec_on=recurrent, corr_sat=0.9)
     return state, scalars
 
 
@@ -67,15 +67,12 @@ def run(fn, state, scalars, n_steps, k0=0):
     probe_out = np.zeros((n_steps, 4), np.float32)
     out_step = np.zeros(N * n_steps + N, np.int64)
     out_neuron = np.zeros(N * n_steps + N, np.int32)
-    done, n_out = fn(k0, n_steps, STEP_TICKS, ROWS, COLS, 3,
-                     st_["P"], st_["S"], st_["flags"], st_["slow"], st_["refc"], st_["ref_steps"], st_["counts"],
-                     st_["nlabel"], scalars["rec_on"], st_["syn_label"], st_["syn_amp"], st_["row_flags"],
-                     st_["routes"],
-                     st_["ev_tick"], st_["ev_label"], st_["ev_src"], st_["ev_pos"], st_["carry"], st_["carry_n"],
-                     scalars["loss_p"], st_["rng"], st_["lost"], scalars["corr_on"], 0.9, st_["corr_scale"],
-                     st_["row_last"], st_["lab_t"], st_["last_post"], st_["causal"], st_["acausal"],
-                     st_["eta_c"], st_["eta_a"], st_["itau_c"], st_["itau_a"], st_["probe"], probe_out,
-                     out_step, out_neuron)
+    done, n_out = fn(k0, n_steps, K.Layout(STEP_TICKS, ROWS, COLS, 3),
+                     K.Neurons(*(st_[f] for f in K.Neurons._fields)),
+                     K.Synapses(*(st_[f] for f in K.Synapses._fields)),
+                     K.EventInput(*(st_.get(f, scalars.get(f)) for f in K.EventInput._fields)),
+                     K.Correlation(*(st_.get(f, scalars.get(f)) for f in K.Correlation._fields)),
+                     K.Observed(st_["probe"], probe_out, out_step, out_neuron))
     assert done == n_steps
     st_["spikes"] = sorted(zip(out_step[:n_out].tolist(), out_neuron[:n_out].tolist()))
     st_["probe_out"] = probe_out

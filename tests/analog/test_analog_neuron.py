@@ -41,16 +41,17 @@ def simulate(P, n_steps, events=(), S0=None, flags=None, ref_steps=0):
     spikes = []
     for k in range(n_steps):            # one step per call: exact float64 traces of V and w
         done, n_out = K.run_steps(
-            k, 1, 12, 1, N, 63, P, S, flags, slow, refc,
-            np.full(N, ref_steps, np.int32), np.zeros(N, np.int64), np.full(N, -1, np.int32), False,
-            np.zeros((1, N), np.int16), np.ones((1, N), np.float32), np.array([K.R_ENABLE | 0b11100], np.uint8),
-            K.event_routes(np.zeros(1)),
-            ticks, np.zeros(len(ticks), np.int32), np.zeros(len(ticks), np.int32), ev_pos,
-            np.zeros(N, np.int32), np.zeros(1, np.int64), 0.0, np.ones(1, np.uint64), np.zeros(1, np.int64),
-            False, 1.0, np.zeros(2), np.zeros((1, 1)), np.zeros((1, 1), np.int16), np.zeros(N),
-            np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32),
-            np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32),
-            np.array([-1, -1], np.int32), probe_out, out_step, out_neuron)
+            k, 1, K.Layout(12, 1, N, 63),
+            K.Neurons(P, S, flags, slow, refc, np.full(N, ref_steps, np.int32), np.zeros(N, np.int64),
+                      np.full(N, -1, np.int32)),
+            K.Synapses(np.zeros((1, N), np.int16), np.ones((1, N), np.float32),
+                       np.array([K.R_ENABLE | 0b11100], np.uint8), K.event_routes(np.zeros(1))),
+            K.EventInput(ticks, np.zeros(len(ticks), np.int32), np.zeros(len(ticks), np.int32), ev_pos,
+                         np.zeros(N, np.int32), np.zeros(1, np.int64), False, 0.0, np.ones(1, np.uint64),
+                         np.zeros(1, np.int64)),
+            K.Correlation(False, 1.0, np.zeros(2), np.zeros((1, 1)), np.zeros((1, 1), np.int16), np.zeros(N),
+                          *(np.zeros((1, 1), np.float32) for _ in range(6))),
+            K.Observed(np.array([-1, -1], np.int32), probe_out, out_step, out_neuron))
         spikes += out_step[:n_out].tolist()
         trace[k + 1] = S[K.V, 0]
         w_trace[k + 1] = S[K.W, 0]

@@ -22,3 +22,14 @@ def test_every_readme_example_runs(capsys):
     out = capsys.readouterr().out
     assert re.search(r"return code \d+ mailbox [0-9a-f]{32}", out), out
     assert re.search(r"\d+ spikes, mean rate [0-9.]+ Hz", out), out
+
+
+HOST_GUIDE = README.parent / "docs" / "host.md"
+
+
+def test_the_host_guide_example_runs_and_prints_what_the_guide_says(capsys):
+    text = HOST_GUIDE.read_text()
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    exec(compile(code, str(HOST_GUIDE), "exec"), {})
+    out = capsys.readouterr().out.strip()
+    assert "`" + out + "`" in " ".join(text.split()), out      # the printed line is quoted in the guide

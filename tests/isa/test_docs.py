@@ -124,19 +124,50 @@ def test_missing_wire_doc_is_an_error(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+#: Literals that restate a hardware fact of isa/ (pattern, where it may not appear, what to read instead).
+#: tools/bench is left to its own checks (its scenarios build labels by hand).
+_RESTATED = (
+    (r"(?<![\w.])8e-9\b", ("host", "twin", "tools", "firmware"), "isa.wire.FPGA_TICK_S"),
+    (r"\b125_?000_?000\b", ("host", "twin", "tools", "firmware"), "isa.wire.FPGA_CLOCK_HZ"),
+    (r"isa\.regmap\._|from \._(blocks|model) import", ("host", "twin", "tools", "firmware", "isa/ppu"),
+     "the public names of isa.regmap"),
+    (r"(<<|>>) ?6\b", ("host", "twin/analog", "twin/cosim.py", "twin/core.py", "twin/events", "twin/chip.py",
+                       "twin/executor.py", "tools/demo.py", "tools/experiments"), "isa.regmap.LABEL_ROW_SHIFT"),
+    (r"& ?0x3[Ff][Ff]\b", ("host", "twin", "tools", "firmware"), "the register field (Field.extract / limit)"),
+    (r"\(1 << (20|24)\) - 1", ("host", "twin", "tools", "firmware"),
+     "the field's limit (Field.limit, wire.Message.limit)"),
+)
+
+
 def test_hardware_facts_are_not_restated_outside_isa():
-    """The FPGA tick and the register map's private module are read from isa/,
-    not restated: `git grep` finds no 8e-9 literal and no isa.regmap._blocks
-    import in host/, twin/, tools/ or firmware/ (tests may restate facts to check them)."""
+    """Hardware facts are read from isa/, not restated: `git grep` finds no
+    8e-9 or 125 MHz literal, no import of isa.regmap's private modules, no
+    hard-coded label-to-row shift in the twin's event path, the host or the
+    experiments, and no field widths as masks (tests may restate facts to
+    check them)."""
     import pathlib
-    import re
     root = pathlib.Path(__file__).resolve().parents[2]
     offenders = []
-    for folder in ("host", "twin", "tools", "firmware"):
-        for path in (root / folder).rglob("*.py"):
-            text = path.read_text()
-            for pattern in (r"(?<![\w.])8e-9\b", r"isa\.regmap\._"):
+    for pattern, places, instead in _RESTATED:
+        for place in places:
+            path = root / place
+            files = [path] if path.suffix == ".py" else sorted(path.rglob("*.py")) if path.exists() else []
+            for f in files:
+                if "tools/bench" in f.as_posix():
+                    continue
+                text = f.read_text()
                 for m in re.finditer(pattern, text):
                     line = text.count("\n", 0, m.start()) + 1
-                    offenders.append(f"{path.relative_to(root)}:{line}: {m.group(0)}")
-    assert not offenders, "restated hardware facts: " + ", ".join(offenders)
+                    offenders.append(f"{f.relative_to(root)}:{line}: {m.group(0)!r} (read {instead})")
+    assert not offenders, "restated hardware facts:\n" + "\n".join(offenders)
+
+
+def test_the_restated_facts_check_can_fail(tmp_path):
+    """The patterns above do match the literals they are meant to catch."""
+    samples = {r"(<<|>>) ?6\b": "addr = lab_full >> 6", r"& ?0x3[Ff][Ff]\b": "v & 0x3FF",
+               r"\(1 << (20|24)\) - 1": "min(n, (1 << 24) - 1)", r"(?<![\w.])8e-9\b": "t * 8e-9",
+               r"isa\.regmap\._|from \._(blocks|model) import": "from isa.regmap._blocks import X"}
+    patterns = {p for p, _, _ in _RESTATED}
+    for pattern, sample in samples.items():
+        assert pattern in patterns
+        assert re.search(pattern, sample), (pattern, sample)

@@ -349,7 +349,7 @@ def test_capmem_limits_follow_the_profile():
 
 def test_identification_blocks_are_the_same_on_every_generation():
     """A host reads chip_id before it knows the profile (host.connection)."""
-    from isa.regmap._blocks import CHIP_ID_BASE, LINK_BASE
+    from isa.regmap import CHIP_ID_BASE, LINK_BASE
     for block, base in (("chip_id", CHIP_ID_BASE), ("link", LINK_BASE)):
         layouts = set()
         for name in PROFILES:

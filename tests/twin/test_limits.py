@@ -24,7 +24,7 @@ import pytest
 
 import host
 from isa import frame, wire
-from isa.frame import FLAG_CONT, FLAG_END, FLAG_START, FLAG_TO_HOST, MAGIC
+from isa.frame import MAGIC
 from isa.regmap import register_map
 from isa.wire import ErrorReason as ER, LimitKind, TimeoutReason as TR
 from twin import executor as X
@@ -33,6 +33,7 @@ from twin.chip import Chip
 from twin.limits import DEFAULT_OUTPUT_WORDS, Limits
 from twin.server import PtyServer, TwinServer
 from twin.session import NOTICE_BURST, NOTICE_RATE, ChipHost, Session
+from tools.rawclient import RawClient, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = 120.0                  # hang guard (s): nothing here comes near it
@@ -73,80 +74,9 @@ def link(conn) -> dict[str, int]:
     return dict(zip(names, (int(x) for x in t.values)))
 
 
-class Raw:
+def Raw(address) -> RawClient:
     """A client speaking only isa.frame: answers counted, not kept."""
-
-    def __init__(self, address):
-        self.sock = socket.create_connection(address, timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.seq = 1000
-        self.first = True
-        self.decoder = frame.FrameDecoder(expect_to_host=True)
-        self.counts: dict[int, int] = {}
-        self.notices: list[tuple] = []
-        self.frames = 0
-        self.bytes = 0
-        self.data: list[int] = []
-
-    def frame(self, words, end=True, cont=False) -> bytes:
-        flags = (FLAG_END if end else 0) | (FLAG_CONT if cont else 0) | (FLAG_START if self.first else 0)
-        self.first = False
-        data, self.seq = frame.encode_frames(np.asarray(words, np.uint64), self.seq, flags)
-        return data
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def pump(self, timeout: float) -> bool:
-        """Read what came within `timeout`; True when a halt echo was among it."""
-        if not select.select([self.sock], [], [], timeout)[0]:
-            return False
-        data = self.sock.recv(1 << 20)
-        assert data, "the server closed the connection"
-        self.bytes += len(data)
-        frames, faults = self.decoder.feed(data)
-        assert not faults, faults
-        echo = False
-        for fr in frames:
-            assert fr.flags & FLAG_TO_HOST
-            self.frames += 1
-            h = fr.words >> np.uint64(56)
-            for k, n in zip(*np.unique(h, return_counts=True)):
-                self.counts[int(k)] = self.counts.get(int(k), 0) + int(n)
-            for w in fr.words[(h == wire.H["error"]) | (h == wire.H["timeout"]) | (h == wire.H["limit_reached"])]:
-                msg, f = wire.decode(int(w))
-                if msg.name == "error":
-                    self.notices.append(("error", ER(f["reason"]), f["index"]))
-                elif msg.name == "timeout":
-                    self.notices.append(("timeout", TR(f["reason"]), f["index"]))
-                else:
-                    self.notices.append(("limit_reached", LimitKind(f["kind"]), f["value"]))
-            self.data += [int(x) for x in wire.field_bulk("read_data", "data", fr.words[h == wire.H["read_data"]])]
-            echo |= bool((h == wire.H["loopback_echo"]).any())
-        return echo
-
-    def until_echo(self, timeout: float = GUARD) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.pump(0.2):
-            assert time.monotonic() < deadline, f"no halt echo within {timeout} s; notices {self.notices[:10]}"
-
-    def until(self, pred, timeout: float = GUARD) -> None:
-        deadline = time.monotonic() + timeout
-        while not pred():
-            assert time.monotonic() < deadline, f"not within {timeout} s; notices {self.notices[:10]}"
-            self.pump(0.05)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def wait_for(pred, timeout: float = GUARD) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return RawClient.tcp(address, seq=1000, keep=False, timeout=GUARD)
 
 
 # =========================================================================== the program limits
@@ -414,7 +344,7 @@ def test_a_long_recording_streams_and_the_server_holds_a_bounded_part_of_it():
         c.until_echo()
         assert c.counts[wire.H["madc_sample"]] == n
         assert c.notices == [("limit_reached", LimitKind.OUTPUT_WORDS, n), ("error", ER.PROGRAM_LIMIT, 3)]
-        assert c.frames >= n // frame.MAX_FRAME_WORDS
+        assert c.frames_in >= n // frame.MAX_FRAME_WORDS
         bound = X.FLUSH_WORDS + X.PIECE_CELLS_MAX * X.piece_ticks(chip) + 16     # one batch + one piece
         assert chip_host.peak_output_words <= bound < n // 4
         c.send(c.frame([E("omnibus_address", is_read=1, byte_enables=0xF, address=SERIAL_ADDR),
@@ -551,7 +481,7 @@ def test_start_marker_spam_is_answered_at_a_bounded_size_and_every_fault_counted
         assert len(crc) + summed == n                                       # and every notice: sent or summed
         assert after["notices_dropped"] - before["notices_dropped"] == summed
         assert len(crc) >= NOTICE_BURST
-        assert c.bytes <= 2 * n // 20                                        # the answer: a few % of the input
+        assert c.bytes_in <= 2 * n // 20                                        # the answer: a few % of the input
         c.close()
 
 

@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # also runnable without the repository installed
     sys.path.insert(0, str(ROOT))
 
-import serial  # noqa: E402
 
 from isa import frame, wire  # noqa: E402
 from isa.frame import (FLAG_CONT, FLAG_END, FLAG_START, FLAG_TO_HOST, HEADER_SIZE, MAGIC,  # noqa: E402
@@ -39,6 +38,7 @@ from isa.regmap import register_map  # noqa: E402
 from isa.wire import ErrorReason as ER, TimeoutReason as TR  # noqa: E402
 from twin.chip import Chip  # noqa: E402
 from twin.server import PtyServer, TwinServer, parse_tcp_address  # noqa: E402
+from tools.rawclient import RawClient, notice, wait_for  # noqa: E402
 
 PYTHON = ROOT / ".venv" / "bin" / "python"
 if not PYTHON.exists():
@@ -88,134 +88,12 @@ def clean(data: bytes) -> bool:
     return MAGIC not in data[1:] and data[-1:] != MAGIC[:1]
 
 
-def notice(word: int) -> tuple:
-    msg, f = wire.decode(word, wire.Direction.TO_HOST)
-    if msg.name == "error":
-        return ("error", ER(f["reason"]), f["index"])
-    if msg.name == "timeout":
-        return ("timeout", TR(f["reason"]), f["index"])
-    return (msg.name, f)
-
-
-# --------------------------------------------------------------------------- clients
-class RawClient:
-    """Frames programs, sends them, sorts the answers.  `send(bytes)` and
-    `recv(timeout) -> bytes` come from the transport."""
-
-    def __init__(self, send, recv, close):
-        self._send, self._recv, self._close = send, recv, close
-        self.seq = 0
-        self.first = True
-        self.decoder = frame.FrameDecoder(expect_to_host=True)
-        self.backlog: list[int] = []        # words received but not yet consumed
-
-    def frame(self, words, end: bool = True, start: bool | None = None) -> bytes:
-        """The program's frames (several when it exceeds MAX_FRAME_WORDS)."""
-        words = list(words)
-        chunks = [words[i:i + MAX_FRAME_WORDS] for i in range(0, len(words), MAX_FRAME_WORDS)] or [[]]
-        return b"".join(self.frames(chunks, end, start))
-
-    def frames(self, chunks, end: bool = True, start: bool | None = None) -> list[bytes]:
-        """One frame per chunk of words, as one program: START (on the client's
-        first frame) on the first only, CONT on every frame after the first,
-        END (if asked) on the last only; consecutive sequence numbers."""
-        start = self.first if start is None else start
-        out = []
-        for i, chunk in enumerate(chunks):
-            flags = ((FLAG_END if end and i == len(chunks) - 1 else 0)
-                     | (FLAG_START if start and i == 0 else 0) | (FLAG_CONT if i else 0))
-            out.append(raw_frame(list(chunk), self.seq, flags))
-            self.seq = (self.seq + 1) & 0xFFFFFFFF
-        self.first = False
-        return out
-
-    def send(self, data: bytes) -> None:
-        self._send(data)
-
-    def pump(self, timeout: float) -> None:
-        data = self._recv(timeout)
-        if data:
-            frames, faults = self.decoder.feed(data)
-            assert not faults, f"server sent broken frames: {faults}"
-            for fr in frames:
-                assert fr.flags & FLAG_TO_HOST
-                self.backlog.extend(int(w) for w in fr.words)
-
-    def until_echo(self, tag: int, timeout: float = ANSWER_TIMEOUT) -> list[int]:
-        """Every word up to and including the halt echo with `tag`."""
-        deadline = time.monotonic() + timeout
-        echo = wire.encode("loopback_echo", halt=1, tag=tag)
-        while echo not in self.backlog:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no echo of tag {tag} within {timeout} s; got {[wire.describe(w) for w in self.backlog]}"
-            self.pump(min(left, 0.1))
-        k = self.backlog.index(echo) + 1
-        out, self.backlog = self.backlog[:k], self.backlog[k:]
-        return out
-
-    def until_notices(self, n: int, timeout: float) -> list[tuple]:
-        """Wait for at least `n` notices (not consuming other words)."""
-        deadline = time.monotonic() + timeout
-        while sum(1 for w in self.backlog if notice(w)[0] in ("error", "timeout")) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.pump(min(left, 0.05))
-        found = [notice(w) for w in self.backlog if notice(w)[0] in ("error", "timeout")]
-        self.backlog = [w for w in self.backlog if notice(w)[0] not in ("error", "timeout")]
-        return found
-
-    def run(self, words, tag: int, start: bool | None = None) -> tuple[list[int], list[tuple]]:
-        """Run a program; returns (read data, notices before the echo)."""
-        self.send(self.frame(list(words) + [halt(tag)], start=start))
-        got = [notice(w) for w in self.until_echo(tag)]
-        data = [g[1]["data"] for g in got if g[0] == "read_data"]
-        notes = [g for g in got if g[0] in ("error", "timeout")]
-        others = [g for g in got if g[0] not in ("read_data", "error", "timeout", "loopback_echo")]
-        assert not others, f"unexpected answers {others}"
-        return data, notes
-
-    def counters(self, tag: int = 0xC0) -> dict[str, int]:
-        data, notes = self.run([rd(a) for a in LINK_ADDRS], tag)
-        assert not notes, notes
-        return dict(zip(LINK_NAMES, data))
-
-    def close(self) -> None:
-        self._close()
-
-
 def tcp_client(address) -> RawClient:
-    sock = socket.create_connection(address, timeout=5)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def recv(timeout):
-        r, _, _ = select.select([sock], [], [], timeout)
-        if not r:
-            return b""
-        data = sock.recv(1 << 20)
-        assert data, "the server closed the connection"
-        return data
-
-    c = RawClient(sock.sendall, recv, sock.close)
-    c.sock = sock
-    return c
+    return RawClient.tcp(address, encode=raw_frame, timeout=ANSWER_TIMEOUT)
 
 
 def pty_client(path: str) -> RawClient:
-    port = serial.serial_for_url(path, timeout=0.05)
-
-    def recv(timeout):
-        port.timeout = timeout
-        first = port.read(1)
-        return first + port.read(port.in_waiting) if first else b""
-
-    def send(data):
-        port.write(data)
-        port.flush()
-
-    c = RawClient(send, recv, port.close)
-    c.port = port
-    return c
+    return RawClient.pty(path, encode=raw_frame, timeout=ANSWER_TIMEOUT)
 
 
 # --------------------------------------------------------------------------- servers
@@ -275,15 +153,6 @@ def tcp_served():
     s = _start("tcp")
     yield s
     s.server.stop()
-
-
-def wait_for(pred, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def delta(before: dict, after: dict) -> dict:

@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from isa import frame, wire  # noqa: E402
+from tools.rawclient import NoAnswer, RawClient, ServerClosed  # noqa: E402
 
 LONG_WAIT = (1 << 32) - 1
 SCENARIOS = ("wait_firing", "madc", "madc_stream", "read_10M", "spikes_3M", "trickle", "spam", "share")
@@ -65,17 +66,21 @@ class Server:
                 n = int(as_limit_gb * (1 << 30))
                 resource.setrlimit(resource.RLIMIT_AS, (n, n))
 
-        self.proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--chip", chip, "--tcp", "0",
+        where = [] if "--pty" in extra else ["--tcp", "0"]
+        self.proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "serve", "--chip", chip, *where,
                                       *extra], cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, preexec_fn=cap)
         r, _, _ = select.select([self.proc.stdout], [], [], 60)
         line = self.proc.stdout.readline().strip() if r else ""
-        if not line.startswith("listening on "):
+        if not line.startswith(("listening on ", "pty ")):
             self.proc.kill()
             raise SystemExit(f"the server printed no address: {line!r} {self.proc.stderr.read()}")
         self.url = line.split()[-1]
-        host, port = self.url[len("tcp://"):].rsplit(":", 1)
-        self.address = (host, int(port))
+        if line.startswith("pty "):               # `--pty`: the slave path is the address
+            self.address = self.url
+        else:
+            host, port = self.url[len("tcp://"):].rsplit(":", 1)
+            self.address = (host, int(port))
         self.log: list[str] = []
         threading.Thread(target=self._drain_log, daemon=True).start()
         self._peak = 0
@@ -136,67 +141,21 @@ class Server:
 
 
 # --------------------------------------------------------------------------- raw clients
-class Raw:
+def Raw(address) -> RawClient:
     """Frames over a socket; answers counted by message kind, not kept."""
+    return RawClient.tcp(address, connect_timeout=10, keep=False)
 
-    def __init__(self, address):
-        self.sock = socket.create_connection(address, timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.seq = 0
-        self.first = True
-        self.decoder = frame.FrameDecoder(expect_to_host=True)
-        self.counts: dict[str, int] = {}
-        self.notices: list[str] = []
-        self.summaries = 0
-        self.bytes_in = 0
 
-    def frames(self, words, end=True, cont=False) -> bytes:
-        flags = (frame.FLAG_END if end else 0) | (frame.FLAG_CONT if cont else 0)
-        if self.first:
-            flags |= frame.FLAG_START
-            self.first = False
-        data, self.seq = frame.encode_frames(np.asarray(words, np.uint64), self.seq, flags)
-        return data
-
-    def feed(self, data: bytes) -> bool:
-        """Count the answers in `data`; True once a halt echo came."""
-        self.bytes_in += len(data)
-        frames, _ = self.decoder.feed(data)
-        echo = False
-        for fr in frames:
-            h = fr.words >> np.uint64(56)
-            for k, n in zip(*np.unique(h, return_counts=True)):
-                name = wire.BY_HEADER[int(k)].name if int(k) in wire.BY_HEADER else f"{int(k):#x}"
-                self.counts[name] = self.counts.get(name, 0) + int(n)
-            for w in fr.words[(h == wire.H["error"]) | (h == wire.H["timeout"]) | (h == wire.H["limit_reached"])]:
-                if int(w) >> 40 & 0xFF == wire.ErrorReason.NOTICES_DROPPED and int(w) >> 56 == wire.H["error"]:
-                    self.summaries += 1
-                if len(self.notices) < 1000:
-                    self.notices.append(wire.describe(int(w)))
-            echo |= bool(((h == wire.H["loopback_echo"])).any())
-        return echo
-
-    def until_echo(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([self.sock], [], [], 0.5)
-            if r:
-                data = self.sock.recv(1 << 20)
-                if not data:
-                    return False
-                if self.feed(data):
-                    return True
+def _until_echo(raw: RawClient, timeout: float) -> bool:
+    try:
+        raw.until_echo(timeout=timeout)
+        return True
+    except (NoAnswer, ServerClosed):
         return False
 
-    def poll(self) -> None:
-        while select.select([self.sock], [], [], 0)[0]:
-            data = self.sock.recv(1 << 20)
-            if not data:
-                return
-            self.feed(data)
 
-    def close(self) -> None:
-        self.sock.close()
+def _summaries(raw: RawClient) -> int:
+    return sum(1 for n in raw.notices if n[:2] == ("error", wire.ErrorReason.NOTICES_DROPPED))
 
 
 def _halt(tag: int) -> int:
@@ -269,38 +228,53 @@ def scenario_madc_stream(srv: Server, conn) -> str:
     raw = Raw(srv.address)
     srv.begin()
     t0 = time.perf_counter()
-    raw.sock.sendall(raw.frames(words.words()))
-    ok = raw.until_echo(600)
+    raw.send(raw.frame(words.words()))
+    ok = _until_echo(raw, 600)
     dt = time.perf_counter() - t0
     raw.close()
-    got = raw.counts.get("madc_sample", 0)
-    end = [n for n in raw.notices if "limit" in n.lower()][:2]
+    got = raw.counts.get(wire.H["madc_sample"], 0)
+    end = [f"{n[0]} {n[1].name} {n[2]}" for n in raw.notices if n[0] == "limit_reached" or
+           n[:2] == ("error", wire.ErrorReason.PROGRAM_LIMIT)][:2]
     return (f"{'echo' if ok else 'NO ECHO'}: {got} MADC samples ({raw.bytes_in / 2**20:.0f} MiB) in {dt:.1f} s"
             + (f"; {', '.join(end)}" if end else ""))
 
 
-def scenario_read_10M(srv: Server, conn) -> str:
+def read_program(conn, n: int = 10_000_000):
+    """One program of `n` register reads."""
     prog = conn.program()
-    prog.read_words(np.full(10_000_000, conn.regmap.address("chip_id", "serial"), np.uint64))
+    prog.read_words(np.full(n, conn.regmap.address("chip_id", "serial"), np.uint64))
+    return prog
+
+
+def loopback(conn, on: bool) -> None:
+    """The crossbar's loopback on or off (input spikes come back as output)."""
+    import host
+    prog = conn.program()
+    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=int(on)))
+    conn.run(prog)
+
+
+def spikes_program(conn, n: int = 3_000_000):
+    """`n` input spikes, one every 2 ticks, and a wait until after the last."""
+    prog = conn.program()
+    prog.timer_reset()
+    prog.spikes(np.arange(n) % 1024, 100 + 2 * np.arange(n))
+    prog.wait_until(100 + 2 * n + 1000)
+    return prog
+
+
+def scenario_read_10M(srv: Server, conn) -> str:
+    prog = read_program(conn)
     srv.begin()
     return _outcome(lambda: conn.run(prog))
 
 
 def scenario_spikes_3M(srv: Server, conn) -> str:
-    import host
-    prog = conn.program()
-    prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=1))
-    conn.run(prog)
-    n = 3_000_000
-    prog = conn.program()
-    prog.timer_reset()
-    prog.spikes(np.arange(n) % 1024, 100 + 2 * np.arange(n))
-    prog.wait_until(100 + 2 * n + 1000)
+    loopback(conn, True)
+    prog = spikes_program(conn)
     srv.begin()
     out = _outcome(lambda: conn.run(prog))
-    off = conn.program()
-    off.write(host.ChipOnly(), host.CrossbarConfig(loopback=0))
-    conn.run(off)
+    loopback(conn, False)
     return out
 
 
@@ -313,7 +287,7 @@ def scenario_trickle(srv: Server, conn, clients: int = 4, seconds: float = 15.0,
     while time.monotonic() < t_end:
         t0 = time.monotonic()
         for i, r in enumerate(raws):
-            r.sock.sendall(r.frames(chunk, end=False, cont=sent[i] > 0))
+            r.send(r.frame(chunk, end=False, cont=sent[i] > 0))
             sent[i] += 1
             r.poll()
         time.sleep(max(0.0, every - (time.monotonic() - t0)))
@@ -322,7 +296,7 @@ def scenario_trickle(srv: Server, conn, clients: int = 4, seconds: float = 15.0,
     for r in raws:
         r.poll()
         for note in r.notices:
-            key = note.split("reason=")[1].split(",")[0] if "reason=" in note else note
+            key = note[1].name
             kinds[key] = kinds.get(key, 0) + 1
         r.close()
     return (f"{sum(sent)} frames ({sum(sent) * 8 * frame.MAX_FRAME_WORDS / 2**20:.0f} MiB) sent by {clients} "
@@ -338,14 +312,14 @@ def scenario_spam(srv: Server, conn, mib: int = 4) -> str:
     for _ in range(mib * 16):
         raw.sock.sendall(spam)
         raw.poll()
-    raw.sock.sendall(raw.frames([_halt(5)]))             # answered after all of the spam
-    ok = raw.until_echo(600)
+    raw.send(raw.frame([_halt(5)]))                      # answered after all of the spam
+    ok = _until_echo(raw, 600)
     dt = time.perf_counter() - t0
     cpu = srv.cpu_seconds() - cpu0
     raw.close()
     return (f"{'echo' if ok else 'NO ECHO'}: {mib} MiB in, {raw.bytes_in} bytes answered "
-            f"({raw.bytes_in / (mib << 20):.4f} of the input; {raw.counts.get('error', 0)} error words, "
-            f"{raw.summaries} NOTICES_DROPPED summaries) in {dt:.1f} s, server CPU {cpu:.1f} s "
+            f"({raw.bytes_in / (mib << 20):.4f} of the input; {raw.counts.get(wire.H['error'], 0)} error words, "
+            f"{_summaries(raw)} NOTICES_DROPPED summaries) in {dt:.1f} s, server CPU {cpu:.1f} s "
             f"({mib / max(cpu, 1e-9):.2f} MiB per CPU second)")
 
 

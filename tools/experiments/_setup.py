@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import numpy as np
+from isa.regmap import LABEL_ROW_SHIFT
 from isa.wire import FPGA_TICK_S
 
 TICK_S = FPGA_TICK_S
+#: Output label of neuron n: OUTPUT_LABEL_BASE + n (event addresses from 1008 up, which no driver row
+#: takes), so a recorded spike's label names its neuron.
+OUTPUT_LABEL_BASE = 0xFC00
+
+
+def neuron_of(labels: np.ndarray) -> np.ndarray:
+    """The neuron of each recorded spike label (labels OUTPUT_LABEL_BASE + n)."""
+    return np.asarray(labels).astype(np.int64) - OUTPUT_LABEL_BASE
+
+
+def row_label(rows, address_label=0):
+    """The event label that reaches driver row(s) `rows` with synapse address label `address_label`."""
+    return (np.asarray(rows, np.int64) << LABEL_ROW_SHIFT) | address_label
 
 
 def configure_array(conn, weights: np.ndarray, labels: np.ndarray, *, tau_syn: float, gm: int, gm_inh: int,
@@ -41,7 +55,7 @@ def configure_array(conn, weights: np.ndarray, labels: np.ndarray, *, tau_syn: f
         for name, value in cells.items():
             prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(value))
         prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=refractory, refractory_clock=4))
-        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=0xFC00 | n, enable=1))
+        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=OUTPUT_LABEL_BASE + n, enable=1))
     prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=0, record=1))
     prog.timer_reset()
     prog.wait_until(int(round(200e-6 / TICK_S)))          # cells settle, membranes rest

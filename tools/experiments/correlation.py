@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from isa.wire import FPGA_TICK_S
 
-from ._setup import configure_array, serial_list
+from ._setup import configure_array, neuron_of, row_label, serial_list
 
 TICK_S = FPGA_TICK_S
 DRIVER_LABEL = 1
@@ -116,8 +116,8 @@ def _play_pairs(conn, dt: float, pairs: int, spacing: float, latency: float):
     pre_ticks = np.round(t / TICK_S).astype(np.int64)
     drv_ticks = np.round((t + dt - latency) / TICK_S).astype(np.int64)
     rows = np.arange(driver)
-    labels = np.concatenate([np.repeat((rows << 6)[None, :], pairs, 0).ravel(),
-                             np.full(pairs, (driver << 6) | DRIVER_LABEL)])
+    labels = np.concatenate([np.repeat(row_label(rows)[None, :], pairs, 0).ravel(),
+                             np.full(pairs, row_label(driver, DRIVER_LABEL))])
     ticks = np.concatenate([np.repeat(pre_ticks, len(rows)), drv_ticks])
     order = np.argsort(ticks, kind="stable")
     prog = conn.program()
@@ -130,7 +130,7 @@ def _play_pairs(conn, dt: float, pairs: int, spacing: float, latency: float):
 
 def _post_delays(pre_ticks, spikes, columns: int, dt_hint: float, spacing: float) -> np.ndarray:
     """Per neuron, the mean of (post spike - its pair's pre) over the pairs (s)."""
-    neuron = spikes["label"].astype(np.int64) & 0x3FF
+    neuron = neuron_of(spikes["label"])
     t = spikes["time"].astype(np.int64)
     out = np.full(columns, np.nan)
     for n in range(columns):
@@ -152,10 +152,10 @@ def measure_latency(conn, spacing: float = 100e-6, events: int = 8) -> float:
     ticks = np.round((5e-6 + spacing * np.arange(events)) / TICK_S).astype(np.int64)
     prog = conn.program()
     prog.timer_reset()
-    prog.spikes(np.full(events, (driver << 6) | DRIVER_LABEL), ticks)
+    prog.spikes(np.full(events, row_label(driver, DRIVER_LABEL)), ticks)
     prog.wait_until(int(ticks[-1] + round(spacing / TICK_S)))
     res = conn.run(prog)
-    neuron = res.spikes["label"].astype(np.int64) & 0x3FF
+    neuron = neuron_of(res.spikes["label"])
     counts = np.bincount(neuron, minlength=p.neurons)[:p.columns]
     if not (counts == events).all():
         bad = np.flatnonzero(counts != events)
@@ -170,7 +170,7 @@ def _charge(reading, baseline, pairs: int, profile) -> np.ndarray:
     """Charge of one pair (V) from K pairs' reading: trace = (baseline - reading)
     x LSB, saturation undone; readings at or above the baseline give 0."""
     a = profile.analog
-    lsb = a.adc_v_max / (1 << a.cadc_bits)
+    lsb = a.cadc_lsb
     trace = np.clip((baseline - reading.astype(float)) * lsb, 0.0, a.corr_saturation * 0.999)
     return a.corr_saturation * (1.0 - (1.0 - trace / a.corr_saturation) ** (1.0 / pairs))
 
@@ -219,7 +219,7 @@ def characterise_chip(conn, bias: int = BIAS_DEFAULT, pairs: int = 12, grid=DELA
         charge[1, i] = _charge(a, base[1], pairs, p)[:-1]
         if progress is not None:
             progress()
-    lsb = p.analog.adc_v_max / (1 << p.analog.cadc_bits)
+    lsb = p.analog.cadc_lsb
     floor = 3 * lsb / pairs                           # 3 LSB of the K-pair trace
     causal = meas > 0
     results = {}

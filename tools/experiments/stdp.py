@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from isa.wire import FPGA_TICK_S
 
-from ._setup import configure_array, serial_list
+from ._setup import configure_array, row_label, serial_list
 
 TICK_S = FPGA_TICK_S
 PARAMS = dict(theta=2, lambda_pos=32, lambda_neg=127)
@@ -134,7 +134,7 @@ def run_chip(url: str, serial: int, *, lambda_pos: int = PARAMS["lambda_pos"],
             ticks, rows = inputs(rng, correlated, 1 / p.bio_to_hw(1 / rate_bio), chunk_hw, p.bio_to_hw(jitter_bio))
             prog = conn.program()
             prog.timer_reset()
-            prog.spikes(rows << 6, ticks)
+            prog.spikes(row_label(rows), ticks)
             prog.wait_until(int(round(chunk_hw / TICK_S)))
             res = conn.run(prog)
             spikes_out += len(res.spikes)

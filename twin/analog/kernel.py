@@ -28,6 +28,8 @@ other.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -59,6 +61,75 @@ CORR_CUTOFF = 20.0
 #: Synaptic currents below this (amperes) are flushed to zero.
 TINY = 1e-30
 FLUSH_STEPS = 64
+
+
+class Layout(NamedTuple):
+    """The chip's shape and step, fixed by its profile."""
+    step_ticks: int        # FPGA ticks per analog step
+    rows: int              # synapse rows per array
+    cols: int              # columns (neurons) per array
+    label_mask: int        # the low label bits matched against the synapses' address labels
+
+
+class Neurons(NamedTuple):
+    """Per-neuron parameters and state (twin.analog.network lays them out)."""
+    P: np.ndarray          # parameters (NPAR, neurons), rows EL .. GINH; float32 on a chip
+    S: np.ndarray          # state (NSTATE, neurons), rows V, W, IEXC, IINH; float32 on a chip
+    flags: np.ndarray      # uint8 F_* bits per neuron
+    slow: np.ndarray       # int64 neurons with the exponential term or adaptation on
+    refc: np.ndarray       # int32 refractory steps left (in place)
+    ref_steps: np.ndarray  # int32 refractory steps after a spike
+    counts: np.ndarray     # int64 spikes counted in this call (in place)
+    nlabel: np.ndarray     # int32 label a neuron's spike carries into the routing (-1: none)
+
+
+class Synapses(NamedTuple):
+    """The synapse array and the event routing onto its driver rows."""
+    syn_label: np.ndarray  # int16 (rows of all arrays, columns): address label, -1 lost
+    syn_amp: np.ndarray    # float32 (rows, columns): amplitude (weight x gain x fixed pattern)
+    row_flags: np.ndarray  # uint8 per row: R_ENABLE, R_INH, accepted sources (4 << source)
+    routes: np.ndarray     # int32 rows per event address (event_routes)
+
+
+class EventInput(NamedTuple):
+    """Events into the drivers: input events of this run, recurrent spikes, loss."""
+    ev_tick: np.ndarray    # int64 ticks (sorted)
+    ev_label: np.ndarray   # int32 labels
+    ev_src: np.ndarray     # int32 sources (SRC_*)
+    ev_pos: np.ndarray     # int64 [index of the next unprocessed event] (in place)
+    carry: np.ndarray      # int32 neurons that spiked in the previous step (recurrent)
+    carry_n: np.ndarray    # int64 [how many] (in place)
+    rec_on: bool           # recurrent routing on
+    loss_p: float          # probability of losing an event into a driver
+    rng: np.ndarray        # uint64 [xorshift state] of the loss (in place)
+    lost: np.ndarray       # int64 [events lost] (in place)
+
+
+class Correlation(NamedTuple):
+    """Correlation sensors: the acausal side laid out like the synapse array
+    (rows, columns), the causal side neuron-major (neurons, rows of the
+    neuron's array) so that a postsynaptic spike walks contiguous memory;
+    row_last[label, row] is the time of the last event with that label at the row."""
+    corr_on: bool
+    corr_sat: float        # trace saturation
+    corr_scale: np.ndarray  # float64 [eta scale, 1 / tau scale]
+    row_last: np.ndarray
+    lab_t: np.ndarray      # int16 synapse labels, neuron-major
+    last_post: np.ndarray  # float64 time of each neuron's last spike
+    causal: np.ndarray
+    acausal: np.ndarray
+    eta_c: np.ndarray
+    eta_a: np.ndarray
+    itau_c: np.ndarray
+    itau_a: np.ndarray
+
+
+class Observed(NamedTuple):
+    """What a call records: probe traces and the spikes."""
+    probe: np.ndarray      # int32 [membrane-ADC neuron, readout-mux neuron] (-1: none)
+    probe_out: np.ndarray  # float32 (steps, 4): V and I_exc - I_inh of each probe after each step
+    out_step: np.ndarray   # int64 step of each spike written
+    out_neuron: np.ndarray  # int32 its neuron
 
 
 _LOG2E = np.float32(1.4426950408889634)
@@ -235,31 +306,26 @@ def _flush(N, S):
 
 
 @njit(cache=True)
-def run_steps(k0, n_steps, step_ticks, rows, cols, label_mask,
-              P, S, flags, slow, refc, ref_steps, counts, nlabel, rec_on,
-              syn_label, syn_amp, row_flags, routes,
-              ev_tick, ev_label, ev_src, ev_pos,
-              carry, carry_n,
-              loss_p, rng, lost,
-              corr_on, corr_sat, corr_scale, row_last, lab_t, last_post, causal, acausal,
-              eta_c, eta_a, itau_c, itau_a,
-              probe, probe_out,
-              out_step, out_neuron):
-    """Advance steps k0 .. k0+n_steps-1.  Returns (steps done, spikes written);
-    stops early (steps done < n_steps) when out_step is full.  ev_pos[0] is the
-    index of the next unprocessed input event and is advanced in place.
-    P has shape (NPAR, neurons) and S (NSTATE, neurons), both float32 on a
-    chip (memory traffic decides the speed; float64 in the precision tests,
-    the same code compiled for both); `slow` lists the
-    neurons with the exponential term or adaptation on.  Disabled neurons have
-    PLEAK = PEXC = PINH = QDRIVE = 0 and VTH = inf: they sit at E_l.
-
-    Correlation sensors: the acausal side (acausal, eta_a, itau_a) is laid out
-    like the synapse array, (rows, columns); the causal side (causal, eta_c,
-    itau_c, and lab_t, the synapse labels) neuron-major, (neurons, rows of the
-    neuron's array), so that a postsynaptic spike walks contiguous memory.
-    row_last[label, row] is the time of the last event with that label that
-    reached the row: the last presynaptic spike of every synapse matching it."""
+def run_steps(k0, n_steps, lay, nrn, syn, ev, corr, obs):
+    """Advance steps k0 .. k0+n_steps-1 of the analog core whose records are
+    `lay` (Layout), `nrn` (Neurons), `syn` (Synapses), `ev` (EventInput),
+    `corr` (Correlation) and `obs` (Observed).  Returns (steps done, spikes
+    written); stops early (steps done < n_steps) when obs.out_step is full.
+    ev.ev_pos[0] is the index of the next unprocessed input event and is
+    advanced in place.  P and S are float32 on a chip (memory traffic decides
+    the speed; float64 in the precision tests, the same code compiled for
+    both).  Disabled neurons have PLEAK = PEXC = PINH = QDRIVE = 0 and VTH =
+    inf: they sit at E_l."""
+    step_ticks, rows, cols, label_mask = lay.step_ticks, lay.rows, lay.cols, lay.label_mask
+    P, S, flags, slow, refc, ref_steps, counts, nlabel = (nrn.P, nrn.S, nrn.flags, nrn.slow, nrn.refc,
+                                                          nrn.ref_steps, nrn.counts, nrn.nlabel)
+    syn_label, syn_amp, row_flags, routes = syn.syn_label, syn.syn_amp, syn.row_flags, syn.routes
+    ev_tick, ev_label, ev_src, ev_pos = ev.ev_tick, ev.ev_label, ev.ev_src, ev.ev_pos
+    carry, carry_n, rec_on, loss_p, rng, lost = ev.carry, ev.carry_n, ev.rec_on, ev.loss_p, ev.rng, ev.lost
+    corr_on, corr_sat, corr_scale, row_last = corr.corr_on, corr.corr_sat, corr.corr_scale, corr.row_last
+    lab_t, last_post, causal, acausal = corr.lab_t, corr.last_post, corr.causal, corr.acausal
+    eta_c, eta_a, itau_c, itau_a = corr.eta_c, corr.eta_a, corr.itau_c, corr.itau_a
+    probe, probe_out, out_step, out_neuron = obs.probe, obs.probe_out, obs.out_step, obs.out_neuron
     N = P.shape[1]
     cap = out_step.shape[0]
     n_out = 0

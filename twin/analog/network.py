@@ -202,6 +202,11 @@ class AnalogNetwork:
         steps = -(-np.asarray(refractory_ticks, np.int64) // a.step_ticks)
         return P, steps.astype(np.int32)
 
+    def pm_config(self, bus) -> dict:
+        """The parameter memory's config register (enable, settle), decoded."""
+        reg = self.regmap.register(self.pm_block, "config")
+        return reg.decode(int(bus.view(self.pm_block, "config")[0]))
+
     def synapse_inputs(self, bus) -> None:
         """syn_label, syn_amp and row_flags from the synapse and driver registers."""
         if not self.syn_dirty:

@@ -27,16 +27,18 @@ def _uniform(rng: np.ndarray) -> float:
     return (x >> 11) * (1.0 / 9007199254740992.0)
 
 
-def run_steps_ref(k0, n_steps, step_ticks, rows, cols, label_mask,
-                  P, S, flags, slow, refc, ref_steps, counts, nlabel, rec_on,
-                  syn_label, syn_amp, row_flags, routes,
-                  ev_tick, ev_label, ev_src, ev_pos,
-                  carry, carry_n,
-                  loss_p, rng, lost,
-                  corr_on, corr_sat, corr_scale, row_last, lab_t, last_post, causal, acausal,
-                  eta_c, eta_a, itau_c, itau_a,
-                  probe, probe_out,
-                  out_step, out_neuron):
+def run_steps_ref(k0, n_steps, lay, nrn, syn, ev, corr, obs):
+    """run_steps (twin.analog.kernel) step by step and neuron by neuron, on the same records."""
+    step_ticks, rows, cols, label_mask = lay.step_ticks, lay.rows, lay.cols, lay.label_mask
+    P, S, flags, slow, refc, ref_steps, counts, nlabel = (nrn.P, nrn.S, nrn.flags, nrn.slow, nrn.refc,
+                                                          nrn.ref_steps, nrn.counts, nrn.nlabel)
+    syn_label, syn_amp, row_flags, routes = syn.syn_label, syn.syn_amp, syn.row_flags, syn.routes
+    ev_tick, ev_label, ev_src, ev_pos = ev.ev_tick, ev.ev_label, ev.ev_src, ev.ev_pos
+    carry, carry_n, rec_on, loss_p, rng, lost = ev.carry, ev.carry_n, ev.rec_on, ev.loss_p, ev.rng, ev.lost
+    corr_on, corr_sat, corr_scale, row_last = corr.corr_on, corr.corr_sat, corr.corr_scale, corr.row_last
+    lab_t, last_post, causal, acausal = corr.lab_t, corr.last_post, corr.causal, corr.acausal
+    eta_c, eta_a, itau_c, itau_a = corr.eta_c, corr.eta_a, corr.itau_c, corr.itau_a
+    probe, probe_out, out_step, out_neuron = obs.probe, obs.probe_out, obs.out_step, obs.out_neuron
     N = P.shape[1]
     step_s = step_ticks * K.TICK_S
     spikes = []

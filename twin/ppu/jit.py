@@ -63,6 +63,8 @@ import time
 
 import numpy as np
 
+from isa.cache import cache_folder
+
 assert sys.byteorder == "little", "twin.ppu.jit addresses the low halves of int64 state slots"
 
 from . import interp as I
@@ -859,16 +861,7 @@ def _cache_dir():
     else $XDG_CACHE_HOME/bss-twin, else ~/.cache/bss-twin; `ppu-regions` in it."""
     global _disk
     if _disk is None:
-        root = os.environ.get("BSS_TWIN_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "bss-twin")
-        folder = pathlib.Path(root) / "ppu-regions"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            _disk = folder
-        except OSError as e:
-            print(f"bss-twin: cannot use {folder} to cache translated PPU code ({e}); "
-                  "it is compiled again in every process (set BSS_TWIN_CACHE_DIR)", file=sys.stderr)
-            _disk = False
+        _disk = cache_folder("ppu-regions", "translated PPU code is compiled again in every process") or False
     return _disk or None
 
 
