@@ -1161,7 +1161,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
     # those set stop_at below the budget, and the budget test at the loop's top
     # (which every step makes anyway) then takes it (_take_async), so the
     # common step stays as short as with the timers alone.
-    stop_at = np.int64(-1)
+    stop_at = np.int64(-1) if st[S_IRQ] else max_cycles
     steps = 0
     jit_skip = False
     while True:
