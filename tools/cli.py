@@ -97,6 +97,10 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-clients", type=int, default=None, metavar="N",
                    help="TCP clients served at once; more are refused with an `error SERVER_FULL` "
                         "notice (default 32)")
+    p.add_argument("--scope", metavar="[HOST:]PORT",
+                   help="also serve a virtual oscilloscope on the chip's readout pad (SCPI on a raw TCP socket, "
+                        "VISA resource TCPIP0::HOST::PORT::SOCKET; host default 127.0.0.1; needs --shared; "
+                        "docs/instruments.md)")
     _limit_arguments(p)
 
 
@@ -151,7 +155,10 @@ def _serve(args: argparse.Namespace) -> int:
         limits = _limits(args)
     except ValueError as exc:
         return _fail(str(exc))
+    scope = None
     if args.pty:
+        if args.scope:
+            return _fail("--scope goes with --tcp (the scope watches the chip the TCP clients share)")
         server = PtyServer(chip, receive_timeout=rt, limits=limits)
     else:
         try:
@@ -167,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             server = TwinServer(chip, host=host, port=port, receive_timeout=rt, max_clients=max_clients,
                                 shared=args.shared, token=token, limits=limits)
+            scope = _scope(args, chip, token)
         except ValueError as exc:
             return _fail(str(exc))
     stop = threading.Event()
@@ -178,12 +186,16 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         try:
             server.start()
+            if scope is not None:
+                scope.start()
         except OSError as exc:
             return _fail(f"cannot serve: {exc}")
         if args.pty:
             print(f"pty {server.address}", flush=True)
         else:
             print(f"listening on {server.url}", flush=True)
+        if scope is not None:
+            print(f"scope {scope.resource}", flush=True)
         print(f"{PROG}: serving a {chip.profile.name} twin, serial {chip.serial}; "
               "SIGINT or SIGTERM stops", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
@@ -192,8 +204,25 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     finally:
         server.stop()
+        if scope is not None:
+            scope.stop()
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def _scope(args: argparse.Namespace, chip, token):
+    """The --scope server (not started), or None."""
+    if not args.scope:
+        return None
+    if not args.shared:
+        raise ValueError("--scope needs --shared: the scope watches one chip's readout pad, and without "
+                         "--shared every client has a chip of its own")
+    from twin.scope import ScopeServer
+    from twin.server import parse_tcp_address
+
+    host, port = parse_tcp_address(args.scope)
+    return ScopeServer(chip, host=host, port=port, token=token,
+                       log=lambda text: print(f"{PROG}: {text}", file=sys.stderr, flush=True))
 
 
 # ============================================================================ info / regdump

@@ -13,6 +13,12 @@ All through the wire protocol:
      membrane of one neuron with the membrane ADC, and reads the spike
      counters;
   4. prints a summary and writes a PNG: input/output raster and the membrane.
+
+With --scope, an oscilloscope on the readout pad (readout multiplexer on the
+recorded neuron) captures the membrane during the run through pyvisa
+(host.instruments); its trace goes into the PNG beside the ADC's.  Without a
+resource the demo serves its own twin chip with a virtual scope
+(docs/instruments.md) and connects to both over loopback.
 """
 from __future__ import annotations
 
@@ -39,6 +45,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--neuron", type=int, default=0, help="neuron whose membrane the ADC records (default 0)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the random input and weights (default 1)")
     ap.add_argument("--png", default="demo.png", help="where to write the plot (default demo.png; '' to skip)")
+    ap.add_argument("--scope", nargs="?", const="", default=None, metavar="RESOURCE",
+                    help="also capture the membrane with an oscilloscope on the readout pad: a VISA resource "
+                         "(TCPIP0::HOST::PORT::SOCKET; with URL: the scope of that chip), or none for a twin "
+                         "served by the demo with its own virtual scope")
 
 
 #: The demo's neuron parameters (host.network units: volts, biological seconds, gm cells).
@@ -55,9 +65,6 @@ def _cells(p) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import host
-    from host import units
-
     for name, value, ok, need in (("--sources", args.sources, args.sources >= 1, "at least 1"),
                                   ("--duration", args.duration, args.duration > 0, "positive (biological seconds)"),
                                   ("--rate", args.rate, args.rate >= 0, "zero or more (Hz)")):
@@ -69,6 +76,35 @@ def run(args: argparse.Namespace) -> int:
         import os
         url = os.environ.get("BSS_CONNECTION") or "twin:dls?serial=3"
     t0 = time.perf_counter()
+    served = None
+    if args.scope == "":
+        if args.url is not None:
+            print("bss-twin demo: --scope needs the scope's VISA resource when a URL is given", file=sys.stderr)
+            return 2
+        served = _serve_twin_with_scope()
+        url, args.scope = served[0].url, served[1].resource
+    try:
+        return _run(args, url, t0)
+    finally:
+        if served is not None:
+            served[1].stop()
+            served[0].stop()
+
+
+def _serve_twin_with_scope():
+    """The demo's chip (dls, serial 3) on a loopback server, with a virtual scope."""
+    from twin.chip import Chip
+    from twin.scope import ScopeServer
+    from twin.server import TwinServer
+
+    chip = Chip("dls", 3)
+    return TwinServer(chip, shared=True).start(), ScopeServer(chip).start()
+
+
+def _run(args: argparse.Namespace, url: str, t0: float) -> int:
+    import host
+    from host import units
+
     conn = host.connect(url)
     p = conn.profile
     print(f"chip: {p.chip} (profile {p.name}), serial {conn.serial}, model version {conn.version}, via {conn.url}")
@@ -105,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=_OUTPUT_LABEL_BASE + n, enable=1))   # row 1008+: no driver
         prog.write(host.NeuronOnChip(n), host.SpikeCounterReset())
     prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=0, record=1))
+    if args.scope:
+        prog.write(host.ChipOnly(), host.ReadoutMuxConfig(source=1, neuron=args.neuron))
     tw = prog.read_words(conn.regmap.addresses("synapse", "weights"))
     tl = prog.read_words(conn.regmap.addresses("synapse", "labels"))
     tn = prog.read(host.NeuronOnChip(args.neuron), host.NeuronConfig)
@@ -135,7 +173,11 @@ def run(args: argparse.Namespace) -> int:
     prog.wait_until(settle + dur_ticks)
     prog.write(host.ChipOnly(), host.MADCConfig(enable=0))
     counters = [prog.read(host.NeuronOnChip(n), host.SpikeCounter) for n in range(p.neurons)]
-    res = conn.run(prog)
+    trace = None
+    if args.scope:
+        trace, res = _capture(args.scope, conn, prog, hw_duration)
+    else:
+        res = conn.run(prog)
     out = res.spikes[res.spikes["time"] >= settle]
     neuron_of = out["label"].astype(np.int64) - _OUTPUT_LABEL_BASE
     counted = sum(c.value.count for c in counters)
@@ -151,21 +193,49 @@ def run(args: argparse.Namespace) -> int:
     if len(mv):
         print(f"membrane of neuron {args.neuron}: {len(mv)} ADC samples every {period} ticks, "
               f"{mv.min():.0f}..{mv.max():.0f} mV, mean {mv.mean():.0f} mV")
+    if trace is not None:
+        print(f"scope: {len(trace.volts)} points every {trace.x_increment * 1e9:.1f} ns, "
+              f"{trace.volts.min() * 1e3:.0f}..{trace.volts.max() * 1e3:.0f} mV, triggered on the membrane "
+              f"rising through {SCOPE_LEVEL * 1e3:.0f} mV")
     if args.png:
-        _plot(args.png, in_ticks - settle, in_rows, out, madc, mv, settle, p, args.neuron)
+        _plot(args.png, in_ticks - settle, in_rows, out, madc, mv, settle, p, args.neuron, trace)
         print(f"wrote {args.png}")
     print(f"done in {time.perf_counter() - t0:.2f} s wall")
     conn.close()
     return 0 if counted == len(res.spikes) + res.events_dropped else 1
 
 
-def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron) -> None:
+#: The scope's trigger: the membrane rising through this (the demo's leak is 0.4 V, threshold 0.6 V).
+SCOPE_LEVEL = 0.45
+
+
+def _capture(resource: str, conn, prog, hw_duration: float):
+    """Run `prog` with the scope armed on the membrane: a record of half the
+    run from shortly before the trigger, so that it ends within the run (the
+    chip's time passes only while programs run)."""
+    from host.instruments import Oscilloscope
+
+    with Oscilloscope(resource) as scope:
+        per_div = hw_duration / 24
+        scope.configure(volts_per_div=0.05, offset=-0.45, seconds_per_div=per_div, position=5 * per_div,
+                        points=12000)
+        trace, res = scope.capture(lambda: conn.run(prog), level=SCOPE_LEVEL, slope="positive",
+                                   speedup=conn.profile.speedup)
+    return trace, res
+
+
+def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron, trace=None) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     to_ms = lambda t: np.asarray(t) * FPGA_TICK_S * profile.speedup * 1e3     # ticks -> biological ms
-    fig, (a, b, c) = plt.subplots(3, 1, figsize=(9, 7), sharex=True, gridspec_kw=dict(height_ratios=[1, 2, 2]))
+    rows = 3 if trace is None else 4
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 7 if trace is None else 9),
+                             gridspec_kw=dict(height_ratios=[1, 2, 2, 2][:rows]))
+    a, b, c = axes[:3]
+    a.sharex(c)
+    b.sharex(c)
     a.scatter(to_ms(in_ticks), in_rows, s=4, marker="|", color="C0")
     a.set_ylabel("input row")
     a.set_title(f"{profile.chip} twin: Poisson input, output spikes, membrane")
@@ -174,6 +244,12 @@ def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron) -> No
     c.plot(to_ms(madc["time"] - settle), mv, lw=0.7)
     c.set_ylabel(f"membrane {neuron} (mV)")
     c.set_xlabel("biological time (ms)")
+    if trace is not None:
+        d = axes[3]
+        d.plot(trace.bio_times * 1e3, trace.volts * 1e3, lw=0.7, color="C2")
+        d.axvline(0, color="0.6", lw=0.6, ls=":")
+        d.set_ylabel("scope, readout pad (mV)")
+        d.set_xlabel(f"biological time from the scope's trigger (ms; {SCOPE_LEVEL * 1e3:.0f} mV rising)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

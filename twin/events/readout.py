@@ -24,6 +24,9 @@ class ReadoutPad:
     def __init__(self, p: Profile, rm: RegisterMap, bus: RegisterBus, net: AnalogNetwork, clock: Callable[[], int]):
         self.p, self.rm, self.bus, self.net, self.clock = p, rm, bus, net, clock
         self.step = p.analog.step_ticks
+        #: Callables given (boundary ticks, pad volts) of each advance's steps as they are
+        #: recorded (twin.scope: a virtual oscilloscope); kept over resets.
+        self.listeners: list[Callable[[np.ndarray, np.ndarray], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -77,3 +80,5 @@ class ReadoutPad:
             pad = self.value(steps, trace, k_next).astype(np.float32)
             self.times = np.concatenate([self.times, steps])[-READOUT_KEEP:]
             self.volts = np.concatenate([self.volts, pad])[-READOUT_KEEP:]
+            for listen in self.listeners:
+                listen(steps, pad)
