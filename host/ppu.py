@@ -312,3 +312,32 @@ class PPU:
         return out
 
     trace = step
+
+    # ------------------------------------------------------------------ pins and doorbell
+    def set_pins(self, pins: int) -> None:
+        """Drive the core's general-purpose input pins (register `gpio_in`):
+        firmware reads them as GIN (SPR 65); pins 0-3 request the
+        external-input interrupt (vector 0x14) as the firmware's ICCR (SPR 68)
+        selects, while its MSR[EE] is set (docs/ppu.md, "Pins, doorbell")."""
+        if not 0 <= pins < 1 << 32:
+            raise ValueError(f"pins 0x{pins:x}: the core has 32 input pins (0 .. 0xffffffff)")
+        prog = self.conn.program()
+        prog.write_words(self._addr("gpio_in"), pins)
+        self.conn.run(prog)
+
+    def ring_doorbell(self) -> None:
+        """A 0 -> 1 edge on the core's doorbell input (register `doorbell`, left
+        at 0 afterwards): the doorbell interrupt (vector 0x24) when the core's
+        MSR[EE] is set, else nothing."""
+        prog = self.conn.program()
+        prog.write_words(self._addr("doorbell"), 1)
+        prog.write_words(self._addr("doorbell"), 0)
+        self.conn.run(prog)
+
+    def pins(self) -> tuple[int, int, int]:
+        """(inputs as driven, GOUT, GOE): the pin registers of the core."""
+        prog = self.conn.program()
+        t = prog.read_words(np.array([self._addr(n) for n in ("gpio_in", "gpio_out", "gpio_enable")], np.uint64))
+        self.conn.run(prog)
+        gin, gout, goe = (int(v) for v in t.values)
+        return gin, gout, goe

@@ -214,6 +214,27 @@ def runtime_include() -> str:
     inc.put("VECTOR_TABLE_END", max(core.VECTORS.values()) + 4, "first address after the vectors", True)
     inc.put("MSR_EE", core.MSR_EE, "external and decrementer interrupts enabled", True)
     inc.put("MSR_ME", core.MSR_ME, "machine check enabled", True)
+    inc.put("MSR_CE", core.MSR_CE, "critical interrupts enabled", True)
+    inc.put("MSR_DE", core.MSR_DE, "debug interrupts enabled", True)
+    inc.put("MSR_WRITABLE", core.MSR_WRITABLE, "MSR bits that hold what is written (the others read 0)", True)
+    inc.head("interrupt save/restore and syndrome SPRs (nux RTL pu_types_pkg.sv Spr_index, struct Esr)")
+    for name in ("SPR_SRR0", "SPR_SRR1", "SPR_CSRR0", "SPR_CSRR1", "SPR_DEAR", "SPR_ESR", "SPR_MCSRR0",
+                 "SPR_MCSRR1"):
+        inc.put(name, getattr(core, name), "mfspr / mtspr")
+    inc.put("ESR_PIL", core.ESR_PIL, "ESR: illegal instruction (program interrupt)", True)
+    inc.put("ESR_PTR", core.ESR_PTR, "ESR: trap (program interrupt)", True)
+    inc.put("ESR_PUO", core.ESR_PUO, "ESR: unimplemented operation (program interrupt)", True)
+    inc.head("general-purpose pins and interrupt controller (pu_types_pkg.sv, pu_interrupt_pkg.sv)")
+    inc.put("SPR_GIN", core.SPR_GIN, "mfspr: input pin levels (read-only)")
+    inc.put("SPR_GOUT", core.SPR_GOUT, "mfspr / mtspr: output pins")
+    inc.put("SPR_GOE", core.SPR_GOE, "mfspr / mtspr: output enables")
+    inc.put("SPR_ICCR", core.SPR_ICCR, "mtspr only (mfspr reads 0): interrupt controller control")
+    inc.put("ICCR_DOORBELL_EN", core.ICCR_DOORBELL_EN, "ICCR: doorbell enable (gates nothing in the RTL)", True)
+    inc.put("ICCR_MASK_SHIFT", core.ICCR_MASK_SHIFT, "ICCR: pin i may interrupt: bit MASK_SHIFT + i")
+    inc.put("ICCR_TRIGGER_SHIFT", core.ICCR_TRIGGER_SHIFT,
+            "ICCR: pin i 0 high / rising, 1 low / falling: bit TRIGGER_SHIFT + i")
+    inc.put("ICCR_SENSE_SHIFT", core.ICCR_SENSE_SHIFT, "ICCR: pin i 1 level, 0 edge: bit SENSE_SHIFT + i")
+    inc.put("GPIO_INTERRUPT_PINS", core.GPIO_INTERRUPT_PINS, "pins 0 .. this - 1 can interrupt")
     inc.head("timer unit (nux RTL timer_unit.sv, pu_types_pkg.sv): SPR numbers and TCR / TSR bits")
     for name in ("SPR_DEC", "SPR_DECAR", "SPR_TBL", "SPR_TBU", "SPR_TSR", "SPR_TCR"):
         inc.put(name, getattr(core, name), "mfspr / mtspr")

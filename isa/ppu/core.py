@@ -17,8 +17,19 @@ Sources (the public nux RTL, github.com/electronicvisions/nux, src/rtl):
 * TCR / TSR bit layouts: packages/pu_types_pkg.sv, structs Tcr and Tsr
   (Power ISA numbering, bit 0 the most significant).
 * FIT periods: processor/timer_unit.sv (fit_bit 8, 12, 16, 20 for FP 0..3).
-MSR bits after the Power ISA 2.06 Book III-E (EE external/timer enable, ME
-machine-check enable); packages/pu_types_pkg.sv, struct Msr.
+* MSR: packages/pu_types_pkg.sv, struct Msr (the Power ISA 2.06 Book III-E
+  positions); processor/write_back.sv forces CM, PR, FP and the reserved bits to
+  0 on every write; processor/int_sched.sv (msr_set_base) keeps CE, ME and DE
+  at interrupt entry and clears every other bit.
+* ESR: pu_types_pkg.sv, struct Esr; write_back.sv forces DLK and the reserved
+  bits to 0.  int_sched.sv writes ESR = PTR for a trap and ESR = 0 for an
+  alignment interrupt.
+* General-purpose pins and ICCR: pu_types_pkg.sv (GIN 65, GOUT 66, GOE 67,
+  ICCR 68, outside the Power ISA), packages/pu_interrupt_pkg.sv (struct
+  Int_ctrl_reg), processor/interrupt_ctrl.sv (pins 0..3 can interrupt).
+* SPRs the RTL names in Spr_index but neither stores nor reads
+  (operand_fetch.sv's multiplexer, write_back.sv's registers): AMR, CTRL,
+  VRSAVE, SPRG3-7; ICCR is stored but not readable.
 """
 
 #: Interrupt vectors (byte addresses) by name (pu_interrupt_pkg.sv IVO_*, x4).
@@ -27,11 +38,49 @@ VECTORS = {"machine_check": 0x04, "critical_input": 0x08, "data_storage": 0x0C,
            "program": 0x1C, "system_call": 0x20, "doorbell": 0x24,
            "critical_doorbell": 0x28, "fixed_interval_timer": 0x2C, "decrementer": 0x30}
 
-MSR_EE = 0x8000            # external and timer interrupts enabled
-MSR_ME = 0x1000            # machine check enabled (else a machine check stops the core)
+# MSR (struct Msr; Power ISA bit k of the 64-bit MSR is 1 << (63 - k)):
+MSR_CE = 0x00020000        # critical interrupts enabled (bit 46)
+MSR_EE = 0x8000            # external and timer interrupts enabled (bit 48)
+MSR_PR = 0x4000            # problem state (bit 49; forced 0: always privileged)
+MSR_FP = 0x2000            # floating point available (bit 50; forced 0)
+MSR_ME = 0x1000            # machine check enabled (bit 51; else a machine check stops the core)
+MSR_DE = 0x0200            # debug interrupts enabled (bit 54)
+MSR_IS = 0x0020            # instruction address space (bit 58; no effect without an MMU)
+MSR_DS = 0x0010            # data address space (bit 59)
+#: The MSR bits that hold what is written (write_back.sv forces the others to 0).
+MSR_WRITABLE = MSR_CE | MSR_EE | MSR_ME | MSR_DE | MSR_IS | MSR_DS
+#: The MSR bits an interrupt entry keeps (int_sched.sv msr_set_base; the others become 0).
+MSR_KEPT_AT_ENTRY = MSR_CE | MSR_ME | MSR_DE
+
+# ESR (struct Esr; Power ISA bit k is 1 << (63 - k)):
+ESR_PIL = 0x08000000       # illegal instruction (bit 36)
+ESR_PPR = 0x04000000       # privileged instruction (bit 37)
+ESR_PTR = 0x02000000       # trap (bit 38)
+ESR_ST = 0x00800000        # store operation (bit 40)
+ESR_PUO = 0x00040000       # unimplemented operation (bit 45)
+#: ESR bits that hold what is written: PIL PPR PTR FP ST, AP PUO BO PIE, DATA
+#: TLBI PT SPV EPID VLEMI, MIF (write_back.sv forces DLK and the reserved bits to 0).
+ESR_WRITABLE = 0x0F8F07E2
 
 #: Timer-unit SPR numbers (pu_types_pkg.sv Spr_index).
 SPR_DEC, SPR_DECAR, SPR_TBL, SPR_TBU, SPR_TSR, SPR_TCR = 22, 54, 284, 285, 336, 340
+#: Interrupt save/restore and syndrome SPRs (Spr_index).
+SPR_SRR0, SPR_SRR1, SPR_CSRR0, SPR_CSRR1, SPR_DEAR, SPR_ESR = 26, 27, 58, 59, 61, 62
+SPR_MCSRR0, SPR_MCSRR1 = 570, 571
+#: General-purpose pins and the interrupt controller (Spr_index, "none PowerISA SPRs").
+SPR_GIN, SPR_GOUT, SPR_GOE, SPR_ICCR = 65, 66, 67, 68
+#: Named in Spr_index but without a register in the RTL: mtspr has no effect, the
+#: RTL's mfspr result is undefined ('x); the twin reads 0.
+SPR_UNSTORED = {"amr": 13, "ctrl": 136, "vrsave": 256, "sprg3": 259, "sprg4": 260, "sprg5": 261,
+                "sprg6": 262, "sprg7": 263}
+
+# ICCR (pu_interrupt_pkg.sv struct Int_ctrl_reg, from the least significant bit):
+ICCR_DOORBELL_EN = 1 << 0  # doorbell enable (stored; interrupt_ctrl.sv gates nothing with it)
+ICCR_MASK_SHIFT = 8        # gin_mask 8:11: pin i may interrupt
+ICCR_TRIGGER_SHIFT = 12    # gin_trigger 12:15: 0 high level / rising edge, 1 low level / falling edge
+ICCR_SENSE_SHIFT = 16      # gin_sense_level 16:19: 1 level, 0 edge
+#: Pins 0..GPIO_INTERRUPT_PINS-1 can interrupt (interrupt_ctrl.sv ties the mask of the others to 0).
+GPIO_INTERRUPT_PINS = 4
 
 # TCR (pu_types_pkg.sv struct Tcr; Power ISA bit k is 1 << (31 - k)):
 # WP 0:1, WRC 2:3, WIE 4, DIE 5, FP 6:7, FIE 8, ARE 9.
@@ -46,3 +95,27 @@ TSR_DIS = 1 << (31 - 4)    # decrementer interrupt status   0x08000000
 TSR_FIS = 1 << (31 - 5)    # fixed-interval timer status    0x04000000
 #: FIT: TSR.FIS is set when this bit of TBL (from the least significant) rises, by TCR.FP.
 FIT_BITS = (8, 12, 16, 20)
+
+
+def _iccr_fields(iccr):
+    pins = (1 << GPIO_INTERRUPT_PINS) - 1
+    return ((iccr >> ICCR_MASK_SHIFT) & pins, (iccr >> ICCR_TRIGGER_SHIFT) & pins,
+            (iccr >> ICCR_SENSE_SHIFT) & pins)
+
+
+def pin_level_request(gin, iccr):
+    """Whether a level-sensitive pin requests the external-input interrupt with
+    the pins at `gin` (interrupt_ctrl.sv: pin i with gin_mask[i] and
+    gin_sense_level[i] while gin[i] differs from gin_trigger[i], i.e. high for
+    trigger 0, low for trigger 1).  Plain integer code: the interpreter
+    compiles it (twin/ppu/interp.py)."""
+    mask, trigger, sense = _iccr_fields(iccr)
+    return ((gin ^ trigger) & sense & mask) != 0
+
+
+def pin_edge_request(old, new, iccr):
+    """Whether the pins changing from `old` to `new` make an edge-sensitive pin
+    request the interrupt (interrupt_ctrl.sv: gin_sense_level[i] = 0, a rising
+    edge for gin_trigger[i] = 0, a falling one for 1; gin_mask[i])."""
+    mask, trigger, sense = _iccr_fields(iccr)
+    return ((~old ^ trigger) & (new ^ trigger) & ~sense & mask) != 0

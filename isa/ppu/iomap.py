@@ -79,8 +79,10 @@ STOP_REASONS = {
     10: "halted",
     11: "stuck in interrupt entry (the handler faults before an instruction retires)",
     12: "fixed-interval timer interrupt",
+    13: "external-input interrupt (a general-purpose input pin)",
+    14: "doorbell interrupt",
 }
 STOP_SLEEPING = 1
-STOP_FAULTS = (2, 3, 4, 5, 6, 9, 12)
+STOP_FAULTS = (2, 3, 4, 5, 6, 9, 12, 13, 14)
 STOP_HALTED = 10
 STOP_INTERRUPT_LOOP = 11

@@ -266,6 +266,21 @@ def ppu(p: Profile, name: str, base: int, control_offset: int) -> Block:
         Register("debug_wait_cycles", control_offset + 9, F(("count", 0, 32, "low 32 bits of the cycle counter "
                                                            "when the core last executed `wait`")),
                  "Cycle count at the last `wait` (time asleep not included).", access="ro"),
+        # The core's pins (nux RTL processor/pu.sv gin/gout/goe, processor/interrupt_ctrl.sv
+        # doorbell): how the chip wires them is not public, so the host drives the inputs here.
+        Register("gpio_in", control_offset + 10,
+                 F(("pins", 0, 32, "levels of the core's general-purpose input pins, what firmware reads "
+                    "as GIN (SPR 65); pins 0-3 request the external-input interrupt as ICCR (SPR 68) "
+                    "selects")),
+                 "General-purpose input pins of the core, driven by the host."),
+        Register("doorbell", control_offset + 11,
+                 F(("level", 0, 1, "the core's doorbell input: a 0 -> 1 change requests the doorbell "
+                    "interrupt (vector 0x24) while the core's MSR[EE] is set")),
+                 "Doorbell input of the core."),
+        Register("gpio_out", control_offset + 12, F(("pins", 0, 32, "GOUT (SPR 66) as firmware wrote it")),
+                 "General-purpose output pins of the core.", access="ro"),
+        Register("gpio_enable", control_offset + 13, F(("pins", 0, 32, "GOE (SPR 67): 1 = pin driven")),
+                 "Output enables of the general-purpose pins.", access="ro"),
         Register("debug_gpr", control_offset + 16, F(("value", 0, 32, "register value")),
                  "General purpose registers r0-r31; index register.", access="ro", shape=(32,)),
     ), "Plasticity processing unit: memory, control, status and debug access.")

@@ -92,7 +92,9 @@ fit_handler:                 # time, count, log; acknowledge TSR.FIS
     ("bad: .long 0\n", 21, 0x08000000),
     ("bad: twi 31,0,0\n", 21, 0x02000000),
     ("bad: mfspr r3, 287\n", 21, 0x08000000),
-    ("bad: .long 0x7c00026c\n", 21, 0x00020000),      # eciwx: unimplemented
+    # eciwx: unimplemented, ESR[PUO] = Power ISA 2.06 bit 45 (pu_types_pkg.sv struct Esr:
+    # reserved 0:3, pil 4, ppr, ptr, fp, st 8, reserved, dlk 10:11, ap 12, puo 13)
+    ("bad: .long 0x7c00026c\n", 21, 1 << (31 - 13)),
 ])
 def test_program_interrupt_vectors_and_returns(impl, body, reg, want_esr):
     src = HANDLERS + "start:\n li r3, 1\n" + body + " li r4, 2\n wait\n"
@@ -104,11 +106,17 @@ def test_program_interrupt_vectors_and_returns(impl, body, reg, want_esr):
 
 
 @IMPLS
-def test_alignment_interrupt_saves_dear(impl):
-    src = HANDLERS + "start:\n li r3, 0x1001\n bad: lwz r4, 0(r3)\n li r5, 5\n wait\n"
+@pytest.mark.parametrize("access", ["lwz r4, 0(r3)", "stw r4, 0(r3)"])
+def test_alignment_interrupt_clears_esr_and_keeps_dear(impl, access):
+    # nux RTL processor/int_sched.sv, the alignment branch: SRR0 = the access,
+    # esr_in = '0 with esr_we (the ESR[ST] line is a TODO there), DEAR not
+    # written (dear_we stays 0).  So ESR reads 0 for loads and stores alike and
+    # DEAR keeps what firmware put there (0x1234 here).
+    src = (HANDLERS + "start:\n li r7, 0x1234\n mtspr 61, r7\n lis r7, 0x0F8F\n ori r7, r7, 0x07E2\n"
+           " mtspr 62, r7\n li r3, 0x1001\n bad: " + access + "\n mfspr r8, 62\n li r5, 5\n wait\n")
     status, st, _, sym = _run(impl, src)
     assert status == I.Status.SLEEPING
-    assert (st[23], st[24], st[5]) == (sym["bad"], 0x1001, 5)
+    assert (st[23], st[24], st[8], st[5]) == (sym["bad"], 0x1234, 0, 5)
 
 
 @IMPLS

@@ -64,7 +64,7 @@ __all__ = ["PPUBlock", "attach_ppus", "CHUNK_TICKS", "TICK_SECONDS", "STOP_HALTE
 TICK_SECONDS = FPGA_TICK_S
 CHUNK_TICKS = 125          # 1 us of hardware time
 _FAULTS = (I.Status.PROGRAM, I.Status.TRAP, I.Status.ALIGNMENT, I.Status.BUS_ERROR,
-           I.Status.UNIMPLEMENTED, I.Status.DECREMENTER, I.Status.FIT)
+           I.Status.UNIMPLEMENTED, I.Status.DECREMENTER, I.Status.FIT, I.Status.EXTERNAL, I.Status.DOORBELL)
 # debug_stop.reason reports the interpreter's status codes: they must be the contract's.
 assert I.Status.SLEEPING == STOP_SLEEPING and set(_FAULTS) == set(STOP_FAULTS), "stop reasons out of step"
 
@@ -112,16 +112,21 @@ class PPUBlock:
         self.io = I.VectorIO(w, lab, b.cbuf[k], b.abuf[k], b.resets[k], b.touched[k], I.io_space_of(self.slices))
 
     def _clear_core(self) -> None:
-        """Registers, vector unit and co-simulation bookkeeping to zero (in place)."""
+        """Registers, vector unit and co-simulation bookkeeping to zero (in
+        place); the input pins keep their levels (they are driven from outside)."""
+        pins = int(self.state[I.S_GIN])
         self.state[:] = 0
+        self.state[I.S_GIN] = pins
         self.vec[:] = 0
         self.bank.pend[self.index] = 0
 
     def reset(self) -> None:
         """Chip reset: the core stops, registers and SRAM clear (the bus storage
-        is reset by the chip)."""
+        is reset by the chip, and with it the input pins and the doorbell)."""
         self.mem[:] = 0
         self._power_on()
+        self.state[I.S_GIN] = 0
+        self._doorbell = False
 
     def _start(self) -> None:
         self._clear_core()
@@ -157,6 +162,26 @@ class PPUBlock:
         b.on_read(n, "debug_stop", lambda idx: np.full(len(idx), self._stop_reason(), np.uint32))
         b.on_read(n, "debug_instruction", lambda idx: np.full(len(idx), self._word_at_pc(), np.uint32))
         b.on_read(n, "debug_gpr", lambda idx: (self.state[:32][idx] & 0xFFFFFFFF).astype(np.uint32))
+        b.on_write(n, "gpio_in", self._write_pins)
+        b.on_read(n, "gpio_in", st(I.S_GIN))
+        b.on_write(n, "doorbell", self._write_doorbell)
+        b.on_read(n, "gpio_out", st(I.S_GOUT))
+        b.on_read(n, "gpio_enable", st(I.S_GOE))
+
+    def _write_pins(self, idx: np.ndarray, values: np.ndarray) -> None:
+        """The host drives the input pins (one change per written value)."""
+        for v in values.tolist():
+            I.drive_pins(self.state, int(v))
+
+    def _write_doorbell(self, idx: np.ndarray, values: np.ndarray) -> None:
+        """The doorbell input: each 0 -> 1 change is an edge (interrupt_ctrl.sv)."""
+        for v in values.tolist():
+            level = bool(v & 1)
+            if level and not self._doorbell and self.running:
+                I.doorbell_edge(self.state)
+            self._doorbell = level
+
+    _doorbell = False
 
     def _stop_reason(self) -> int:
         if not self.running:
@@ -232,7 +257,7 @@ class PPUBlock:
 
     def _may_wake(self) -> bool:
         st = self.state
-        return I.cycles_to_timer_request(st) >= 0      # a timer request wakes `wait`
+        return I.cycles_to_wakeup(st) >= 0      # a timer, pin or doorbell request wakes `wait`
 
     def advance(self, start_tick: int, until_tick: int) -> None:
         """Run the core for the hardware time from start_tick to until_tick (FPGA ticks)."""

@@ -22,15 +22,18 @@ Interrupts (vectors are byte addresses; "installed" = the word there is not 0)
     0x08 critical input   not raised by the twin
     0x0C data storage     not raised (no MMU)
     0x10 insn storage     not raised (no MMU)
-    0x14 external input   not raised (the host releases `wait` through control)
+    0x14 external input   a pin request (S_IRQ: IRQ_EDGE latched, IRQ_LEVEL) and
+                          MSR[EE]; SRR0 = the next instruction
     0x18 alignment        misaligned load/store/lmw/stmw/fxvlax/fxvstax, or a
-                          non-word access to the register bus; DEAR (SPR 61) = EA
+                          non-word access to the register bus; ESR = 0, DEAR
+                          untouched (int_sched.sv)
     0x1C program          illegal word (ESR[PIL] 0x08000000), trap (ESR[PTR]
-                          0x02000000), unknown SPR (ESR[PIL]), eciwx/ecowx
-                          (ESR[PUO] 0x00020000); SRR0 = the instruction
+                          0x02000000), SPR the core does not name (ESR[PIL]),
+                          eciwx/ecowx (ESR[PUO] 0x00040000); SRR0 = the instruction
     0x20 system call      not raised (`sc` is not in the instruction set)
-    0x24 doorbell         not raised
-    0x28 crit. doorbell   not raised
+    0x24 doorbell         a latched doorbell edge (IRQ_DOORBELL) and MSR[EE],
+                          after the timers
+    0x28 crit. doorbell   not raised (nor by the RTL)
     0x2C FIT              TSR.FIS and TCR.FIE and MSR[EE] (0x8000); SRR0 = the
                           next instruction (after `wait` when it slept)
     0x30 decrementer      TSR.DIS and TCR.DIE and MSR[EE], after FIT (int_sched.sv)
@@ -39,9 +42,16 @@ Interrupts (vectors are byte addresses; "installed" = the word there is not 0)
 no watchdog and no debug interrupt.)
 
 Taking an interrupt saves the pc and MSR in SRR0/SRR1 (MCSRR0/1 for machine
-check), clears MSR[EE] (and MSR[ME] for machine check) and jumps to the
-vector; `rfi` / `rfmci` return.  A store to ESR's alignment bit (ESR[ST]
-0x00800000) marks alignment faults of stores.  When the vector word is 0 the
+check), keeps MSR[CE, ME, DE] and clears every other bit (int_sched.sv
+msr_set_base; ME too for machine check), clears the pin and doorbell latches
+(EE is 0) and jumps to the vector; `rfi` / `rfci` / `rfmci` return.  MSR
+and ESR keep only their stored bits (MSR_WRITABLE, ESR_WRITABLE; write_back.sv).
+SPRs: `_SPR_READ` / `_SPR_WRITE` (GIN read-only, ICCR write-only, AMR CTRL
+VRSAVE SPRG3-7 read 0 and ignore writes, numbers the core does not name are a
+program interrupt).  Pins and doorbell: `drive_pins`, `doorbell_edge` (called
+between runs by the PPU block) latch requests while MSR[EE]; MSR[EE] = 0
+clears the latches; a latched request (or a level one with EE) wakes `wait`
+(`cycles_to_wakeup`).  When the vector word is 0 the
 core stops instead and `run` returns the cause (below) with S_FAULT holding
 the faulting address, as before interrupts existed.
 
@@ -205,8 +215,11 @@ from dataclasses import dataclass
 import numpy as np
 from numba import carray, cfunc, njit, types
 
-from isa.ppu.core import (FIT_BITS, MSR_EE, MSR_ME, SPR_DEC, SPR_DECAR, SPR_TBL, SPR_TBU, SPR_TCR, SPR_TSR,
-                          TCR_ARE, TCR_DIE, TCR_FIE, TCR_FP_SHIFT, TSR_DIS, TSR_FIS, VECTORS)
+from isa.ppu.core import (ESR_PIL, ESR_PTR, ESR_PUO, ESR_WRITABLE, FIT_BITS, GPIO_INTERRUPT_PINS,
+                          ICCR_MASK_SHIFT, ICCR_SENSE_SHIFT, ICCR_TRIGGER_SHIFT, MSR_EE, MSR_KEPT_AT_ENTRY, MSR_ME,
+                          MSR_WRITABLE, SPR_DEC, SPR_DECAR, SPR_ESR, SPR_GIN, SPR_GOE, SPR_GOUT, SPR_ICCR,
+                          SPR_TBL, SPR_TBU, SPR_TCR, SPR_TSR, SPR_UNSTORED, TCR_ARE, TCR_DIE, TCR_FIE,
+                          TCR_FP_SHIFT, TSR_DIS, TSR_FIS, VECTORS, pin_edge_request, pin_level_request)
 from isa.ppu.iomap import (INTERRUPT_ENTRY_CYCLES, REGISTER_BUS_BIT, SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_WEIGHTS,
                            SPACES, io_space_size)
 
@@ -220,6 +233,7 @@ __all__ = ["STATE_SIZE", "new_state", "new_vector_state", "predecode_memory", "r
            "S_CR", "S_XER", "S_LR", "S_CTR", "S_MSR", "S_PC", "S_CYCLES", "S_FAULT", "S_INSNS",
            "S_DEC", "S_SRR0", "S_SRR1", "S_ESR", "S_DEAR", "S_TSR", "S_TCR", "S_DECAR", "S_TB_OFFSET", "S_SLEEP",
            "S_BUS_ADDR", "S_BUS_DATA", "S_BUS_WRITE", "S_BUS_RT", "S_WAIT_CYCLES", "SPR_INDEX", "MSR_EE", "MSR_ME",
+           "S_GIN", "S_GOUT", "S_GOE", "S_ICCR", "S_IRQ", "drive_pins", "doorbell_edge", "cycles_to_wakeup",
            "VR_BASE", "FLAG_GT", "FLAG_LT", "FLAG_EQ", "vector_bytes", "advance_time", "cycles_to_timer_request",
            "time_base"]
 
@@ -240,13 +254,24 @@ S_ENTRY_LOOP = 64          # vector of a state entered twice without a retired i
 S_TCR = 65                 # timer control register (SPR 340)
 S_DECAR = 66               # decrementer auto-reload value (SPR 54)
 S_TB_OFFSET = 67           # time base TBU:TBL = S_CYCLES + S_TB_OFFSET (mod 2^64): mtspr 284/285 move it
-STATE_SIZE = 68
+# General-purpose pins and interrupt controller (nux RTL write_back.sv, interrupt_ctrl.sv):
+S_GIN = 68                 # levels of the input pins (GIN, SPR 65; driven from outside: `drive_pins`)
+S_GOUT = 69                # output pins (GOUT, SPR 66)
+S_GOE = 70                 # output enables (GOE, SPR 67)
+S_ICCR = 71                # interrupt controller control (ICCR, SPR 68; written, not readable)
+S_IRQ = 72                 # requests of the interrupt controller: IRQ_* bits
+S_ZERO = 73                # always 0: what mfspr of an SPR without a register reads
+STATE_SIZE = 74
+#: S_IRQ bits: a pin edge latched (interrupt_ctrl.sv pin_int_req), a level-sensitive
+#: pin requesting now (from S_GIN and S_ICCR), a doorbell edge latched (doorbell_req).
+#: The latches are set only while MSR[EE] and cleared whenever MSR[EE] becomes 0.
+IRQ_EDGE, IRQ_LEVEL, IRQ_DOORBELL = 1, 2, 4
 
 # SPR number -> state index (read/write).  TB (268/269/284/285) handled apart.
 SPR_INDEX = {1: S_XER, 8: S_LR, 9: S_CTR, 22: S_DEC, 26: S_SRR0, 27: S_SRR1, 58: S_CSRR0,
              59: S_CSRR1, 61: S_DEAR, 62: S_ESR, 570: S_MCSRR0, 571: S_MCSRR1, 272: S_SPRG0,
              273: S_SPRG0 + 1, 274: S_SPRG0 + 2, 275: S_SPRG0 + 3,
-             SPR_DECAR: S_DECAR, SPR_TSR: S_TSR, SPR_TCR: S_TCR}
+             SPR_DECAR: S_DECAR, SPR_TSR: S_TSR, SPR_TCR: S_TCR, SPR_GOUT: S_GOUT, SPR_GOE: S_GOE}
 #: Time-base reads: SPR number -> shift of the time base (TBL/TBU; 268/269 the
 #: user-mode numbers of the Power ISA, which the nux RTL does not decode).
 TB_SHIFT = {268: 0, 284: 0, 269: 32, 285: 32}
@@ -259,28 +284,38 @@ def spr_number(raw: int) -> int:
     return ((raw & 0x1F) << 5) | ((raw >> 5) & 0x1F)
 
 
-_SPR_LUT = np.full(1024, -1, np.int64)
+# mfspr: SPR number -> the state slot it reads (-1: not an SPR of the core, a
+# program interrupt); mtspr: the slot it writes (-1 the same, -2 no effect).
+# ESR, ICCR and the timer SPRs are written apart (masks, side effects).
+# One table (row 0 mfspr, row 1 mtspr): one array the loop keeps live, not two.
+_SPR_LUT = np.full((2, 1024), -1, np.int64)
 for _n, _i in SPR_INDEX.items():
-    _SPR_LUT[_n] = _i
+    _SPR_LUT[0, _n] = _SPR_LUT[1, _n] = _i
+for _n in SPR_UNSTORED.values():
+    _SPR_LUT[0, _n], _SPR_LUT[1, _n] = S_ZERO, -2
+_SPR_LUT[0, SPR_GIN], _SPR_LUT[1, SPR_GIN] = S_GIN, -2      # read-only: the pins
+_SPR_LUT[0, SPR_ICCR] = S_ZERO                             # not in operand_fetch.sv's multiplexer
 XER_SO, XER_OV, XER_CA = 0x80000000, 0x40000000, 0x20000000
 XER_MASK = 0xE000007F
-ESR_PIL, ESR_PTR, ESR_ST, ESR_PUO = 0x08000000, 0x02000000, 0x00800000, 0x00020000
 
 
 # The vectors the twin raises (isa.ppu.core), as plain ints for the numba loop.
-V_MACHINE_CHECK, V_ALIGNMENT, V_PROGRAM, V_DECREMENTER, V_FIT = (
-    VECTORS[k] for k in ("machine_check", "alignment", "program", "decrementer", "fixed_interval_timer"))
+V_MACHINE_CHECK, V_ALIGNMENT, V_PROGRAM, V_DECREMENTER, V_FIT, V_EXTERNAL, V_DOORBELL = (
+    VECTORS[k] for k in ("machine_check", "alignment", "program", "decrementer", "fixed_interval_timer",
+                         "external_input", "doorbell"))
 
 
 class Status:
     SLEEPING, PROGRAM, TRAP, ALIGNMENT, BUS_ERROR, UNIMPLEMENTED, MAX_CYCLES, BUS, DECREMENTER = range(1, 10)
     FIT = 12               # (10, 11: the PPU block's halted / stuck-in-entry reasons, isa.ppu.iomap)
+    EXTERNAL, DOORBELL = 13, 14
 
 
 # Plain ints for the numba loop.
 ST_SLEEPING, ST_PROGRAM, ST_TRAP, ST_ALIGNMENT = 1, 2, 3, 4
 ST_BUS_ERROR, ST_UNIMPLEMENTED, ST_MAX_CYCLES, ST_BUS, ST_DECREMENTER = 5, 6, 7, 8, 9
 ST_FIT = 12
+ST_EXTERNAL, ST_DOORBELL = 13, 14
 ST_REDECODE = 100          # internal: a stale decoded word was fetched
 ST_HOT = 101               # internal: a taken branch to hot code (translate it: twin.ppu.jit)
 ST_SYNC = 102              # internal (sync runs): at a vector-I/O instruction, not executed yet
@@ -289,7 +324,14 @@ ST_YIELD = 103             # internal: YIELD_INSNS instructions ran; back to Pyt
 #: Python: a few milliseconds of wall time, so Ctrl-C, SIGTERM, other threads
 #: and host timeouts are served whatever the firmware does.
 YIELD_INSNS = 1 << 20
-assert (Status.SLEEPING, Status.DECREMENTER, Status.FIT) == (ST_SLEEPING, ST_DECREMENTER, ST_FIT)
+assert (Status.SLEEPING, Status.DECREMENTER, Status.FIT, Status.EXTERNAL, Status.DOORBELL) == (
+    ST_SLEEPING, ST_DECREMENTER, ST_FIT, ST_EXTERNAL, ST_DOORBELL)
+#: Interrupt status -> vector (`_interrupt`).
+_VECTOR_OF = np.zeros(ST_DOORBELL + 1, np.int64)
+for _st, _v in ((ST_PROGRAM, V_PROGRAM), (ST_TRAP, V_PROGRAM), (ST_UNIMPLEMENTED, V_PROGRAM),
+                (ST_ALIGNMENT, V_ALIGNMENT), (ST_BUS_ERROR, V_MACHINE_CHECK), (ST_DECREMENTER, V_DECREMENTER),
+                (ST_FIT, V_FIT), (ST_EXTERNAL, V_EXTERNAL), (ST_DOORBELL, V_DOORBELL)):
+    _VECTOR_OF[_st] = _v
 STATUS_NAMES = {v: k.lower() for k, v in vars(Status).items() if not k.startswith("_")}
 OP_STALE = -3              # decoded row invalidated by a store
 
@@ -615,6 +657,70 @@ def _timer_status(st):
 
 
 @njit(cache=True)
+def _async_status(st):
+    """The asynchronous interrupt to take now that MSR[EE] is set, or 0
+    (int_sched.sv priority: external input, FIT, decrementer, doorbell)."""
+    irq = st[S_IRQ]
+    if irq & (IRQ_EDGE | IRQ_LEVEL):
+        return ST_EXTERNAL
+    t = _timer_status(st)
+    if t:
+        return t
+    if irq & IRQ_DOORBELL:
+        return ST_DOORBELL
+    return 0
+
+
+@njit(cache=True)
+def _take_async(st, mem):
+    """Where a pin or doorbell request may have become takeable (the run's
+    start, a wake-up, mtmsr, the returns, mtspr ICCR: nothing else moves
+    S_IRQ or MSR[EE]), take the asynchronous interrupt due now (timers
+    included, in int_sched.sv order); the loop's top checks the timers only,
+    which keeps the common step short.  -1: nothing due; 0: taken; else the
+    status of a request without an installed vector (the core stops)."""
+    if st[S_IRQ] == 0 or not st[S_MSR] & MSR_EE:
+        return -1
+    tst = _async_status(st)
+    pc = st[S_PC]
+    if _interrupt(st, mem, np.int64(tst), pc, pc, np.int64(0)):
+        return 0
+    return tst
+
+
+_PIN_MASK = (1 << GPIO_INTERRUPT_PINS) - 1
+
+
+@njit(cache=True)
+def _pin_level(gin, iccr):
+    """isa.ppu.core.pin_level_request, compiled."""
+    mask = (iccr >> ICCR_MASK_SHIFT) & _PIN_MASK
+    trigger = (iccr >> ICCR_TRIGGER_SHIFT) & _PIN_MASK
+    sense = (iccr >> ICCR_SENSE_SHIFT) & _PIN_MASK
+    return ((gin ^ trigger) & sense & mask) != 0
+
+
+@njit(cache=True)
+def _set_msr(st, v):
+    """MSR written (mtmsr, rfi/rfci/rfmci): the bits the RTL stores; with EE
+    clear the interrupt controller's latches clear (interrupt_ctrl.sv)."""
+    v &= MSR_WRITABLE
+    st[S_MSR] = v
+    if not v & MSR_EE:
+        st[S_IRQ] &= IRQ_LEVEL
+
+
+@njit(cache=True)
+def cycles_to_wakeup(st):
+    """Cycles until something wakes a sleeping core (interrupt_ctrl.sv): 0
+    when a pin or doorbell request is latched or a level-sensitive pin
+    requests with MSR[EE] set, else the timer's (`cycles_to_timer_request`)."""
+    if st[S_IRQ] and st[S_MSR] & MSR_EE:
+        return np.int64(0)
+    return cycles_to_timer_request(st)
+
+
+@njit(cache=True)
 def cycles_to_timer_request(st):
     """Cycles until the timer unit requests an interrupt (which also wakes
     `wait`, interrupt_ctrl.sv): 0 when it does now, -1 when it never will
@@ -644,37 +750,27 @@ def _interrupt(st, mem, status, pc, addr, esr):
     """Take the interrupt of `status` at `pc`: True when vectored, False when
     the core stops (S_FAULT = addr).  Callers pass status and esr as np.int64:
     with literal constants numba compiles one copy per call site's values."""
-    if status == ST_BUS_ERROR:
-        vec = V_MACHINE_CHECK
-    elif status == ST_ALIGNMENT:
-        vec = V_ALIGNMENT
-    elif status == ST_DECREMENTER:
-        vec = V_DECREMENTER
-    elif status == ST_FIT:
-        vec = V_FIT
-    else:                       # program, trap, unimplemented
-        vec = V_PROGRAM
-        if status == ST_UNIMPLEMENTED:
-            esr = ESR_PUO
+    vec = _VECTOR_OF[status]
     word = (np.int64(mem[vec]) << 24) | (np.int64(mem[vec + 1]) << 16) | \
         (np.int64(mem[vec + 2]) << 8) | np.int64(mem[vec + 3])
     if word == 0 or (status == ST_BUS_ERROR and not st[S_MSR] & MSR_ME):
         st[S_FAULT] = addr
         return False
+    # int_sched.sv msr_set_base: CE, ME and DE stay, every other bit clears
+    # (EE clear: the interrupt controller's latches clear too).
+    msr = st[S_MSR]
     if status == ST_BUS_ERROR:
         st[S_MCSRR0] = pc
-        st[S_MCSRR1] = st[S_MSR]
-        st[S_MSR] &= ~(MSR_EE | MSR_ME) & M32
+        st[S_MCSRR1] = msr
+        st[S_MSR] = msr & MSR_KEPT_AT_ENTRY & ~MSR_ME
         st[S_DEAR] = addr
     else:
         st[S_SRR0] = pc
-        st[S_SRR1] = st[S_MSR]
-        st[S_MSR] &= ~MSR_EE & M32
-        if status == ST_ALIGNMENT:
-            st[S_DEAR] = addr
-            st[S_ESR] = esr
-        elif status != ST_DECREMENTER and status != ST_FIT:
-            st[S_ESR] = esr
+        st[S_SRR1] = msr
+        st[S_MSR] = msr & MSR_KEPT_AT_ENTRY
+        if status <= ST_UNIMPLEMENTED:      # program, trap, alignment (callers pass 0: int_sched.sv), unimplemented
+            st[S_ESR] = ESR_PUO if status == ST_UNIMPLEMENTED else esr
+    st[S_IRQ] &= IRQ_LEVEL
     st[S_PC] = vec
     # A state (vector, MSR[ME]) entered again before any instruction retired
     # repeats for ever: nothing the faulting instructions read has changed.
@@ -704,7 +800,7 @@ def _sleep(st, max_cycles, sleep_advances):
     """A sleeping core: True when it wakes (a timer request: the interrupt is
     taken next if MSR[EE] allows, else the core goes on after its `wait`),
     False when it sleeps through the budget."""
-    need = cycles_to_timer_request(st)
+    need = cycles_to_wakeup(st)
     if need >= 0 and st[S_CYCLES] + need <= max_cycles:
         _charge(st, need)
         st[S_SLEEP] = 0
@@ -1060,6 +1156,12 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
     spr_lut = _SPR_LUT
     if st[S_SLEEP] and not _sleep(st, max_cycles, sleep_advances):
         return ST_SLEEPING
+    # A pin or doorbell request can become takeable only here (the host drove
+    # the inputs before this run), at a wake-up, mtmsr, a return or mtspr ICCR:
+    # those set stop_at below the budget, and the budget test at the loop's top
+    # (which every step makes anyway) then takes it (_take_async), so the
+    # common step stays as short as with the timers alone.
+    stop_at = np.int64(-1) if st[S_IRQ] else max_cycles
     steps = 0
     jit_skip = False
     while True:
@@ -1070,10 +1172,20 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
         if st[S_MSR] & MSR_EE:
             tst = _timer_status(st)
             if tst:
+                if st[S_IRQ] & (IRQ_EDGE | IRQ_LEVEL):
+                    tst = ST_EXTERNAL           # a pin request goes before the timers
                 if not _interrupt(st, mem, np.int64(tst), pc, pc, np.int64(0)):
                     return tst
                 continue
-        if st[S_CYCLES] >= max_cycles:
+        if st[S_CYCLES] >= stop_at:
+            if stop_at < max_cycles:
+                stop_at = max_cycles
+                tst = _take_async(st, mem)
+                if tst > 0:
+                    return tst
+                if tst < 0:
+                    steps -= 1          # no step: nothing was due
+                continue
             st[S_FAULT] = pc
             return ST_MAX_CYCLES
         wi = pc >> 2
@@ -1148,7 +1260,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             size = (fl >> SIZE_SHIFT) & 7
             is_store = g == G_STORE
             if ea & (size - 1) or ea & REGISTER_BUS_BIT and size != 4:
-                if _interrupt(st, mem, np.int64(ST_ALIGNMENT), pc, ea, np.int64(ESR_ST if is_store else 0)):
+                if _interrupt(st, mem, np.int64(ST_ALIGNMENT), pc, ea, np.int64(0)):
                     continue
                 return ST_ALIGNMENT
             if ea & REGISTER_BUS_BIT:
@@ -1432,8 +1544,8 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     st[f0] = (st[S_CYCLES] + st[S_TB_OFFSET]) & M32
                 elif n == 285 or n == 269:
                     st[f0] = ((st[S_CYCLES] + st[S_TB_OFFSET]) >> 32) & M32
-                elif spr_lut[n] >= 0:
-                    st[f0] = st[spr_lut[n]]
+                elif spr_lut[0, n] >= 0:
+                    st[f0] = st[spr_lut[0, n]]
                 else:
                     if _interrupt(st, mem, np.int64(ST_PROGRAM), pc, pc, np.int64(ESR_PIL)):
                         continue
@@ -1448,9 +1560,18 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
                     continue
                 elif n == 1:
                     st[S_XER] = v & XER_MASK
-                elif spr_lut[n] >= 0:
-                    st[spr_lut[n]] = v
-                else:
+                elif n == SPR_ESR:
+                    st[S_ESR] = v & ESR_WRITABLE
+                elif n == SPR_ICCR:
+                    st[S_ICCR] = v
+                    if _pin_level(st[S_GIN], v):
+                        st[S_IRQ] |= IRQ_LEVEL
+                    else:
+                        st[S_IRQ] &= ~IRQ_LEVEL
+                    stop_at = -1
+                elif spr_lut[1, n] >= 0:
+                    st[spr_lut[1, n]] = v
+                elif spr_lut[1, n] == -1:
                     if _interrupt(st, mem, np.int64(ST_PROGRAM), pc, pc, np.int64(ESR_PIL)):
                         continue
                     return ST_PROGRAM
@@ -1474,7 +1595,7 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             ea = ((st[f2] if f2 else 0) + f1) & M32
             size = 4 * (32 - f0)
             if ea & 3 or ea & REGISTER_BUS_BIT and size != 4:
-                if _interrupt(st, mem, np.int64(ST_ALIGNMENT), pc, ea, np.int64(ESR_ST if is_store else 0)):
+                if _interrupt(st, mem, np.int64(ST_ALIGNMENT), pc, ea, np.int64(0)):
                     continue
                 return ST_ALIGNMENT
             if ea & REGISTER_BUS_BIT:        # one register (r31): a register-bus word access
@@ -1557,23 +1678,26 @@ def _run(dec, mem, st, max_cycles, vec, wts, lbls, causal, acausal, resets, touc
             st[S_WAIT_CYCLES] = st[S_CYCLES]
             st[S_SLEEP] = 1
             if _sleep(st, max_cycles, sleep_advances):
+                stop_at = -1
                 continue
             return ST_SLEEPING
         elif g == G_MSR:
             if op == O_MFMSR:
                 st[f0] = st[S_MSR]
             else:  # mtmsr
-                st[S_MSR] = st[f0] & M32
+                _set_msr(st, st[f0])
+                stop_at = -1
         elif g == G_RETURN:
             if op == O_RFI:
                 npc = st[S_SRR0] & 0xFFFFFFFC
-                st[S_MSR] = st[S_SRR1]
+                _set_msr(st, st[S_SRR1])
             elif op == O_RFCI:
                 npc = st[S_CSRR0] & 0xFFFFFFFC
-                st[S_MSR] = st[S_CSRR1]
+                _set_msr(st, st[S_CSRR1])
             else:  # rfmci
                 npc = st[S_MCSRR0] & 0xFFFFFFFC
-                st[S_MSR] = st[S_MCSRR1]
+                _set_msr(st, st[S_MCSRR1])
+            stop_at = -1
         # G_SYNC: nothing to do
         if crv >= 0:
             _cr0(st, crv)
@@ -1758,3 +1882,26 @@ def complete_bus(state: np.ndarray, value: int | None) -> None:
     """Finish a Status.BUS load: put the read value in its target register."""
     if not state[S_BUS_WRITE]:
         state[int(state[S_BUS_RT])] = int(value) & 0xFFFFFFFF
+
+
+def drive_pins(state: np.ndarray, pins: int) -> None:
+    """The general-purpose input pins change to `pins` (32 bits; GIN, SPR 65)
+    between two instructions (interrupt_ctrl.sv): an edge-sensitive pin's edge
+    is latched as a request while MSR[EE] is set (an edge while it is clear is
+    lost), and the level-sensitive request follows the new levels."""
+    pins = int(pins) & M32
+    old, iccr = int(state[S_GIN]), int(state[S_ICCR])
+    irq = int(state[S_IRQ]) & ~IRQ_LEVEL
+    if pin_level_request(pins, iccr):
+        irq |= IRQ_LEVEL
+    if state[S_MSR] & MSR_EE and pin_edge_request(old, pins, iccr):
+        irq |= IRQ_EDGE
+    state[S_GIN], state[S_IRQ] = pins, irq
+
+
+def doorbell_edge(state: np.ndarray) -> None:
+    """A rising edge of the core's doorbell input between two instructions
+    (interrupt_ctrl.sv doorbell_req): latched as a doorbell request while
+    MSR[EE] is set, lost otherwise."""
+    if state[S_MSR] & MSR_EE:
+        state[S_IRQ] = int(state[S_IRQ]) | IRQ_DOORBELL

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from isa.ppu.core import (FIT_BITS, SPR_DEC, SPR_DECAR, SPR_TBL, SPR_TBU, SPR_TCR, SPR_TSR, TCR_ARE,
-                          TCR_DIE, TCR_FIE, TCR_FP_SHIFT, TSR_DIS, TSR_FIS, VECTORS)
+from isa.ppu.core import (FIT_BITS, GPIO_INTERRUPT_PINS, ICCR_MASK_SHIFT, ICCR_SENSE_SHIFT, ICCR_TRIGGER_SHIFT,
+                          MSR_CE, MSR_DE, MSR_DS, MSR_EE, MSR_IS, MSR_ME, SPR_DEC, SPR_DECAR, SPR_TBL, SPR_TBU,
+                          SPR_TCR, SPR_TSR, SPR_UNSTORED, TCR_ARE, TCR_DIE, TCR_FIE, TCR_FP_SHIFT, TSR_DIS, TSR_FIS,
+                          VECTORS)
 from isa.ppu.iomap import INTERRUPT_ENTRY_CYCLES, REGISTER_BUS_BIT
 
 from . import interp as I
 from ._decode import FLAG_AA, FLAG_LK, FLAG_OE, FLAG_RC, OP_ILLEGAL, OPS, predecode_words
 
-__all__ = ["run"]
+__all__ = ["run", "drive_pins", "doorbell_edge"]
 
 M = 0xFFFFFFFF
 M64 = (1 << 64) - 1
@@ -67,11 +69,53 @@ class _TimerWrite(Exception):
 
 
 _EXTRA = ("S_TB_OFFSET", "S_SLEEP", "S_BUS_ADDR", "S_BUS_DATA", "S_BUS_WRITE",
-          "S_BUS_RT", "S_WAIT_CYCLES", "S_ENTRY_INSNS", "S_ENTRY_SEEN", "S_ENTRY_LOOP")
+          "S_BUS_RT", "S_WAIT_CYCLES", "S_ENTRY_INSNS", "S_ENTRY_SEEN", "S_ENTRY_LOOP",
+          "S_GIN", "S_ICCR", "S_IRQ")
+# MSR bits that keep what is written (write_back.sv: CM, PR, FP and reserved read 0);
+# interrupt entry keeps CE, ME and DE (int_sched.sv msr_set_base).
+_MSR_STORED = MSR_CE | MSR_EE | MSR_ME | MSR_DE | MSR_IS | MSR_DS
+_ENTRY_KEEPS = MSR_CE | MSR_ME | MSR_DE
+# ESR bits that keep what is written (struct Esr without DLK and the reserved bits).
+_ESR_STORED = sum(1 << (31 - k) for k in (4, 5, 6, 7, 8, 12, 13, 14, 15, 21, 22, 23, 24, 25, 26, 30))
+_PIN_EDGE, _PIN_LEVEL, _DOORBELL = I.IRQ_EDGE, I.IRQ_LEVEL, I.IRQ_DOORBELL      # the S_IRQ layout
+
+
+def _pin_requests(gin: int, iccr: int, old: int | None = None) -> tuple[bool, bool]:
+    """(level request now, edge from `old`) of the interrupting pins, pin by
+    pin as interrupt_ctrl.sv's generate loop does."""
+    level = edge = False
+    for i in range(GPIO_INTERRUPT_PINS):
+        if not (iccr >> (ICCR_MASK_SHIFT + i)) & 1:
+            continue
+        t = (iccr >> (ICCR_TRIGGER_SHIFT + i)) & 1
+        now = (gin >> i) & 1
+        if (iccr >> (ICCR_SENSE_SHIFT + i)) & 1:
+            level |= now != t
+        elif old is not None:
+            before = (old >> i) & 1
+            edge |= before == t and now != t            # rising for t = 0, falling for t = 1
+    return level, edge
+
+
+def drive_pins(state: np.ndarray, pins: int) -> None:
+    """Same contract as `interp.drive_pins`."""
+    pins &= M
+    level, edge = _pin_requests(pins, int(state[I.S_ICCR]), int(state[I.S_GIN]))
+    irq = int(state[I.S_IRQ]) & _PIN_EDGE | int(state[I.S_IRQ]) & _DOORBELL
+    if edge and state[I.S_MSR] & MSR_EE:
+        irq |= _PIN_EDGE
+    state[I.S_GIN], state[I.S_IRQ] = pins, irq | (_PIN_LEVEL if level else 0)
+
+
+def doorbell_edge(state: np.ndarray) -> None:
+    """Same contract as `interp.doorbell_edge`."""
+    if state[I.S_MSR] & MSR_EE:
+        state[I.S_IRQ] = int(state[I.S_IRQ]) | _DOORBELL
 _VECTOR_OF = {I.Status.BUS_ERROR: VECTORS["machine_check"], I.Status.ALIGNMENT: VECTORS["alignment"],
               I.Status.PROGRAM: VECTORS["program"], I.Status.TRAP: VECTORS["program"],
               I.Status.UNIMPLEMENTED: VECTORS["program"], I.Status.DECREMENTER: VECTORS["decrementer"],
-              I.Status.FIT: VECTORS["fixed_interval_timer"]}
+              I.Status.FIT: VECTORS["fixed_interval_timer"], I.Status.EXTERNAL: VECTORS["external_input"],
+              I.Status.DOORBELL: VECTORS["doorbell"]}
 
 
 class _Machine:
@@ -95,6 +139,8 @@ class _Machine:
         for n, i in I.SPR_INDEX.items():
             if n not in (1, 8, 9):
                 st[i] = self.spr[n]
+        level, _ = _pin_requests(self.x["S_GIN"], self.x["S_ICCR"])
+        self.x["S_IRQ"] = self.x["S_IRQ"] & ~_PIN_LEVEL | (_PIN_LEVEL if level else 0)
         for name, v in self.x.items():
             st[getattr(I, name)] = v
         st[I.S_PC], st[I.S_CYCLES], st[I.S_INSNS], st[I.S_FAULT] = (
@@ -116,17 +162,18 @@ class _Machine:
             raise _Stop(status, addr)
         if status == I.Status.BUS_ERROR:
             self.spr[570], self.spr[571] = pc, self.msr
-            self.msr &= ~(I.MSR_EE | I.MSR_ME)
+            self.msr &= _ENTRY_KEEPS & ~MSR_ME
             self.spr[61] = addr
         else:
             self.spr[26], self.spr[27] = pc, self.msr
-            self.msr &= ~I.MSR_EE
+            self.msr &= _ENTRY_KEEPS
             if status == I.Status.UNIMPLEMENTED:
-                self.spr[62] = 0x00020000
+                self.spr[62] = 1 << (31 - 13)             # ESR[PUO] (Power ISA bit 45)
             elif status == I.Status.ALIGNMENT:
-                self.spr[61], self.spr[62] = addr, esr
-            elif status not in (I.Status.DECREMENTER, I.Status.FIT):
+                self.spr[62] = 0                           # int_sched.sv: ESR = 0, DEAR as it was
+            elif status in (I.Status.PROGRAM, I.Status.TRAP):
                 self.spr[62] = esr
+        self.x["S_IRQ"] &= _PIN_LEVEL                      # EE is clear: the latches clear
         self.pc = vector
         # Stuck in interrupt entry: the same (vector, MSR[ME]) entered twice
         # since the last retired instruction.
@@ -207,6 +254,21 @@ class _Machine:
         self.charge(cost - 1)
         self.edge(n, v)
 
+    def set_msr(self, v: int):
+        self.msr = v & _MSR_STORED
+        if not self.msr & MSR_EE:
+            self.x["S_IRQ"] &= _PIN_LEVEL
+
+    def async_request(self) -> int | None:
+        """The interrupt to take with MSR[EE] set (int_sched.sv order)."""
+        level, _ = _pin_requests(self.x["S_GIN"], self.x["S_ICCR"])
+        if level or self.x["S_IRQ"] & _PIN_EDGE:
+            return I.Status.EXTERNAL
+        t = self.timer_request()
+        if t:
+            return t
+        return I.Status.DOORBELL if self.x["S_IRQ"] & _DOORBELL else None
+
     def timer_request(self) -> int | None:
         tsr, tcr = self.spr[SPR_TSR], self.spr[SPR_TCR]
         if tcr & TCR_FIE and tsr & TSR_FIS:
@@ -219,7 +281,7 @@ class _Machine:
         """True when a timer request wakes the sleeping core (interrupt_ctrl.sv:
         regardless of MSR[EE]); edge by edge in strides of quiet edges."""
         while True:
-            if self.timer_request():
+            if self.timer_request() or (self.msr & MSR_EE and self.async_request()):
                 if self.cycles <= max_cycles:
                     self.x["S_SLEEP"] = 0
                     return True
@@ -259,7 +321,7 @@ class _Machine:
     def access(self, ea: int, size: int, align: int, store: bool = False) -> int:
         ea &= M
         if ea % align or (ea >> 31 and size != 4):
-            raise _Fault(I.Status.ALIGNMENT, ea, 0x00800000 if store else 0)
+            raise _Fault(I.Status.ALIGNMENT, ea)
         if ea >> 31:
             return ea
         if ea + size > len(self.mem):
@@ -418,7 +480,8 @@ def _step(m: _Machine, row) -> int | None:
         m.cr = (m.cr & ~(1 << sh) & M) | (int(t) << sh)
     elif name in ("rfi", "rfci", "rfmci"):
         s0, s1 = {"rfi": (26, 27), "rfci": (58, 59), "rfmci": (570, 571)}[name]
-        npc, m.msr = m.spr[s0] & ~3, m.spr[s1]
+        npc = m.spr[s0] & ~3
+        m.set_msr(m.spr[s1])
     elif name in _LOGICAL:
         res(f[0], _LOGICAL[name](r[f[1]], r[f[2]]))
     elif name in ("slw", "srw"):
@@ -446,7 +509,7 @@ def _step(m: _Machine, row) -> int | None:
     elif name == "mfmsr":
         r[f[0]] = m.msr
     elif name == "mtmsr":
-        m.msr = r[f[0]] & M
+        m.set_msr(r[f[0]])
     elif name == "sync":
         pass
     elif name in _ADDS or name in ("mullw", "mulhw", "mulhwu", "divw", "divwu"):
@@ -497,8 +560,10 @@ def _step(m: _Machine, row) -> int | None:
         if name == "mfspr":
             t = m.tb()
             tb = {268: t & M, 284: t & M, 269: t >> 32, 285: t >> 32}
-            named = {1: m.xer, 8: m.lr, 9: m.ctr}
-            if n in tb:
+            named = {1: m.xer, 8: m.lr, 9: m.ctr, 65: m.x["S_GIN"]}
+            if n in SPR_UNSTORED.values() or n == 68:      # no register, or ICCR (write-only)
+                r[f[0]] = 0
+            elif n in tb:
                 r[f[0]] = tb[n] & M
             elif n in named:
                 r[f[0]] = named[n]
@@ -516,6 +581,12 @@ def _step(m: _Machine, row) -> int | None:
                 m.lr = v
             elif n == 9:
                 m.ctr = v
+            elif n == 62:
+                m.spr[62] = v & _ESR_STORED
+            elif n == 68:
+                m.x["S_ICCR"] = v
+            elif n == 65 or n in SPR_UNSTORED.values():
+                pass                                       # GIN is read-only; the others have no register
             elif n in m.spr:
                 m.spr[n] = v
             else:
@@ -675,7 +746,7 @@ def run(mem: np.ndarray, state: np.ndarray, max_cycles: int = 1 << 40,
         if m.x["S_SLEEP"] and not m.sleep(max_cycles, sleep_advances):
             raise _Stop(I.Status.SLEEPING, fault)
         while True:
-            req = m.timer_request() if m.msr & I.MSR_EE else None
+            req = m.async_request() if m.msr & MSR_EE else None
             if req:
                 m.take(req, m.pc, m.pc)
                 continue
