@@ -1,0 +1,340 @@
+"""The state of the PyNN front end: the chip connection, the network built
+from the PyNN objects at each run, and the last run's recordings.
+
+Units follow PyNN (ms, mV, nA, nF); the chip's are converted here (docs/pynn.md):
+
+    V_chip = V_OFFSET + V_SCALE * V_pynn        (volts; V_pynn in mV)
+    t_chip = t_pynn / speedup                   (the network layer does it)
+    I_chip = c_mem * V_SCALE * speedup * I_pynn / cm
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from pyNN import common, errors
+
+name = "bss-twin"
+
+#: The affine map of PyNN's millivolts onto the chip's volts: -65 mV (PyNN's
+#: default v_rest) lands on 0.40 V (the network layer's default leak), one mV
+#: of the model is 10 mV on the chip; the chip's 0 .. 1.2 V hold -105 .. +15 mV.
+V_OFFSET = 1.05      # V
+V_SCALE = 0.01       # V per mV
+CELL_MAX = 1022      # largest cell value with a transfer (1023 stops the refresh)
+
+
+def mv_to_chip(mv):
+    return V_OFFSET + V_SCALE * np.asarray(mv, float)
+
+
+def chip_to_mv(volts):
+    return (np.asarray(volts, float) - V_OFFSET) / V_SCALE
+
+
+class MembraneRecordingError(errors.RecordingError):
+    """More than one membrane asked for: the chip has one membrane ADC."""
+
+    def __init__(self, message):
+        Exception.__init__(self, message)
+        self.message = message
+
+    def __str__(self):
+        return self.message
+
+
+class ID(int, common.IDMixin):
+    def __init__(self, n):
+        int.__init__(n)
+        common.IDMixin.__init__(self)
+
+
+class State(common.control.BaseState):
+    def __init__(self):
+        common.control.BaseState.__init__(self)
+        self.mpi_rank = 0
+        self.num_processes = 1
+        self.conn = None
+        self.dt = 0.1
+        self.clear()
+
+    # ---------------------------------------------------------------- set-up
+    def connect(self, url, calibration, seed):
+        import host
+        self.close()
+        self.conn = host.connect(url)
+        self.profile = self.conn.profile
+        self.calibration = calibration
+        self.seed = int(seed)
+        p = self.profile
+        #: one integration step of the chip in biological ms: the latency of every synapse
+        self.chip_step = p.hw_to_bio(p.step_seconds) * 1e3
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def clear(self):
+        self.recorders = set()
+        self.populations = []
+        self.projections = []
+        self.id_counter = 0
+        self.segment_counter = -1
+        self.result = None
+        self.reset()
+
+    def reset(self):
+        self.running = False
+        self.t = 0.0
+        self.t_start = 0.0
+        self.segment_counter += 1
+        self.result = None
+        for pop in self.populations:
+            if hasattr(pop.celltype, "reset_trains"):
+                pop.celltype.reset_trains(pop)
+
+    # ---------------------------------------------------------------- running
+    def run(self, simtime):
+        self.run_until(self.t + simtime)
+
+    def run_until(self, tstop):
+        if self.conn is None:
+            raise RuntimeError("call setup() first")
+        self.t = float(tstop)
+        self.running = True
+        self.result = build_and_run(self, self.t)
+
+
+state = State()
+
+
+# ============================================================================ the chip mapping
+def _need(cond, what, value, lo, hi, unit, why=""):
+    if not cond:
+        raise errors.InvalidParameterValueError(
+            f"{what} = {value:g} {unit} is outside the chip's range {lo:g} .. {hi:g} {unit}{why}")
+
+
+def voltage_range_mv(profile):
+    """The chip's voltage cells span 0 .. v_max: in PyNN mV."""
+    return float(chip_to_mv(0.0)), float(chip_to_mv(profile.analog.v_max))
+
+
+def tau_range_ms(profile):
+    """Time constants a current cell reaches (cells 1 .. 1022), biological ms."""
+    a = profile.analog
+    lo = profile.hw_to_bio(a.tau_full_scale) * 1e3
+    return lo, lo * CELL_MAX
+
+
+def chip_amps_per_na(profile, cm):
+    """Chip amperes per PyNN nA into a cell of capacitance cm (nF): the same
+    dV/dt, scaled by V_SCALE in volts and by the speed-up in time."""
+    return profile.analog.c_mem * V_SCALE * 1e3 * profile.speedup / np.asarray(cm, float)
+
+
+def max_weight_na(profile, cm):
+    """The largest synaptic current step (nA) the chip gives a cell of capacitance cm (nF)."""
+    a = profile.analog
+    return a.i_max / (a.c_mem * V_SCALE * 1e3 * profile.speedup) * np.asarray(cm, float)
+
+
+def lif_params(profile, p: dict) -> dict:
+    """IF_curr_exp parameters (PyNN units) of one neuron -> network-layer parameters."""
+    lo, hi = voltage_range_mv(profile)
+    tlo, thi = tau_range_ms(profile)
+    for k in ("tau_m", "tau_syn_E", "tau_syn_I"):
+        _need(tlo <= p[k] <= thi, k, p[k], tlo, thi, "ms", " (a current cell of 1..1022: tau = "
+              f"{tlo:g} ms x 1022 / cell)")
+    _need(p["cm"] > 0, "cm", p["cm"], 0, np.inf, "nF")
+    v_leak = p["v_rest"] + p["i_offset"] * p["tau_m"] / p["cm"]   # a constant current shifts the rest exactly
+    _need(lo <= v_leak <= hi, "v_rest + i_offset * tau_m / cm" if p["i_offset"] else "v_rest", v_leak, lo, hi, "mV",
+          f" (the chip's 0 .. {profile.analog.v_max:g} V through V = {V_OFFSET:g} V + {V_SCALE:g} V/mV x v)")
+    for k in ("v_reset", "v_thresh"):
+        _need(lo <= p[k] <= hi, k, p[k], lo, hi, "mV",
+              f" (the chip's 0 .. {profile.analog.v_max:g} V through V = {V_OFFSET:g} V + {V_SCALE:g} V/mV x v)")
+    _need(0 <= p["tau_refrac"] <= 1000.0, "tau_refrac", p["tau_refrac"], 0, 1000.0, "ms")
+    return dict(v_leak=float(mv_to_chip(v_leak)), v_reset=float(mv_to_chip(p["v_reset"])),
+                v_threshold=float(mv_to_chip(p["v_thresh"])), tau_mem=p["tau_m"] * 1e-3,
+                tau_syn_exc=p["tau_syn_E"] * 1e-3, tau_syn_inh=p["tau_syn_I"] * 1e-3,
+                tau_refrac=p["tau_refrac"] * 1e-3)
+
+
+class _Resolver:
+    """The network layer's resolver (nominal or calibrated), except for
+    populations of the hardware cell type whose cells are given."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def check(self, conn):
+        self.base.check(conn)
+
+    def available(self, profile):
+        return self.base.available(profile)
+
+    def cells(self, profile, neurons, params):
+        if "_cells" in params:
+            return {name: np.full(len(neurons), int(v)) for name, v in params["_cells"].items()}
+        return self.base.cells(profile, neurons, params)
+
+
+def build_and_run(st: State, t_ms: float):
+    """Build the network layer's Network from every population and projection
+    and run it for the segment so far (0 .. t_ms)."""
+    from host.network import Network, FromMatrix, CellResolver, CalibratedResolver
+    p = st.profile
+    base = CalibratedResolver(st.calibration) if st.calibration is not None else CellResolver()
+    net = Network(resolver=_Resolver(base))
+    duration = t_ms * 1e-3
+    where = {}                          # PyNN population -> [(indices, network part)]
+    kinds = {}
+    for pop in st.populations:
+        groups = pop.celltype.chip_groups(pop, p, t_ms)
+        kinds[pop] = pop.celltype.kind
+        parts = []
+        for k, (idx, spec) in enumerate(groups):
+            label = f"{pop.label}.{k}"
+            if pop.celltype.kind == "source":
+                part = net.spike_source([np.asarray(t, float) * 1e-3 for t in spec], label=label)
+            else:
+                params = dict(spec)
+                cells = params.pop("_cells", None)
+                part = net.population(len(idx), label=label, **params)
+                if cells is not None:
+                    part.params["_cells"] = cells
+            parts.append((np.asarray(idx), part))
+        where[pop] = parts
+    # Signed currents (chip amperes) or integer weights per (pre part, post part).
+    pair = {}
+    for proj in st.projections:
+        pre_i, post_i, w, d = proj._connection_arrays()
+        if len(w) == 0:
+            continue
+        bad = (d < -1e-9) | (d > st.max_delay + 1e-9)
+        if np.any(bad):
+            raise errors.ConnectionError(
+                f"{proj.label}: delay {d[bad][0]:g} ms; the chip has no programmable delays: every synapse acts "
+                f"after one integration step ({st.chip_step:g} ms), delays 0 .. {st.max_delay:g} ms are accepted "
+                "as that")
+        pre_pop, post_pop = proj.pre_population, proj.post_population
+        for (pi, ppart) in where[pre_pop]:
+            for (qi, qpart) in where[post_pop]:
+                sel = np.isin(pre_i, pi) & np.isin(post_i, qi)
+                if not sel.any():
+                    continue
+                a = np.searchsorted(pi, pre_i[sel])
+                b = np.searchsorted(qi, post_i[sel])
+                key = (id(ppart), id(qpart))
+                entry = pair.setdefault(key, [ppart, qpart, np.zeros((ppart.size, qpart.size)),
+                                              np.zeros((ppart.size, qpart.size))])
+                ww = w[sel]
+                if post_pop.celltype.kind == "chip":
+                    ww = ww.astype(float)
+                else:
+                    cm = np.asarray(post_pop.celltype.cm_of(post_pop))[qi][b]
+                    ww = ww * chip_amps_per_na(p, cm)        # nA -> chip amperes
+                target = entry[2] if proj.receptor_type == "excitatory" else entry[3]
+                np.add.at(target, (a, b), np.abs(ww))
+    # Gains: per post part and sign, the smallest gm cell that reaches the largest current.
+    wmax = (1 << p.weight_bits) - 1
+    i_max = p.analog.i_max
+    dropped = 0
+    gm = {}
+    for key, (ppart, qpart, exc, inh) in pair.items():
+        for which, m in (("gm_exc", exc), ("gm_inh", inh)):
+            if "_cells" not in qpart.params:
+                gm[(id(qpart), which)] = max(gm.get((id(qpart), which), 0.0), float(m.max(initial=0)))
+    gm_cell = {}
+    for pop, parts in where.items():
+        if kinds[pop] != "neuron":
+            continue
+        for idx, part in parts:
+            for which in ("gm_exc", "gm_inh"):
+                top = gm.get((id(part), which), 0.0)
+                if top == 0:
+                    continue
+                cell = int(np.ceil(top / i_max * CELL_MAX - 1e-9))
+                if cell > CELL_MAX:
+                    cm = np.asarray(pop.celltype.cm_of(pop))[idx]
+                    raise errors.ConnectionError(
+                        f"{pop.label}: a synaptic weight of {top / chip_amps_per_na(p, cm.min()):g} nA "
+                        f"({'excitatory' if which == 'gm_exc' else 'inhibitory'}, summed over projections) is beyond "
+                        f"the chip's 0 .. {max_weight_na(p, cm.min()):g} nA for cm = {cm.min():g} nF")
+                part.params[which] = cell
+                gm_cell[(id(part), which)] = cell
+    for (ppart, qpart, exc, inh) in pair.values():
+        chip = "_cells" in qpart.params
+        for sign, m, which in ((1, exc, "gm_exc"), (-1, inh, "gm_inh")):
+            if not m.any():
+                continue
+            if chip:
+                q = m
+                if np.any(q != np.round(q)) or q.max() > wmax:
+                    raise errors.ConnectionError(
+                        f"weights onto {qpart.label} (the hardware cell type) are integers of the weight field, "
+                        f"0 .. {wmax}; got {q.max():g}")
+            else:
+                unit = gm_cell[(id(qpart), which)] / CELL_MAX * i_max / wmax
+                q = np.round(m / unit)
+                dropped += int(((m > 0) & (q == 0)).sum())
+            if q.any():
+                net.project(ppart, qpart, FromMatrix(sign * q.astype(np.int64)))
+    if dropped:
+        warnings.warn(f"{dropped} synapse(s) weaker than half the chip's weight step were left out")
+    # Recording of v: at most one neuron.
+    vrec = []
+    for rec in st.recorders:
+        for var, ids in rec.recorded.items():
+            if var.name == "v" and ids:
+                vrec.append((rec.population, sorted(ids)))
+    n_v = sum(len(ids) for _, ids in vrec)
+    if n_v > 1:
+        raise MembraneRecordingError(f"v of {n_v} neurons; the chip has one membrane ADC: record 'v' of one neuron "
+                                    "per run")
+    v_target = None
+    if vrec:
+        pop, ids = vrec[0]
+        k = int(pop.id_to_index(ids[0]))
+        for idx, part in where[pop]:
+            if k in idx:
+                part.record("v", neuron=int(np.searchsorted(idx, k)))
+                v_target = (pop, ids[0])
+    res = net.run(st.conn, duration, seed=st.seed + st.segment_counter)
+    if res.events_dropped:
+        warnings.warn(f"{res.events_dropped} spike events were dropped by the chip's event FIFO")
+    return RunData(where, kinds, res, t_ms, v_target, dropped)
+
+
+class RunData:
+    """Spikes (ms, per PyNN population index) and the membrane of one run."""
+
+    def __init__(self, where, kinds, res, t_ms, v_target, dropped):
+        self.t = t_ms
+        self.v_target = v_target
+        self.dropped_synapses = dropped
+        self.events_dropped = res.events_dropped
+        self.spikes = {}
+        for pop, parts in where.items():
+            times, index = [], []
+            for idx, part in parts:
+                if kinds[pop] == "source":
+                    tr = part.trains(t_ms * 1e-3, 0)
+                    for ch, tt in enumerate(tr):
+                        tt = tt[tt < t_ms * 1e-3]
+                        times.append(tt * 1e3)
+                        index.append(np.full(len(tt), idx[ch]))
+                else:
+                    t, i = res.spikes(part)
+                    times.append(t * 1e3)
+                    index.append(idx[i])
+            t = np.concatenate(times) if times else np.zeros(0)
+            i = np.concatenate(index).astype(np.int64) if index else np.zeros(0, np.int64)
+            order = np.argsort(t, kind="stable")
+            self.spikes[pop] = (t[order], i[order])
+        self.membrane = None
+        if v_target is not None:
+            t, v = res.membrane()
+            self.membrane = (t * 1e3, chip_to_mv(v))

@@ -1,0 +1,154 @@
+"""Cell and synapse types of the PyNN front end: PyNN's standard types that
+map onto the chip, and `TwinNeuron`, the chip's own neuron (cell values, as
+pynn-brainscales' HXNeuron).  docs/pynn.md gives every mapping and range."""
+from __future__ import annotations
+
+import numpy as np
+
+from pyNN import errors
+from pyNN.standardmodels import cells, synapses, build_translations, StandardCellType
+
+from . import simulator
+from .simulator import state
+
+
+def _values(pop, name):
+    v = pop._parameters[name]
+    return np.broadcast_to(np.asarray(v), (pop.size,)) if np.ndim(v) == 0 else np.asarray(v)
+
+
+def _identity(names):
+    return build_translations(*[(n, n) for n in names])
+
+
+def _group(keys):
+    """Indices of equal keys, in order of first appearance."""
+    out = {}
+    for i, k in enumerate(keys):
+        out.setdefault(k, []).append(i)
+    return [(np.array(v, np.int64), k) for k, v in out.items()]
+
+
+class IF_curr_exp(cells.IF_curr_exp):
+    __doc__ = cells.IF_curr_exp.__doc__ + """
+    On the chip: the LIF mode of its AdEx neuron with exponential current
+    synapses, the same equations.  i_offset enters as the shift of the rest
+    potential it causes (v_rest + i_offset tau_m / cm: exact for this model);
+    cm scales the weights (the chip's capacitance is fixed).  Initial values of
+    v other than v_rest are not available: the chip starts at rest."""
+    translations = _identity(cells.IF_curr_exp.default_parameters)
+    kind = "neuron"
+
+    def cm_of(self, pop):
+        return _values(pop, "cm").astype(float)
+
+    def chip_groups(self, pop, profile, t_ms):
+        names = list(self.default_parameters)
+        arrays = {n: _values(pop, n).astype(float) for n in names}
+        keys = []
+        for i in range(pop.size):
+            p = {n: float(arrays[n][i]) for n in names}
+            try:
+                keys.append(tuple(sorted(simulator.lif_params(profile, p).items())))
+            except errors.InvalidParameterValueError as e:
+                raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: {e}") from None
+        return [(idx, dict(k)) for idx, k in _group(keys)]
+
+
+#: The hardware cell type's parameters: the chip's per-neuron cells by the role
+#: they play (isa/profiles.py cell_roles), named as on dls/hx.
+TWIN_CELLS = {"v_leak": "e_l", "v_reset": "v_reset", "v_threshold": "v_th", "i_bias_leak": "i_leak",
+              "i_bias_syn_exc_tau": "i_tau_exc", "i_bias_syn_inh_tau": "i_tau_inh",
+              "i_bias_syn_exc_gm": "i_gm_exc", "i_bias_syn_inh_gm": "i_gm_inh"}
+
+
+class TwinNeuron(StandardCellType):
+    """The chip's own neuron (the LIF mode of its AdEx circuit), set by cell
+    values 0..1022 as they go to the parameter memory (pynn-brainscales'
+    HXNeuron does the same with the BrainScaleS-2 cells), no calibration
+    applied; tau_refrac in ms (the digital refractory counter).  Weights of
+    projections onto it are integers of the weight field (0..63 on dls/hx,
+    negative for inhibitory).  v is recorded in mV through the same map as
+    IF_curr_exp (docs/pynn.md)."""
+    default_parameters = dict(v_leak=341, v_reset=298, v_threshold=511, i_bias_leak=51, i_bias_syn_exc_tau=102,
+                              i_bias_syn_inh_tau=102, i_bias_syn_exc_gm=100, i_bias_syn_inh_gm=100, tau_refrac=2.0)
+    translations = _identity(default_parameters)
+    recordable = ["spikes", "v"]
+    conductance_based = False
+    default_initial_values = {"v": -65.0}
+    units = dict({k: "dimensionless" for k in TWIN_CELLS}, tau_refrac="ms", v="mV")
+    kind = "chip"
+
+    def chip_groups(self, pop, profile, t_ms):
+        keys = []
+        for i in range(pop.size):
+            cells_ = {}
+            for name, role in TWIN_CELLS.items():
+                v = float(_values(pop, name)[i])
+                if v != round(v) or not 0 <= v <= simulator.CELL_MAX:
+                    raise errors.InvalidParameterValueError(
+                        f"{pop.label}[{i}]: {name} = {v:g}; cell values are integers 0 .. {simulator.CELL_MAX}")
+                cells_[profile.cell_for(role)] = int(v)
+            tr = float(_values(pop, "tau_refrac")[i])
+            if not 0 <= tr <= 1000.0:
+                raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: tau_refrac = {tr:g} ms outside 0 .. 1000 ms")
+            keys.append((tuple(sorted(cells_.items())), tr))
+        return [(idx, dict(tau_refrac=k[1] * 1e-3, _cells=dict(k[0]))) for idx, k in _group(keys)]
+
+
+class SpikeSourceArray(cells.SpikeSourceArray):
+    __doc__ = cells.SpikeSourceArray.__doc__
+    translations = _identity(["spike_times"])
+    kind = "source"
+
+    def chip_groups(self, pop, profile, t_ms):
+        trains = []
+        for i, seq in enumerate(_values(pop, "spike_times")):
+            t = np.asarray(seq.value if hasattr(seq, "value") else seq, float)
+            if np.any(t < 0):
+                raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: negative spike time {t.min():g} ms")
+            trains.append(np.sort(t))
+        return [(np.arange(pop.size), trains)]
+
+
+class SpikeSourcePoisson(cells.SpikeSourcePoisson):
+    __doc__ = cells.SpikeSourcePoisson.__doc__ + """
+    Drawn on the host (numpy, seeded by setup(seed=...), the population and the
+    segment) and played into the chip as timed events; a later run() of the
+    same segment keeps the spikes drawn so far and draws the new interval."""
+    translations = _identity(["rate", "start", "duration"])
+    kind = "source"
+
+    def reset_trains(self, pop):
+        pop._trains, pop._horizon = None, 0.0
+
+    def chip_groups(self, pop, profile, t_ms):
+        if getattr(pop, "_trains", None) is None:
+            pop._trains, pop._horizon = [np.zeros(0) for _ in range(pop.size)], 0.0
+        if t_ms > pop._horizon:
+            rate = _values(pop, "rate").astype(float)
+            start = _values(pop, "start").astype(float)
+            stop = start + _values(pop, "duration").astype(float)
+            if np.any(rate < 0):
+                raise errors.InvalidParameterValueError(f"{pop.label}: negative rate {rate.min():g} Hz")
+            rng = np.random.default_rng([state.seed, pop._index, state.segment_counter,
+                                         int(round(pop._horizon * 1000))])
+            for i in range(pop.size):
+                a, b = max(pop._horizon, start[i]), min(t_ms, stop[i])
+                if b > a and rate[i] > 0:
+                    new = np.sort(rng.uniform(a, b, rng.poisson(rate[i] * (b - a) * 1e-3)))
+                    pop._trains[i] = np.concatenate([pop._trains[i], new])
+            pop._horizon = t_ms
+        return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
+
+
+class StaticSynapse(synapses.StaticSynapse):
+    __doc__ = synapses.StaticSynapse.__doc__ + """
+    Weights in nA (current-based cells; negative for inhibitory receptors) or,
+    onto TwinNeuron, integers of the weight field.  The chip has no programmable
+    delays: every synapse acts after one integration step; delays between 0
+    and get_max_delay() (two steps) are accepted as that, others raise."""
+    translations = build_translations(("weight", "weight"), ("delay", "delay"))
+
+    def _get_minimum_delay(self):
+        return state.min_delay

@@ -1,0 +1,221 @@
+"""The PyNN front end's API: segments, recording, connectors, cell types,
+errors that name the chip's range.  Expected values come from PyNN's
+definitions and the LIF formula, not from the code under test."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+from pyNN import errors
+from pyNN.parameters import Sequence
+
+
+def test_setup_queries(sim):
+    assert sim.get_current_time() == 0.0
+    assert sim.get_time_step() == 0.1
+    assert sim.get_chip_step() == pytest.approx(0.096)          # 12 ticks x 8 ns x 1000
+    assert sim.get_min_delay() == pytest.approx(0.096)
+    assert sim.get_max_delay() == pytest.approx(0.192)
+    assert "IF_curr_exp" in sim.list_standard_models()
+
+
+def test_segments_per_reset_and_block(sim, tmp_path):
+    stim = sim.Population(2, sim.SpikeSourceArray(spike_times=[Sequence([5.0, 30.0]), Sequence([7.0])]))
+    cells = sim.Population(2, sim.IF_curr_exp(cm=0.25, tau_m=10.0, v_thresh=-55.0))
+    sim.Projection(stim, cells, sim.OneToOneConnector(), sim.StaticSynapse(weight=1.15))
+    cells.record("spikes")
+    stim.record("spikes")
+    sim.run(20.0)
+    assert sim.get_current_time() == 20.0
+    sim.run(30.0)                                 # same segment, continued
+    sim.reset()
+    assert sim.get_current_time() == 0.0
+    sim.run(20.0)
+    block = cells.get_data()
+    assert len(block.segments) == 2
+    first, second = block.segments
+    assert float(first.spiketrains[0].t_stop) == 50.0 and float(second.spiketrains[0].t_stop) == 20.0
+    # 1.15 nA into 0.25 nF (tau_m 10, tau_syn 5 ms): a PSP of 11.5 mV at its peak (10 mV per nA,
+    # test_psp_fires_where_the_formula_says), threshold 10 mV above rest: one spike per input spike near
+    # the peak; the current left after the reset climbs to 8.5 mV above rest (pyNN.brian2: the same counts)
+    n0 = [len(st) for st in first.spiketrains]
+    n1 = [len(st) for st in second.spiketrains]
+    assert n0 == [2, 1] and n1 == [1, 1]
+    assert stim.get_data().segments[0].spiketrains[0].magnitude.tolist() == [5.0, 30.0]
+    assert cells.get_spike_counts() == {cells[0]: 1, cells[1]: 1}
+    assert cells.mean_spike_count() == 1.0
+    path = tmp_path / "cells.pkl"
+    cells.write_data(str(path))
+    import neo
+    back = neo.io.PickleIO(str(path)).read_block()
+    assert len(back.segments) == 2
+
+
+def test_psp_fires_where_the_formula_says(sim):
+    """Peak of an exponential-current PSP: w/cm * tau_m tau_s/(tau_m - tau_s) (e^(-t*/tau_m) - e^(-t*/tau_s)),
+    t* = ln(tau_m/tau_s) tau_m tau_s/(tau_m - tau_s).  Weights 10 % below and above what reaches a
+    threshold 5 mV above rest: only the second neuron fires."""
+    tm, ts, cm, dv = 10.0, 5.0, 0.5, 5.0
+    tp = math.log(tm / ts) * tm * ts / (tm - ts)
+    peak_per_na = 1 / cm * tm * ts / (tm - ts) * (math.exp(-tp / tm) - math.exp(-tp / ts))
+    w = dv / peak_per_na
+    stim = sim.Population(1, sim.SpikeSourceArray(spike_times=Sequence([10.0])))
+    cells = sim.Population(2, sim.IF_curr_exp(cm=cm, tau_m=tm, tau_syn_E=ts, v_rest=-65.0, v_thresh=-60.0))
+    sim.Projection(stim, cells, sim.AllToAllConnector(), sim.StaticSynapse(weight=np.array([[0.9 * w, 1.1 * w]])))
+    cells.record("spikes")
+    sim.run(50.0)
+    counts = [len(s) for s in cells.get_data().segments[0].spiketrains]
+    assert counts == [0, 1]
+
+
+def test_i_offset_regular_firing_matches_the_lif_period(sim):
+    """i_offset = 2 nA, tau_m 10 ms, cm 1 nF: V_inf = -65 + 20 = -45 mV; from reset -65 to threshold -50 the
+    period is tau_refrac + tau_m ln((V_inf - V_reset)/(V_inf - V_th)) = 2 + 10 ln 4 = 15.86 ms."""
+    cells = sim.Population(1, sim.IF_curr_exp(i_offset=2.0, tau_m=10.0, cm=1.0, v_rest=-65.0, v_reset=-65.0,
+                                              v_thresh=-50.0, tau_refrac=2.0))
+    cells.record("spikes")
+    sim.run(200.0)
+    t = cells.get_data().segments[0].spiketrains[0].magnitude
+    period = 2.0 + 10.0 * math.log(4.0)
+    isi = np.diff(t)
+    # tolerance: the spike is stamped at the end of its step and the refractory time rounded up to whole
+    # steps (each up to 0.096 ms), tau_m lands on cell 51 (10.02 ms): 0.25 ms
+    assert len(isi) >= 10
+    assert np.all(np.abs(isi - period) < 0.25), (isi, period)
+
+
+def test_connectors_reach_the_right_neurons(sim):
+    stim = sim.Population(3, sim.SpikeSourceArray(spike_times=[Sequence([10.0]), Sequence([30.0]),
+                                                               Sequence([50.0])]))
+    cells = sim.Population(4, sim.IF_curr_exp(cm=0.25, v_thresh=-60.0))
+    sim.Projection(stim, cells, sim.FromListConnector([(0, 1, 2.0, 0.1), (1, 3, 2.0, 0.1), (2, 0, 2.0, 0.1)]),
+                   sim.StaticSynapse())
+    cells.record("spikes")
+    sim.run(70.0)
+    first = [s.magnitude[0] if len(s) else None for s in cells.get_data().segments[0].spiketrains]
+    assert first[2] is None
+    assert 50.0 < first[0] < 55.0 and 10.0 < first[1] < 15.0 and 30.0 < first[3] < 35.0
+
+
+def test_fixed_probability_and_views(sim):
+    stim = sim.Population(20, sim.SpikeSourcePoisson(rate=20.0))
+    cells = sim.Population(10, sim.IF_curr_exp())
+    prj = sim.Projection(stim, cells[2:8], sim.FixedProbabilityConnector(0.5, rng=sim.NumpyRNG(seed=3)),
+                         sim.StaticSynapse(weight=0.5))
+    w = prj.get("weight", format="array")
+    assert w.shape == (20, 6)
+    n = np.isfinite(w).sum()
+    assert 0.3 * 120 < n < 0.7 * 120
+    both = cells[0:2] + cells[5:6]
+    assert isinstance(both, sim.Assembly) or hasattr(both, "populations") or both.size == 3
+    cells.record("spikes")
+    sim.run(100.0)
+    counts = cells.get_spike_counts()
+    assert all(counts[c] == 0 for c in cells[[0, 1, 8, 9]])    # no input: no spikes
+    assert sum(counts.values()) > 0
+
+
+def test_membrane_of_one_neuron(sim):
+    cells = sim.Population(3, sim.IF_curr_exp(v_rest=-70.0, v_thresh=-50.0))
+    cells[1:2].record("v")
+    sim.run(30.0)
+    sig = cells.get_data().segments[0].analogsignals[0]
+    assert str(sig.units.dimensionality) == "mV"
+    assert sig.shape == (301, 1)
+    # at rest: -70 mV through the map and back, within the membrane ADC's step (1.17 mV on the chip = 0.12 mV)
+    assert abs(float(np.median(sig.magnitude[50:])) + 70.0) < 0.5
+
+
+def test_v_of_two_neurons_names_the_membrane_adc(sim):
+    cells = sim.Population(3, sim.IF_curr_exp())
+    with pytest.raises(errors.RecordingError, match="one membrane ADC"):
+        cells.record("v")
+
+
+def test_v_in_two_populations_refused(sim):
+    a = sim.Population(1, sim.IF_curr_exp())
+    b = sim.Population(1, sim.IF_curr_exp())
+    a.record("v")
+    with pytest.raises(errors.RecordingError, match="one membrane ADC"):
+        b.record("v")
+
+
+@pytest.mark.parametrize("param, value, message", [
+    ("v_thresh", 30.0, r"-105 \.\. 15 mV"),
+    ("v_rest", -120.0, r"-105 \.\. 15 mV"),
+    ("tau_m", 0.2, r"0\.5 \.\. 511 ms"),
+    ("tau_syn_E", 600.0, r"0\.5 \.\. 511 ms"),
+])
+def test_out_of_range_parameters_name_the_range(sim, param, value, message):
+    cells = sim.Population(1, sim.IF_curr_exp(**{param: value}))
+    cells.record("spikes")
+    with pytest.raises(errors.InvalidParameterValueError, match=message):
+        sim.run(10.0)
+
+
+def test_i_offset_beyond_the_leak_range(sim):
+    sim.Population(1, sim.IF_curr_exp(i_offset=20.0, tau_m=10.0, cm=1.0))   # -65 + 200 mV
+    with pytest.raises(errors.InvalidParameterValueError, match=r"v_rest \+ i_offset \* tau_m / cm.*-105 \.\. 15"):
+        sim.run(10.0)
+
+
+def test_weight_beyond_the_chip(sim):
+    stim = sim.Population(1, sim.SpikeSourceArray(spike_times=Sequence([1.0])))
+    cells = sim.Population(1, sim.IF_curr_exp(cm=1.0))
+    sim.Projection(stim, cells, sim.AllToAllConnector(), sim.StaticSynapse(weight=80.0))
+    # 1 uA full scale / (2 pF x 10 x 1000) per nF: 50 nA
+    with pytest.raises(errors.ConnectionError, match=r"0 \.\. 50 nA"):
+        sim.run(10.0)
+
+
+def test_delays_other_than_the_chip_latency_refused(sim):
+    stim = sim.Population(1, sim.SpikeSourceArray(spike_times=Sequence([1.0])))
+    cells = sim.Population(1, sim.IF_curr_exp())
+    sim.Projection(stim, cells, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=1.5))
+    with pytest.raises(errors.ConnectionError, match="no programmable delays"):
+        sim.run(10.0)
+
+
+def test_plastic_synapses_not_there_yet(sim):
+    from pyNN.standardmodels.synapses import TsodyksMarkramSynapse
+    stim = sim.Population(1, sim.SpikeSourceArray(spike_times=Sequence([1.0])))
+    cells = sim.Population(1, sim.IF_curr_exp())
+    with pytest.raises(Exception):
+        sim.Projection(stim, cells, sim.AllToAllConnector(), TsodyksMarkramSynapse())
+
+
+def test_twin_neuron_takes_cells_and_integer_weights(sim):
+    stim = sim.Population(1, sim.SpikeSourceArray(spike_times=Sequence([10.0, 40.0])))
+    hw = sim.Population(2, sim.TwinNeuron(i_bias_syn_exc_gm=500))
+    sim.Projection(stim, hw, sim.AllToAllConnector(), sim.StaticSynapse(weight=np.array([[63, 1]])))
+    hw.record("spikes")
+    sim.run(60.0)
+    counts = [len(s) for s in hw.get_data().segments[0].spiketrains]
+    # 63/63 x 500/1022 uA for 5 ms (5 us on the chip) into 2 pF dwarfs the 0.2 V to threshold; 1/63 of it
+    # is 3.9 mV of PSP at most
+    assert counts[0] >= 2 and counts[1] == 0
+    bad = sim.Population(1, sim.TwinNeuron(v_leak=1500))
+    with pytest.raises(errors.InvalidParameterValueError, match=r"integers 0 \.\. 1022"):
+        sim.run(10.0)
+    del bad
+
+
+def test_twin_neuron_weights_are_integers(sim):
+    stim = sim.Population(1, sim.SpikeSourceArray(spike_times=Sequence([10.0])))
+    hw = sim.Population(1, sim.TwinNeuron())
+    sim.Projection(stim, hw, sim.AllToAllConnector(), sim.StaticSynapse(weight=2.5))
+    with pytest.raises(errors.ConnectionError, match=r"integers of the weight field, 0 \.\. 63"):
+        sim.run(10.0)
+
+
+def test_poisson_rate_and_continuation(sim):
+    stim = sim.Population(50, sim.SpikeSourcePoisson(rate=40.0, start=100.0))
+    stim.record("spikes")
+    sim.run(100.0)
+    early = stim.get_data().segments[0].spiketrains
+    assert sum(len(s) for s in early) == 0                 # start = 100 ms
+    sim.run(1000.0)
+    trains = stim.get_data().segments[0].spiketrains
+    n = sum(len(s) for s in trains)
+    expected = 50 * 40.0 * 1.0                               # 1 s after start
+    assert abs(n - expected) < 4 * math.sqrt(expected)
