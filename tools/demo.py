@@ -256,7 +256,7 @@ def _plot(path, in_ticks, in_rows, out, madc, mv, settle, profile, neuron, trace
 
 
 EXPERIMENTS = {"correlation": "tools.experiments.correlation", "stdp": "tools.experiments.stdp",
-               "itl": "tools.experiments.itl"}
+               "itl": "tools.experiments.itl", "pynn": "tools.experiments.pynn"}
 
 
 def main(argv=None) -> int:
