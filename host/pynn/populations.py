@@ -89,6 +89,8 @@ class Population(common.Population):
         for i in self.all_cells:
             i.parent = self
         st.id_counter += self.size
+        if hasattr(self.celltype, "check"):
+            self.celltype.check(self)
         self._index = len(st.populations)
         st.populations.append(self)
 

@@ -83,6 +83,7 @@ class State(common.control.BaseState):
         self.id_counter = 0
         self.segment_counter = -1
         self.result = None
+        self.warned_delay = False
         self.reset()
 
     def reset(self):
@@ -199,6 +200,7 @@ def build_and_run(st: State, t_ms: float):
             label = f"{pop.label}.{k}"
             if pop.celltype.kind == "source":
                 part = net.spike_source([np.asarray(t, float) * 1e-3 for t in spec], label=label)
+                part.ms = [np.asarray(t, float) for t in spec]           # as given, for the recording
             else:
                 params = dict(spec)
                 cells = params.pop("_cells", None)
@@ -217,8 +219,12 @@ def build_and_run(st: State, t_ms: float):
         if np.any(bad):
             raise errors.ConnectionError(
                 f"{proj.label}: delay {d[bad][0]:g} ms; the chip has no programmable delays: every synapse acts "
-                f"after one integration step ({st.chip_step:g} ms), delays 0 .. {st.max_delay:g} ms are accepted "
-                "as that")
+                f"after one integration step ({st.chip_step:g} ms); delays 0 .. {st.max_delay:g} ms (the larger of "
+                "setup's min_delay and two steps) are accepted as that latency")
+        if np.any(d > 2 * st.chip_step + 1e-9) and not st.warned_delay:
+            st.warned_delay = True
+            warnings.warn(f"delays up to {d.max():g} ms are realised as the chip's latency of one step "
+                          f"({st.chip_step:g} ms): it has no programmable delays")
         pre_pop, post_pop = proj.pre_population, proj.post_population
         for (pi, ppart) in where[pre_pop]:
             for (qi, qpart) in where[post_pop]:
@@ -321,10 +327,9 @@ class RunData:
             times, index = [], []
             for idx, part in parts:
                 if kinds[pop] == "source":
-                    tr = part.trains(t_ms * 1e-3, 0)
-                    for ch, tt in enumerate(tr):
-                        tt = tt[tt < t_ms * 1e-3]
-                        times.append(tt * 1e3)
+                    for ch, tt in enumerate(part.ms):
+                        tt = tt[tt < t_ms]
+                        times.append(tt)
                         index.append(np.full(len(tt), idx[ch]))
                 else:
                     t, i = res.spikes(part)

@@ -96,19 +96,39 @@ class TwinNeuron(StandardCellType):
         return [(idx, dict(tau_refrac=k[1] * 1e-3, _cells=dict(k[0]))) for idx, k in _group(keys)]
 
 
+def _times(seq):
+    return np.asarray(seq.value if hasattr(seq, "value") else seq, float)
+
+
 class SpikeSourceArray(cells.SpikeSourceArray):
-    __doc__ = cells.SpikeSourceArray.__doc__
+    __doc__ = cells.SpikeSourceArray.__doc__ + """
+    spike_times set between runs of a segment take effect from the current
+    time on (the spikes already played stay), as on PyNN's software backends."""
     translations = _identity(["spike_times"])
     kind = "source"
 
-    def chip_groups(self, pop, profile, t_ms):
-        trains = []
+    def check(self, pop):
         for i, seq in enumerate(_values(pop, "spike_times")):
-            t = np.asarray(seq.value if hasattr(seq, "value") else seq, float)
+            t = _times(seq)
             if np.any(t < 0):
                 raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: negative spike time {t.min():g} ms")
-            trains.append(np.sort(t))
-        return [(np.arange(pop.size), trains)]
+            if np.any(np.diff(t) < 0):
+                raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: spike times not in increasing order")
+
+    def reset_trains(self, pop):
+        pop._trains, pop._horizon = None, 0.0
+
+    def chip_groups(self, pop, profile, t_ms):
+        self.check(pop)
+        if getattr(pop, "_trains", None) is None:
+            pop._trains, pop._horizon = [np.zeros(0) for _ in range(pop.size)], 0.0
+        if t_ms > pop._horizon:
+            for i, seq in enumerate(_values(pop, "spike_times")):
+                t = _times(seq)
+                new = t[(t >= pop._horizon) & (t < t_ms)]
+                pop._trains[i] = np.concatenate([pop._trains[i], new])
+            pop._horizon = t_ms
+        return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
 
 
 class SpikeSourcePoisson(cells.SpikeSourcePoisson):

@@ -1,5 +1,8 @@
 import pytest
 
+# PyNN's own scenarios: run through test_pynn_scenarios.py with host.pynn, not collected as they stand
+collect_ignore_glob = ["pynn_scenarios/*"]
+
 
 @pytest.fixture
 def sim():
