@@ -8,3 +8,13 @@ def test_demo_pynn(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "exc" in out and "Hz" in out and "CV" in out
     assert png.stat().st_size > 10_000
+
+
+def test_the_docs_example_runs(capsys):
+    import pathlib
+    import re
+    doc = pathlib.Path(__file__).resolve().parents[2] / "docs" / "pynn.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    exec(compile(blocks[0], str(doc), "exec"), {})
+    out = capsys.readouterr().out
+    assert re.search(r"[0-9.]+ mV", out), out
