@@ -43,9 +43,13 @@ STOPPED: stopped on a fault, status in `pstat[p]`).  `twin.chip.Chip.advance`
 drives it; docs/ppu.md ("Co-simulation") describes the cost model.
 
 The plain-Python references of the parts are twin.ppu.reference (the
-interpreter) and twin.analog.reference (the step loop); the step body here is
-a copy of twin.analog.kernel.run_steps' (a call per step costs more than the
-step), and tests/ppu_exec/test_cosim.py holds the two to bit-identical results.
+interpreter) and twin.analog.reference (the step loop); the step loop here is
+twin.analog.kernel.advance, inlined as in twin.analog.kernel.run_steps, and
+tests/ppu_exec/test_cosim.py holds the two kernels to bit-identical results.
+run_span and run_ppus are compiled without numba's reference counting
+(_nrt=False: taking out and releasing a reference to every array of the
+records at each span between two meeting points cost more than the steps of a
+short span); they allocate nothing, CoSim holds their working memory.
 """
 from __future__ import annotations
 
@@ -333,10 +337,8 @@ def run_ppus(rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal,
     enabled, no input: AnalogCore's ppu_only mode): the PPUs run to t_stop and
     meet a network that stands still.  Kept apart so that firmware on an idle
     chip (`bss-twin ppu-run`, a first PPU program) does not wait for the analog
-    step body to compile.  The PPU part is run_span's, copied (numba's inlining
-    of a shared helper passes the arrays as tuples, whose reference counting
-    made the dls sweep 25 % slower); tests/ppu_exec/test_cosim.py holds the
-    two to identical results."""
+    step loop to compile.  The PPU part is run_span's (_ppus_to_meeting,
+    _meet); tests/ppu_exec/test_cosim.py holds the two to identical results."""
     nppu = active.shape[0]
     _ppu_budgets(active, cyc0, tick0, cpt, t_stop, pend, budget, out_row)
     io_rows = (lanes, wmax, gain8, fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
