@@ -43,9 +43,13 @@ STOPPED: stopped on a fault, status in `pstat[p]`).  `twin.chip.Chip.advance`
 drives it; docs/ppu.md ("Co-simulation") describes the cost model.
 
 The plain-Python references of the parts are twin.ppu.reference (the
-interpreter) and twin.analog.reference (the step loop); the step body here is
-a copy of twin.analog.kernel.run_steps' (a call per step costs more than the
-step), and tests/ppu_exec/test_cosim.py holds the two to bit-identical results.
+interpreter) and twin.analog.reference (the step loop); the step loop here is
+twin.analog.kernel.advance, inlined as in twin.analog.kernel.run_steps, and
+tests/ppu_exec/test_cosim.py holds the two kernels to bit-identical results.
+run_span and run_ppus are compiled without numba's reference counting
+(_nrt=False: taking out and releasing a reference to every array of the
+records at each span between two meeting points cost more than the steps of a
+short span); they allocate nothing, CoSim holds their working memory.
 """
 from __future__ import annotations
 
@@ -55,10 +59,7 @@ from numba import njit, typeof
 from isa.ppu.iomap import SPACE_ACAUSAL, SPACE_CAUSAL, SPACE_LABELS, SPACE_WEIGHTS, SPACES
 from isa.wire import FPGA_TICK_S
 
-from .analog.kernel import (EVENT_ADDRESSES, LABEL_ROW_SHIFT, EL, F_ADAPT, F_EMIT, F_EXP, FLUSH_STEPS, IEXC, IINH, PEXC, PINH, PLEAK,
-                            QDRIVE, R_ENABLE, SRC_RECURRENT, TICK_S, VRESET, VTH, WFAC, ADAPT_A, ADAPT_B,
-                            V, W, _causal, _deliver, _drive, _flush, _membranes, _xorshift, cadc_code,
-                            spike_counter_word)
+from .analog.kernel import advance, cadc_code, spike_counter_word, work
 from .compile_note import announce
 from .ppu import interp as I
 from .ppu._jitcall import call_run_loop
@@ -196,14 +197,99 @@ def _apply_io(arr, r, rows, cols, wts, lbls, touched, resets, lanes, wmax, gain8
             resets[r, c] = 0
 
 
-@njit(cache=True)
-def run_span(k0, n_steps, lay, nrn, syn, ev, corr, obs,
+@njit(cache=True, inline="always")
+def _ppu_budgets(active, cyc0, tick0, cpt, t_stop, pend, budget, out_row):
+    """Each PPU's cycle budget of a call (its cycle count at t_stop) and the
+    row of the fxvoutx it is let through (-1: none), in place; DONE PPUs run
+    again."""
+    for p in range(active.shape[0]):
+        budget[p] = np.int64(np.floor(cyc0[p] + (t_stop - tick0) * cpt))
+        out_row[p] = -1
+        if pend[p] == DONE:
+            pend[p] = RUN
+
+
+@njit(cache=True, inline="always")
+def _ppus_to_meeting(run_addr, active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
+                     io_space, corr_cycles, hot, fast_bus, tick0, cyc0, cpt, pend, ptick, pstat, budget, out_row,
+                     rows, cols, io_rows):
+    """Every PPU that may run goes on to its next meeting point (pend, ptick,
+    pstat updated).  Returns the PPU of the earliest pending meeting point
+    (-1: none) and its tick.  Inlined into run_span and run_ppus; `io_rows` is
+    what _apply_io writes into, (lanes, wmax, gain8, fp_syn, syn_lost,
+    syn_label, syn_amp, lab_t, causal, acausal, corr_present): a tuple, as
+    CPython passes a call of more than 30 arguments as *args, which numba
+    does not inline."""
+    nppu = active.shape[0]
+    # Every PPU that may run goes on to its next meeting point.
+    for p in range(nppu):
+        if not active[p] or pend[p] != RUN:
+            continue
+        a = arr_of[p]
+        while True:
+            status = call_run_loop(run_addr, dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a],
+                                   cbuf[p], abuf[p], resets[p], touched[p], io_space, False, hot, True,
+                                   corr_cycles)
+            if status != _ST_HOT:
+                break
+            # Hot code: translated by Python after this call (CoSim.run), so
+            # that translating never splits the analog span; interpret on.
+            dec[p][st[p, _S_PC] >> 2, _COL_JIT] = I.JIT_PENDING
+            dec[p][0, _COL_COVERED] |= I.HOT_PENDING
+        if out_row[p] >= 0:           # the one vector-I/O instruction of this run was an fxvoutx
+            lanes, wmax, gain8, fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present = io_rows
+            _apply_io(a, out_row[p], rows, cols, wts, lbls, touched[p], resets[p], lanes, wmax, gain8,
+                      fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
+            out_row[p] = -1
+        ptick[p] = _tick_of(st[p, _S_CYCLES], tick0, cyc0[p], cpt)
+        pstat[p] = status
+        if status == _ST_SYNC:
+            pend[p] = SYNC
+        elif status == _ST_MAX or status == _ST_SLEEPING:
+            pend[p] = DONE
+        elif status == _ST_BUS and _is_fast_bus(st[p], fast_bus):
+            pend[p] = BUS
+        elif status == _ST_BUS or status == _ST_YIELD or status == _ST_REDECODE:
+            pend[p] = PYTHON
+        else:
+            pend[p] = STOPPED
+    # The earliest pending meeting point.
+    best = -1
+    tbest = 0.0
+    for p in range(nppu):
+        if active[p] and (pend[p] == SYNC or pend[p] == PYTHON or pend[p] == BUS):
+            if best < 0 or ptick[p] < tbest:
+                best = p
+                tbest = ptick[p]
+    return best, tbest
+
+
+@njit(cache=True, inline="always")
+def _meet(best, st, dec, vec, io_space, rows, cols, arr_of, cbuf, abuf, causal, acausal, cadc_v, cadc_offset,
+          noise_sd, adc_offset, cadc_full, normals, nidx, fast_bus, counter_view, counts, pend, out_row):
+    """Serve the meeting point of PPU `best` (pend[best] SYNC or BUS) with the
+    network of now; the PPU runs on (RUN).  Inlined into run_span and run_ppus."""
+    if pend[best] == BUS:            # served here, with the network of its cycle
+        _serve_fast_bus(st[best], fast_bus, counter_view, counts)
+        pend[best] = RUN
+        return
+    # A vector-I/O instruction: readings of now, then it executes.
+    p = best
+    out_row[p] = _sync_io(st[p], dec[p], vec[p], io_space, rows, cols, arr_of[p], cbuf[p], abuf[p],
+                          causal, acausal, cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full,
+                          normals, nidx)
+    st[p, _S_SYNC_OK] = 1
+    pend[p] = RUN
+
+
+@njit(cache=True, _nrt=False)
+def run_span(k0, n_steps, lay, nrn, syn, ev, corr, obs, wk, n_ref,
              # --- PPUs (stacked: index p) ---
              run_addr, active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
              io_space, corr_cycles, hot, fast_bus, counter_view, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
              # --- column ADC and synapse rows ---
              cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full, normals, nidx,
-             lanes, wmax, gain8, fp_syn, syn_lost, corr_present):
+             lanes, wmax, gain8, fp_syn, syn_lost, corr_present, budget, out_row):
     """Advance analog steps k0 .. k0+n_steps-1 and the active PPUs up to tick
     t_stop (see the module docstring).  Returns (why, steps done, spikes
     written, ppu): why is SPAN_DONE (all steps and every PPU at t_stop),
@@ -211,302 +297,61 @@ def run_span(k0, n_steps, lay, nrn, syn, ev, corr, obs,
     SPAN_PYTHON (PPU `ppu` has an event for Python, pend[ppu] == PYTHON; the
     analog core has run the steps up to that PPU's time).  probe_out row s
     receives the probes after step k0 + s."""
-    step_ticks, rows, cols, label_mask = lay.step_ticks, lay.rows, lay.cols, lay.label_mask
-    P, S, flags, slow, refc, ref_steps, counts, nlabel = (nrn.P, nrn.S, nrn.flags, nrn.slow, nrn.refc,
-                                                          nrn.ref_steps, nrn.counts, nrn.nlabel)
-    syn_label, syn_amp, row_flags, routes = syn.syn_label, syn.syn_amp, syn.row_flags, syn.routes
-    ev_tick, ev_label, ev_src, ev_pos = ev.ev_tick, ev.ev_label, ev.ev_src, ev.ev_pos
-    carry, carry_n, rec_on, loss_p, rng, lost = ev.carry, ev.carry_n, ev.rec_on, ev.loss_p, ev.rng, ev.lost
-    corr_on, corr_sat, corr_scale, row_last = corr.corr_on, corr.corr_sat, corr.corr_scale, corr.row_last
-    lab_t, last_post, causal, acausal = corr.lab_t, corr.last_post, corr.causal, corr.acausal
-    eta_c, eta_a, itau_c, itau_a = corr.eta_c, corr.eta_a, corr.itau_c, corr.itau_a
-    probe, probe_out, out_step, out_neuron = obs.probe, obs.probe_out, obs.out_step, obs.out_neuron
-    nppu = active.shape[0]
+    step_ticks, rows, cols = lay.step_ticks, lay.rows, lay.cols
+    syn_label, syn_amp = syn.syn_label, syn.syn_amp
+    lab_t, causal, acausal, counts = corr.lab_t, corr.causal, corr.acausal, nrn.counts
     k_end = k0 + n_steps
     k = k0
     n_out = 0
-    budget = np.zeros(nppu, np.int64)
-    out_row = np.full(nppu, -1, np.int64)      # row of the fxvoutx a PPU is let through
-    # Analog working memory and loop invariants, as in twin.analog.kernel.run_steps.
-    N = P.shape[1]
-    cap = out_step.shape[0]
-    new_buf = np.empty(N, np.int32)
-    drive = np.zeros_like(P[EL])
-    tmp = np.empty_like(P[EL])
-    hits = np.empty(N, np.int64)
-    spiked = np.empty(N, np.int64)
-    t_pre = np.empty(rows, np.float64)       # scratch of _causal
-    n_ev = ev_tick.shape[0]
-    step_s = step_ticks * TICK_S
-    v_arr, w_arr = S[V], S[W]
-    vth, vreset = P[VTH], P[VRESET]
-    ref_list = np.empty(N, np.int32)           # neurons with a running refractory counter
-    n_ref = 0
-    for n in range(N):
-        if refc[n] > 0:
-            ref_list[n_ref] = n
-            n_ref += 1
-    n_probe = 0
-    for q in range(probe.shape[0]):
-        if probe[q] >= 0:
-            n_probe += 1
-    for p in range(nppu):
-        budget[p] = np.int64(np.floor(cyc0[p] + (t_stop - tick0) * cpt))
-        if pend[p] == DONE:
-            pend[p] = RUN
+    _ppu_budgets(active, cyc0, tick0, cpt, t_stop, pend, budget, out_row)
+    io_rows = (lanes, wmax, gain8, fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
     while True:
-        # Every PPU that may run goes on to its next meeting point.
-        for p in range(nppu):
-            if not active[p] or pend[p] != RUN:
-                continue
-            a = arr_of[p]
-            while True:
-                status = call_run_loop(run_addr, dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a],
-                                       cbuf[p], abuf[p], resets[p], touched[p], io_space, False, hot, True,
-                                       corr_cycles)
-                if status != _ST_HOT:
-                    break
-                # Hot code: translated by Python after this call (CoSim.run), so
-                # that translating never splits the analog span; interpret on.
-                dec[p][st[p, _S_PC] >> 2, _COL_JIT] = I.JIT_PENDING
-                dec[p][0, _COL_COVERED] |= I.HOT_PENDING
-            if out_row[p] >= 0:           # the one vector-I/O instruction of this run was an fxvoutx
-                _apply_io(a, out_row[p], rows, cols, wts, lbls, touched[p], resets[p], lanes, wmax, gain8,
-                          fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
-                out_row[p] = -1
-            ptick[p] = _tick_of(st[p, _S_CYCLES], tick0, cyc0[p], cpt)
-            pstat[p] = status
-            if status == _ST_SYNC:
-                pend[p] = SYNC
-            elif status == _ST_MAX or status == _ST_SLEEPING:
-                pend[p] = DONE
-            elif status == _ST_BUS and _is_fast_bus(st[p], fast_bus):
-                pend[p] = BUS
-            elif status == _ST_BUS or status == _ST_YIELD or status == _ST_REDECODE:
-                pend[p] = PYTHON
-            else:
-                pend[p] = STOPPED
-        # The earliest pending meeting point.
-        best = -1
-        tbest = 0.0
-        for p in range(nppu):
-            if active[p] and (pend[p] == SYNC or pend[p] == PYTHON or pend[p] == BUS):
-                if best < 0 or ptick[p] < tbest:
-                    best = p
-                    tbest = ptick[p]
+        best, tbest = _ppus_to_meeting(run_addr, active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets,
+                                       touched, io_space, corr_cycles, hot, fast_bus, tick0, cyc0, cpt, pend, ptick,
+                                       pstat, budget, out_row, rows, cols, io_rows)
         k_target = k_end
         if best >= 0:
             kt = np.int64(np.floor(tbest / step_ticks))
             if kt < k_target:
                 k_target = kt
-        # The analog core up to it: the step body of twin.analog.kernel.run_steps,
-        # copied (a call per step, or numba's inlining, costs more than the step
-        # on a small chip: every array argument is reference-counted per call).
-        # tests/ppu_exec/test_cosim.py holds the two copies to bit-identical results.
-        while k < k_target:
-            if n_out + N > cap:
+        # The analog core up to it (the step loop of twin.analog.kernel.run_steps, inlined).
+        if k < k_target:
+            k, n_out, n_ref = advance(k0, k, k_target, n_out, n_ref, lay, nrn, syn, ev, corr, obs, wk)
+            if k < k_target:
                 return SPAN_OUT_FULL, k - k0, n_out, -1
-            s = k - k0
-            t_end = (k + 1) * step_s
-            n_new = 0
-            # ---------------------------------------------------------------- neurons
-            for j in range(slow.shape[0]):          # exponential term and adaptation: Heun over the step
-                n = slow[j]
-                f = flags[n]
-                v0 = v_arr[n]
-                w0 = w_arr[n]
-                use_exp = (f & F_EXP) != 0 and refc[n] == 0
-                use_w = (f & F_ADAPT) != 0
-                d0 = _drive(P, n, v0, w0, use_exp, use_w)
-                vp = (P[EL, n] + (v0 - P[EL, n]) * P[PLEAK, n] + P[PEXC, n] * S[IEXC, n] - P[PINH, n] * S[IINH, n]
-                      + P[QDRIVE, n] * d0)
-                if use_w:
-                    wp = w0 * P[WFAC, n] + P[ADAPT_A, n] * (v0 - P[EL, n]) * (1.0 - P[WFAC, n])
-                    w_arr[n] = w0 * P[WFAC, n] + P[ADAPT_A, n] * (0.5 * (v0 + vp) - P[EL, n]) * (1.0 - P[WFAC, n])
-                else:
-                    wp = w0
-                drive[n] = 0.5 * (d0 + _drive(P, n, vp, wp, use_exp, use_w))
-            above = _membranes(N, P, S, drive, slow.shape[0] > 0, tmp, hits)
-            if (k & (FLUSH_STEPS - 1)) == 0:
-                _flush(N, S)
-            n_spiked = 0
-            for h in range(above):                  # threshold crossings of non-refractory neurons
-                n = hits[h]
-                if refc[n] == 0:
-                    f = flags[n]
-                    v_arr[n] = vreset[n]
-                    spiked[n_spiked] = n
-                    n_spiked += 1
-                    if (f & F_ADAPT) != 0:
-                        w_arr[n] += P[ADAPT_B, n]
-                    counts[n] += 1
-                    out_step[n_out] = k
-                    out_neuron[n_out] = n
-                    n_out += 1
-                    if rec_on and (f & F_EMIT) != 0 and nlabel[n] >= 0:
-                        new_buf[n_new] = n
-                        n_new += 1
-                    if corr_on:
-                        _causal(rows, (n // cols) * rows, n, t_end, lab_t, row_last, causal, eta_c, itau_c,
-                                np.float32(corr_scale[0]), corr_scale[1], np.float32(1.0 / corr_sat), t_pre)
-                        last_post[n] = t_end
-            # refractory clamp: neurons refractory at the start of this step
-            j = 0
-            for i in range(n_ref):
-                n = ref_list[i]
-                v_arr[n] = vreset[n]
-                refc[n] -= 1
-                if refc[n] > 0:
-                    ref_list[j] = n
-                    j += 1
-            n_ref = j
-            for h in range(n_spiked):               # neurons that spiked now count from the next step
-                n = spiked[h]
-                refc[n] = ref_steps[n]
-                if refc[n] > 0:
-                    ref_list[n_ref] = n
-                    n_ref += 1
-            # ---------------------------------------------------------------- events
-            t_rec = k * step_s
-            for j in range(carry_n[0]):
-                lab_full = nlabel[carry[j]]
-                addr = lab_full >> LABEL_ROW_SHIFT
-                if addr >= EVENT_ADDRESSES:
-                    continue
-                for i in range(routes[addr], routes[addr + 1]):
-                    row = routes[i]
-                    rf = row_flags[row]
-                    if (rf & R_ENABLE) == 0 or (rf & (4 << SRC_RECURRENT)) == 0:
-                        continue
-                    if loss_p > 0.0 and _xorshift(rng) < loss_p:
-                        lost[0] += 1
-                        continue
-                    _deliver(row, lab_full & label_mask, t_rec, rows, cols, syn_label, syn_amp, row_flags, P, S,
-                             corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
-            for j in range(n_new):
-                carry[j] = new_buf[j]
-            carry_n[0] = n_new
-            p = ev_pos[0]
-            last_tick = (k + 1) * step_ticks
-            while p < n_ev and ev_tick[p] < last_tick:
-                lab_full = ev_label[p]
-                src = ev_src[p]
-                p += 1
-                addr = lab_full >> LABEL_ROW_SHIFT
-                if addr >= EVENT_ADDRESSES:
-                    continue
-                for i in range(routes[addr], routes[addr + 1]):
-                    row = routes[i]
-                    rf = row_flags[row]
-                    if (rf & R_ENABLE) == 0 or (rf & (4 << src)) == 0:
-                        continue
-                    if loss_p > 0.0 and _xorshift(rng) < loss_p:
-                        lost[0] += 1
-                        continue
-                    _deliver(row, lab_full & label_mask, t_end, rows, cols, syn_label, syn_amp, row_flags, P, S,
-                             corr_on, corr_sat, corr_scale, row_last, last_post, acausal, eta_a, itau_a)
-            ev_pos[0] = p
-            # ---------------------------------------------------------------- probes
-            if n_probe:
-                for q in range(probe.shape[0]):
-                    n = probe[q]
-                    if n >= 0:
-                        probe_out[s, 2 * q] = v_arr[n]
-                        probe_out[s, 2 * q + 1] = S[IEXC, n] - S[IINH, n]
-            k += 1
         if best < 0:
             return SPAN_DONE, k - k0, n_out, -1
         if pend[best] == PYTHON:
             return SPAN_PYTHON, k - k0, n_out, best
-        if pend[best] == BUS:            # served here, with the network of its cycle
-            _serve_fast_bus(st[best], fast_bus, counter_view, counts)
-            pend[best] = RUN
-            continue
-        # A vector-I/O instruction: readings of now, then it executes.
-        p = best
-        out_row[p] = _sync_io(st[p], dec[p], vec[p], io_space, rows, cols, arr_of[p], cbuf[p], abuf[p],
-                              causal, acausal, cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full,
-                              normals, nidx)
-        st[p, _S_SYNC_OK] = 1
-        pend[p] = RUN
+        _meet(best, st, dec, vec, io_space, rows, cols, arr_of, cbuf, abuf, causal, acausal, cadc_v, cadc_offset,
+              noise_sd, adc_offset, cadc_full, normals, nidx, fast_bus, counter_view, counts, pend, out_row)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_ppus(rows, cols, counts, syn_label, syn_amp, lab_t, causal, acausal,
              run_addr, active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets, touched,
              io_space, corr_cycles, hot, fast_bus, counter_view, tick0, cyc0, cpt, t_stop, pend, ptick, pstat,
              cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full, normals, nidx,
-             lanes, wmax, gain8, fp_syn, syn_lost, corr_present):
+             lanes, wmax, gain8, fp_syn, syn_lost, corr_present, budget, out_row):
     """run_span for a chip whose analog core has nothing to run (no neuron
     enabled, no input: AnalogCore's ppu_only mode): the PPUs run to t_stop and
     meet a network that stands still.  Kept apart so that firmware on an idle
     chip (`bss-twin ppu-run`, a first PPU program) does not wait for the analog
-    step body to compile.  The PPU part is run_span's, copied (numba's inlining
-    of a shared helper passes the arrays as tuples, whose reference counting
-    made the dls sweep 25 % slower); tests/ppu_exec/test_cosim.py holds the
-    two to identical results."""
+    step loop to compile.  The PPU part is run_span's (_ppus_to_meeting,
+    _meet); tests/ppu_exec/test_cosim.py holds the two to identical results."""
     nppu = active.shape[0]
-    budget = np.zeros(nppu, np.int64)
-    out_row = np.full(nppu, -1, np.int64)
-    for p in range(nppu):
-        budget[p] = np.int64(np.floor(cyc0[p] + (t_stop - tick0) * cpt))
-        if pend[p] == DONE:
-            pend[p] = RUN
+    _ppu_budgets(active, cyc0, tick0, cpt, t_stop, pend, budget, out_row)
+    io_rows = (lanes, wmax, gain8, fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
     while True:
-        # Every PPU that may run goes on to its next meeting point.
-        for p in range(nppu):
-            if not active[p] or pend[p] != RUN:
-                continue
-            a = arr_of[p]
-            while True:
-                status = call_run_loop(run_addr, dec[p], mem[p], st[p], budget[p], vec[p], wts[a], lbls[a],
-                                       cbuf[p], abuf[p], resets[p], touched[p], io_space, False, hot, True,
-                                       corr_cycles)
-                if status != _ST_HOT:
-                    break
-                # Hot code: translated by Python after this call (CoSim.run), so
-                # that translating never splits the analog span; interpret on.
-                dec[p][st[p, _S_PC] >> 2, _COL_JIT] = I.JIT_PENDING
-                dec[p][0, _COL_COVERED] |= I.HOT_PENDING
-            if out_row[p] >= 0:           # the one vector-I/O instruction of this run was an fxvoutx
-                _apply_io(a, out_row[p], rows, cols, wts, lbls, touched[p], resets[p], lanes, wmax, gain8,
-                          fp_syn, syn_lost, syn_label, syn_amp, lab_t, causal, acausal, corr_present)
-                out_row[p] = -1
-            ptick[p] = _tick_of(st[p, _S_CYCLES], tick0, cyc0[p], cpt)
-            pstat[p] = status
-            if status == _ST_SYNC:
-                pend[p] = SYNC
-            elif status == _ST_MAX or status == _ST_SLEEPING:
-                pend[p] = DONE
-            elif status == _ST_BUS and _is_fast_bus(st[p], fast_bus):
-                pend[p] = BUS
-            elif status == _ST_BUS or status == _ST_YIELD or status == _ST_REDECODE:
-                pend[p] = PYTHON
-            else:
-                pend[p] = STOPPED
-        # The earliest pending meeting point.
-        best = -1
-        tbest = 0.0
-        for p in range(nppu):
-            if active[p] and (pend[p] == SYNC or pend[p] == PYTHON or pend[p] == BUS):
-                if best < 0 or ptick[p] < tbest:
-                    best = p
-                    tbest = ptick[p]
+        best, tbest = _ppus_to_meeting(run_addr, active, dec, mem, st, vec, wts, lbls, arr_of, cbuf, abuf, resets,
+                                       touched, io_space, corr_cycles, hot, fast_bus, tick0, cyc0, cpt, pend, ptick,
+                                       pstat, budget, out_row, rows, cols, io_rows)
         if best < 0:
             return SPAN_DONE, 0, 0, -1
         if pend[best] == PYTHON:
             return SPAN_PYTHON, 0, 0, best
-        if pend[best] == BUS:            # served here, with the network of its cycle
-            _serve_fast_bus(st[best], fast_bus, counter_view, counts)
-            pend[best] = RUN
-            continue
-        # A vector-I/O instruction: readings of now, then it executes.
-        p = best
-        out_row[p] = _sync_io(st[p], dec[p], vec[p], io_space, rows, cols, arr_of[p], cbuf[p], abuf[p],
-                              causal, acausal, cadc_v, cadc_offset, noise_sd, adc_offset, cadc_full,
-                              normals, nidx)
-        st[p, _S_SYNC_OK] = 1
-        pend[p] = RUN
+        _meet(best, st, dec, vec, io_space, rows, cols, arr_of, cbuf, abuf, causal, acausal, cadc_v, cadc_offset,
+              noise_sd, adc_offset, cadc_full, normals, nidx, fast_bus, counter_view, counts, pend, out_row)
 
 
 class CoSim:
@@ -531,6 +376,8 @@ class CoSim:
         self.touched = np.zeros((count, 2, p.rows), np.uint8)
         self.active = np.zeros(count, np.uint8)
         self.pend = np.zeros(count, np.int64)
+        self.budget = np.zeros(count, np.int64)       # run_span's working memory (it allocates nothing)
+        self.out_row = np.full(count, -1, np.int64)
         self.ptick = np.zeros(count, np.float64)
         self.pstat = np.zeros(count, np.int64)
         self.cyc0 = np.zeros(count, np.float64)
@@ -584,14 +431,15 @@ class CoSim:
                 self.cyc0, float(self.cpt), float(t_stop), self.pend, self.ptick, self.pstat,
                 *cadc, self.normals, self.nidx,
                 self.lanes, float(net.wmax), net.syn_gain8, net.fp.synapse, net.fp.synapse_lost,
-                bool(core.p.correlation))
+                bool(core.p.correlation), self.budget, self.out_row)
         if ppu_only and self.use_run_ppus:
             lay, nrn, syn, _, corr, _ = records
             kernel, head = run_ppus, (lay.rows, lay.cols, nrn.counts, syn.syn_label, syn.syn_amp, corr.lab_t,
                                       corr.causal, corr.acausal)
             announce(run_ppus, "the chip's PPU loop (the PPUs' network access)", "a few seconds")
         else:
-            kernel, head = run_span, (np.int64(k), np.int64(n), *records)
+            lay, nrn = records[0], records[1]
+            kernel, head = run_span, (np.int64(k), np.int64(n), *records, *work(lay, nrn))
             announce(run_span, "the chip's co-simulation loop (analog core and PPUs)", "about 5 s")
         if not kernel.signatures and I.run_loop_pending():
             # The interpreter compiles in the background: compile this loop meanwhile.

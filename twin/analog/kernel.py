@@ -305,17 +305,46 @@ def _flush(N, S):
             ii[n] = 0.0
 
 
-@njit(cache=True)
-def run_steps(k0, n_steps, lay, nrn, syn, ev, corr, obs):
-    """Advance steps k0 .. k0+n_steps-1 of the analog core whose records are
-    `lay` (Layout), `nrn` (Neurons), `syn` (Synapses), `ev` (EventInput),
-    `corr` (Correlation) and `obs` (Observed).  Returns (steps done, spikes
-    written); stops early (steps done < n_steps) when obs.out_step is full.
-    ev.ev_pos[0] is the index of the next unprocessed input event and is
-    advanced in place.  P and S are float32 on a chip (memory traffic decides
-    the speed; float64 in the precision tests, the same code compiled for
-    both).  Disabled neurons have PLEAK = PEXC = PINH = QDRIVE = 0 and VTH =
-    inf: they sit at E_l."""
+class Work(NamedTuple):
+    """Working memory of the step loop, kept between calls of `advance` (one
+    kernel call may advance in many pieces: twin.cosim)."""
+    new_buf: np.ndarray    # int32 neurons that spiked in this step and emit (the next step's carry)
+    drive: np.ndarray      # non-linear drive of each membrane over the step (Heun average)
+    tmp: np.ndarray        # unused (kept for _membranes' signature)
+    hits: np.ndarray       # int64 membranes at or above threshold
+    spiked: np.ndarray     # int64 neurons that spiked in this step
+    t_pre: np.ndarray      # float64 (rows,) scratch of _causal
+    ref_list: np.ndarray   # int32 neurons with a running refractory counter (the first n_ref)
+
+
+def work(lay, nrn):
+    """The working memory of `advance` for a call (allocated here, outside
+    numba: the kernels that run the step loop, _run_steps and
+    twin.cosim.run_span, are compiled without reference counting and so
+    allocate nothing), and how many neurons have a running refractory counter
+    (listed first in Work.ref_list, in neuron order)."""
+    P, refc = nrn.P, nrn.refc
+    N = P.shape[1]
+    running = np.flatnonzero(refc > 0)
+    ref_list = np.zeros(N, np.int32)
+    ref_list[:running.size] = running
+    wk = Work(np.empty(N, np.int32), np.zeros(N, P.dtype), np.empty(N, P.dtype), np.empty(N, np.int64),
+              np.empty(N, np.int64), np.empty(lay.rows, np.float64), ref_list)
+    return wk, int(running.size)
+
+
+@njit(cache=True, inline="always")
+def advance(k0, k, k_stop, n_out, n_ref, lay, nrn, syn, ev, corr, obs, wk):
+    """The step loop: steps k .. k_stop-1 of a call that started at step k0
+    (probe_out row k - k0 receives the probes after step k), with `n_out`
+    spikes written so far and `n_ref` neurons in wk.ref_list.  Returns (step
+    reached, n_out, n_ref); the step reached is below k_stop when obs.out_step
+    is full.  Inlined (numba IR) into _run_steps and twin.cosim.run_span,
+    which are compiled without reference counting (_nrt=False): run_span runs
+    it once per span between two PPU meeting points, and taking out and
+    releasing the references of every array the records hold cost more than
+    the steps of a short span on a small chip (the dls sweep of
+    tools/bench/cosim.py ran 1.7x slower so)."""
     step_ticks, rows, cols, label_mask = lay.step_ticks, lay.rows, lay.cols, lay.label_mask
     P, S, flags, slow, refc, ref_steps, counts, nlabel = (nrn.P, nrn.S, nrn.flags, nrn.slow, nrn.refc,
                                                           nrn.ref_steps, nrn.counts, nrn.nlabel)
@@ -326,33 +355,22 @@ def run_steps(k0, n_steps, lay, nrn, syn, ev, corr, obs):
     lab_t, last_post, causal, acausal = corr.lab_t, corr.last_post, corr.causal, corr.acausal
     eta_c, eta_a, itau_c, itau_a = corr.eta_c, corr.eta_a, corr.itau_c, corr.itau_a
     probe, probe_out, out_step, out_neuron = obs.probe, obs.probe_out, obs.out_step, obs.out_neuron
+    new_buf, drive, tmp, hits, spiked, t_pre, ref_list = (wk.new_buf, wk.drive, wk.tmp, wk.hits, wk.spiked,
+                                                          wk.t_pre, wk.ref_list)
     N = P.shape[1]
     cap = out_step.shape[0]
-    n_out = 0
-    new_buf = np.empty(N, np.int32)
-    drive = np.zeros_like(P[EL])
-    tmp = np.empty_like(P[EL])
-    hits = np.empty(N, np.int64)
-    spiked = np.empty(N, np.int64)
-    t_pre = np.empty(rows, np.float64)       # scratch of _causal
     n_ev = ev_tick.shape[0]
     step_s = step_ticks * TICK_S
     v_arr, w_arr = S[V], S[W]
-    vth, vreset = P[VTH], P[VRESET]
-    ref_list = np.empty(N, np.int32)           # neurons with a running refractory counter
-    n_ref = 0
-    for n in range(N):
-        if refc[n] > 0:
-            ref_list[n_ref] = n
-            n_ref += 1
+    vreset = P[VRESET]
     n_probe = 0
     for q in range(probe.shape[0]):
         if probe[q] >= 0:
             n_probe += 1
-    for s in range(n_steps):
+    while k < k_stop:
         if n_out + N > cap:
-            return s, n_out
-        k = k0 + s
+            break
+        s = k - k0
         t_end = (k + 1) * step_s
         n_new = 0
         # ---------------------------------------------------------------- neurons
@@ -459,7 +477,29 @@ def run_steps(k0, n_steps, lay, nrn, syn, ev, corr, obs):
                 if n >= 0:
                     probe_out[s, 2 * q] = v_arr[n]
                     probe_out[s, 2 * q + 1] = S[IEXC, n] - S[IINH, n]
-    return n_steps, n_out
+        k += 1
+    return k, n_out, n_ref
+
+
+def run_steps(k0, n_steps, lay, nrn, syn, ev, corr, obs):
+    """Advance steps k0 .. k0+n_steps-1 of the analog core whose records are
+    `lay` (Layout), `nrn` (Neurons), `syn` (Synapses), `ev` (EventInput),
+    `corr` (Correlation) and `obs` (Observed).  Returns (steps done, spikes
+    written); stops early (steps done < n_steps) when obs.out_step is full.
+    ev.ev_pos[0] is the index of the next unprocessed input event and is
+    advanced in place.  P and S are float32 on a chip (memory traffic decides
+    the speed; float64 in the precision tests, the same code compiled for
+    both).  Disabled neurons have PLEAK = PEXC = PINH = QDRIVE = 0 and VTH =
+    inf: they sit at E_l.  The step loop is `advance`, compiled in _run_steps."""
+    wk, n_ref = work(lay, nrn)
+    return _run_steps(k0, n_steps, lay, nrn, syn, ev, corr, obs, wk, n_ref)
+
+
+@njit(cache=True, _nrt=False)
+def _run_steps(k0, n_steps, lay, nrn, syn, ev, corr, obs, wk, n_ref):
+    """run_steps with its working memory `wk` (Work) and `n_ref` (see work)."""
+    k, n_out, n_ref = advance(k0, k0, k0 + n_steps, 0, n_ref, lay, nrn, syn, ev, corr, obs, wk)
+    return k - k0, n_out
 
 
 def event_routes(address: np.ndarray) -> np.ndarray:

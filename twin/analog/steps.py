@@ -144,7 +144,7 @@ class StepRunner:
                 probe_out = trace[1 + k - k0 + done:] if len(trace) else np.zeros((1, 4), np.float32)
                 obs = K.Observed(probe, probe_out, out_step, out_neuron)
                 if cosim is None:
-                    announce(K.run_steps, "the analog core", "a few seconds")
+                    announce(K._run_steps, "the analog core", "a few seconds")
                     s_done, n_out = K.run_steps(k + done, n - done, lay, nrn, syn, ev, corr, obs)
                     finished = done + s_done >= n
                 else:
