@@ -75,7 +75,8 @@ class Pieces:
     are shortened while a piece takes longer than PIECE_SECONDS of wall time
     (starting short when a PPU begins to execute), lengthened again when they
     take much less.  A quiet chip (no neuron, sampling or generator on, no
-    PPU executing) runs a wait in one piece.  Where a wait is cut does not change what it does: the
+    PPU executing) runs a wait in one piece; a quiet core whose PPUs execute
+    runs pieces sized by the wall-time rule alone (no grid: nothing to bound).  Where a wait is cut does not change what it does: the
     pieces continue one run of the analog core (Chip.advance(new_run=False)),
     so the same spikes and samples come out, only in more or fewer parts."""
 
@@ -87,6 +88,11 @@ class Pieces:
         self.ticks = PIECE_CELLS_MAX * self.cell     # what the wall-time rule allows
         self._busy = PIECE_NEURON_STEPS // 16        # spikes per cell above which pieces are one cell
         self._ppus = False
+        # Only PPUs run on a quiet core: no spikes or samples to bound, so pieces
+        # follow the wall clock alone (the grid's 4 cells are a few hundred us of chip
+        # time, and the call per piece cost firmware 2-3x of its speed).
+        self._alone = False
+        self.alone_ticks = self.ticks
 
     def end(self, now: int, until: int) -> int:
         """The end of the piece from `now` of a wait until `until` (the whole
@@ -94,15 +100,26 @@ class Pieces:
         ppus = any(p.executing for p in self.chip.ppus)
         if ppus and not self._ppus:                  # firmware can make chip time slow: start short
             self.ticks = min(self.ticks, max(self.step, self.cell // 64))
+            self.alone_ticks = min(self.alone_ticks, self.ticks)
         self._ppus = ppus
-        if not ppus and self.chip.core.quiet():
+        quiet = self.chip.core.quiet()
+        if not ppus and quiet:
             return until
+        self._alone = quiet
+        if quiet:                                    # only the PPUs: wall time alone sizes the piece
+            return min(until, max((now + self.alone_ticks) // self.step * self.step, now + 1))
         grid = (now // self.cell + self.cells) * self.cell
         short = (now + self.ticks) // self.step * self.step
         return min(until, grid, max(short, now + 1))
 
     def saw(self, act: Activity, ticks: int, seconds: float) -> None:
         """A piece of `ticks` ticks took `seconds` and produced `act`: size the next one."""
+        if self._alone:
+            if seconds > PIECE_SECONDS and ticks > self.step:
+                self.alone_ticks = max(self.step, int(ticks * PIECE_SECONDS / seconds))
+            elif seconds < PIECE_SECONDS / 4:
+                self.alone_ticks = min(1 << 40, 2 * max(self.alone_ticks, ticks))
+            return
         cells = max(1, -(-ticks // self.cell))
         if act.neuron_spikes > self._busy * cells:
             self.cells = 1

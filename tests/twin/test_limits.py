@@ -328,6 +328,28 @@ def test_pieces_follow_the_network_and_the_wall_clock(monkeypatch):
     assert fresh.end(0, 10 ** 12) == max(step, cell >> 6) // step * step        # firmware: start short
 
 
+def test_pieces_of_firmware_alone_follow_the_wall_clock_past_the_grid(monkeypatch):
+    """PPUs executing on a quiet core (nothing to bound: no neuron, sampling or
+    generator on): pieces start short and double while fast, past the grid's
+    PIECE_CELLS_MAX cells (the per-piece call used to cost firmware through
+    `ppu-run` 2-3x of its speed), and shrink again when slow."""
+    from twin.chip import Activity
+    chip = Chip("hx", 17)
+    cell, step = X.piece_ticks(chip), chip.profile.analog.step_ticks
+    monkeypatch.setattr(type(chip.ppus[0]), "executing", property(lambda self: True))
+    assert chip.core.quiet()
+    pieces = X.Pieces(chip)
+    now, end = 0, pieces.end(0, 10 ** 12)
+    assert end == max(step, cell >> 6) // step * step                          # start short
+    for _ in range(20):                                                        # fast pieces: twice as long each
+        pieces.saw(Activity(), end - now, X.PIECE_SECONDS / 10)
+        now, end = end, pieces.end(end, 10 ** 12)
+    assert end - now > 100 * X.PIECE_CELLS_MAX * cell
+    pieces.saw(Activity(), end - now, 10 * X.PIECE_SECONDS)                    # slow: a tenth of it
+    assert pieces.end(end, 10 ** 12) - end == (end - now) // 10 // step * step
+    assert pieces.end(end, end + 7) == end + 7                                  # never past the wait
+
+
 # =========================================================================== streaming
 def test_a_long_recording_streams_and_the_server_holds_a_bounded_part_of_it():
     """8 Mi membrane-ADC samples (64 MiB) to a client that only counts them:
