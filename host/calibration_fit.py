@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-CELL_MAX = 1022          # the largest refreshed cell value (1023 switches capmem refresh off)
+from isa.profiles import PROFILES
+
+#: The largest refreshed cell value (isa.profiles.Profile.cell_max, the same on every
+#: generation; one more switches capmem refresh off).
+(CELL_MAX,) = {p.cell_max for p in PROFILES.values()}
 
 POTENTIALS = ("leak", "reset", "threshold")
 TIME_CONSTANTS = ("tau_mem", "tau_syn_exc", "tau_syn_inh")

@@ -128,6 +128,12 @@ class Profile:
         return self.columns // 4
 
     @property
+    def cell_max(self) -> int:
+        """The largest refreshed parameter-cell value (1022): value / cell_max is the
+        fraction of full scale; cell_max + 1 switches a capmem cell's refresh off."""
+        return (1 << self.param_bits) - 2
+
+    @property
     def ppu_memory_words(self) -> int:
         return self.ppu_memory_bytes // 4
 

@@ -45,7 +45,7 @@ def membrane_tau(conn, scope: Oscilloscope, neuron: int, *, low: float = 0.3, hi
     conn.run(prog)
     cfg, leak_before, mux_before, cap_before = t_cfg.value, t_leak.value, t_mux.value, t_cap.value
     settle = p.analog.settle_tau                  # the cells' settling with settle=0 (docs/model.md)
-    cell = lambda v: C.CapMemCell(int(np.clip(round(v / p.analog.v_max * 1022), 0, 1022)))
+    cell = lambda v: C.CapMemCell(int(np.clip(round(v / p.analog.v_max * p.cell_max), 0, p.cell_max)))
     tick = FPGA_TICK_S
     prog = conn.program()
     prog.write(ChipOnly(), dataclasses.replace(cap_before, settle=0))   # the leak step settles fastest

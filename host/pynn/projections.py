@@ -57,7 +57,7 @@ class Projection(common.Projection):
     def _convergent_connect(self, presynaptic_indices, postsynaptic_index, location_selector=None,
                             **connection_parameters):
         if location_selector is not None:
-            raise NotImplementedError("the chip has point neurons (no multicompartment models)")
+            raise errors.NoModelAvailableError("the chip has point neurons (no multicompartment models)")
         pre = np.asarray(presynaptic_indices)
         n = len(pre)
         cols = {k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in connection_parameters.items()}

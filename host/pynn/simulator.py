@@ -15,6 +15,8 @@ import numpy as np
 
 from pyNN import common, errors
 
+from ..calibration_fit import CELL_MAX   # the largest refreshed cell value
+
 name = "bss-twin"
 
 #: The affine map of PyNN's millivolts onto the chip's volts: -65 mV (PyNN's
@@ -22,7 +24,6 @@ name = "bss-twin"
 #: of the model is 10 mV on the chip; the chip's 0 .. 1.2 V hold -105 .. +15 mV.
 V_OFFSET = 1.05      # V
 V_SCALE = 0.01       # V per mV
-CELL_MAX = 1022      # largest cell value with a transfer (1023 stops the refresh)
 
 
 def mv_to_chip(mv):

@@ -33,6 +33,7 @@ from twin.chip import Chip
 from twin.limits import DEFAULT_OUTPUT_WORDS, Limits
 from twin.server import PtyServer, TwinServer
 from twin.session import NOTICE_BURST, NOTICE_RATE, ChipHost, Session
+from tools.bench.limits import fire_all
 from tools.rawclient import RawClient, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,20 +45,6 @@ E = wire.encode
 
 
 # --------------------------------------------------------------------------- helpers
-def fire_all(conn) -> None:
-    """Every neuron's leak above its threshold, refractory time 0: they fire every step."""
-    p = conn.profile
-    v = lambda volts: int(round(volts / p.analog.v_max * 1022))
-    prog = conn.program()
-    prog.write(host.ChipOnly(), host.CapMemConfig(enable=1, settle=0))
-    for n in range(p.neurons):
-        for name, value in (("v_leak", v(1.1)), ("v_threshold", v(0.5)), ("v_reset", v(0.5)), ("i_bias_leak", 1022)):
-            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(value))
-        prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=0, refractory_clock=0))
-        prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=n, enable=1))
-    conn.run(prog)
-
-
 def still_usable(conn) -> None:
     prog = conn.program()
     t = prog.read(host.ChipOnly(), host.ChipId)

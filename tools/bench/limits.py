@@ -176,16 +176,19 @@ def _outcome(fn) -> str:
     return f"{what} ({time.perf_counter() - t0:.1f} s)"
 
 
-def _fire_all(conn) -> None:
+def fire_all(conn, readout: int = 0) -> None:
+    """Every neuron's leak above its threshold, refractory time 0: they fire every
+    step (the hostile network of the limits tests and benchmarks)."""
     import host
     p = conn.profile
-    v = lambda volts: int(round(volts / p.analog.v_max * 1022))
+    v = lambda volts: int(round(volts / p.analog.v_max * p.cell_max))
     prog = conn.program()
     prog.write(host.ChipOnly(), host.CapMemConfig(enable=1, settle=0))
     for n in range(p.neurons):
-        for name, value in (("v_leak", v(1.1)), ("v_threshold", v(0.5)), ("v_reset", v(0.5)), ("i_bias_leak", 1022)):
+        for name, value in (("v_leak", v(1.1)), ("v_threshold", v(0.5)), ("v_reset", v(0.5)), ("i_bias_leak", p.cell_max)):
             prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(value))
-        prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=0, refractory_clock=0, readout=1))
+        prog.write(host.NeuronOnChip(n),
+                   host.NeuronConfig(enable=1, refractory=0, refractory_clock=0, readout=readout))
         prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=n, enable=1))
     conn.run(prog)
 
@@ -199,7 +202,7 @@ def _quiet(conn) -> None:
 
 
 def scenario_wait_firing(srv: Server, conn) -> str:
-    _fire_all(conn)
+    fire_all(conn, readout=1)
     prog = conn.program()
     prog.timer_reset()
     prog.wait_until(LONG_WAIT)
@@ -325,7 +328,7 @@ def scenario_spam(srv: Server, conn, mib: int = 4) -> str:
 
 def scenario_share(srv: Server, conn) -> str:
     import host
-    _fire_all(conn)
+    fire_all(conn, readout=1)
     srv.begin()
     out = {}
 

@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import host  # noqa: E402
-from tools.bench.limits import LONG_WAIT, Server, _fire_all, loopback, read_program, spikes_program  # noqa: E402
+from tools.bench.limits import LONG_WAIT, Server, fire_all, loopback, read_program, spikes_program  # noqa: E402
 
 HOSTILE_IMAGE = ROOT / "tests" / "data" / "ppu_hostile" / "illegal_vector.bin"
 PARTS = ("concurrency", "hostile", "kill")
@@ -65,7 +65,7 @@ def warm_up(url: str) -> None:
         ppu.load(assemble("li r5, 42\nwait\n").image())
         ppu.start()
         ppu.run_until_sleep(1e-3)
-        _fire_all(conn)
+        fire_all(conn, readout=1)
         prog = conn.program()
         prog.timer_reset()
         prog.wait_until(10_000)
@@ -215,7 +215,7 @@ def hostile_ppu_loop(conn):
 
 
 def hostile_wait_firing(conn):
-    _fire_all(conn)
+    fire_all(conn, readout=1)
     prog = conn.program()
     prog.timer_reset()
     prog.wait_until(LONG_WAIT)

@@ -36,7 +36,7 @@ def is_current_cell(name: str) -> bool:
 
 
 def cell_max(profile: Profile) -> int:
-    return (1 << profile.param_bits) - 2     # 1022: the largest refreshed value
+    return profile.cell_max
 
 
 def _rng(serial: int, profile: Profile, stream: int) -> np.random.Generator:
