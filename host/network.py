@@ -98,8 +98,82 @@ class FromMatrix(Connector):
 
 
 # --------------------------------------------------------------------------- network parts
+#: The AdEx terms (docs/model.md "Neurons"), off (None) unless given: the
+#: exponential term needs v_exp (V_T, chip volts) and delta_t (Delta_T, volts);
+#: adaptation needs tau_w (biological s), with a (siemens, chip) and b
+#: (amperes, chip) 0 unless given.  `adex_cells` has their transfers and ranges.
+ADEX_DEFAULTS = dict(v_exp=None, delta_t=None, a=None, b=None, tau_w=None)
 NEURON_DEFAULTS = dict(v_leak=0.40, v_reset=0.35, v_threshold=0.60, tau_mem=10e-3, tau_syn_exc=5e-3,
-                       tau_syn_inh=5e-3, tau_refrac=2e-3, gm_exc=100, gm_inh=100)
+                       tau_syn_inh=5e-3, tau_refrac=2e-3, gm_exc=100, gm_inh=100, **ADEX_DEFAULTS)
+
+
+def adex_modes(params: dict) -> dict:
+    """The NeuronConfig switches a population's parameters ask for:
+    {"exp_enable": 1} with v_exp and delta_t, {"adapt_enable": 1} with
+    tau_w (and a, b); empty for the LIF.  Raises ValueError naming what
+    is missing."""
+    given = {k for k in ADEX_DEFAULTS if params.get(k) is not None}
+    out = {}
+    if given & {"v_exp", "delta_t"}:
+        missing = sorted({"v_exp", "delta_t"} - given)
+        if missing:
+            raise ValueError(f"the exponential term needs v_exp and delta_t; {', '.join(missing)} not given")
+        out["exp_enable"] = 1
+    if given & {"a", "b", "tau_w"}:
+        if "tau_w" not in given:
+            raise ValueError("adaptation (a, b) needs tau_w")
+        out["adapt_enable"] = 1
+    return out
+
+
+def adex_ranges(profile) -> dict:
+    """(lo, hi, unit, transfer) of each AdEx parameter on the chip: the cell
+    transfers of docs/model.md "Parameter cells" over cells 0 .. cell_max
+    (tau_w: 1 .. cell_max)."""
+    a = profile.analog
+    tau_lo = profile.hw_to_bio(a.tau_full_scale)
+    return {"v_exp": (0.0, a.v_max, "V", f"V_T = cell / {profile.cell_max} x {a.v_max:g} V"),
+            "delta_t": (0.0, a.delta_t_full_scale, "V",
+                        f"Delta_T = cell / {profile.cell_max} x {a.delta_t_full_scale:g} V"),
+            "a": (0.0, a.c_mem / a.tau_full_scale, "S",
+                  f"a = cell / {profile.cell_max} x c_mem / tau_full_scale = cell / {profile.cell_max} x "
+                  f"{a.c_mem / a.tau_full_scale:g} S"),
+            "b": (0.0, a.adapt_b_full_scale, "A", f"b = cell / {profile.cell_max} x {a.adapt_b_full_scale:g} A"),
+            "tau_w": (tau_lo, tau_lo * profile.cell_max, "s",
+                      f"tau_w = {tau_lo:g} s x {profile.cell_max} / cell, biological")}
+
+
+def adex_cells(profile, params: dict) -> dict[str, int]:
+    """Cell values of the AdEx parameters that are given (the nominal transfers
+    of docs/model.md, the same on every neuron).  A value outside the chip's
+    range raises PlacementError naming the parameter, the value and the range."""
+    modes = adex_modes(params)
+    if not modes:
+        return {}
+    a, top = profile.analog, profile.cell_max
+    ranges = adex_ranges(profile)
+    values = {k: params.get(k) for k in ADEX_DEFAULTS}
+    if "adapt_enable" in modes:
+        values["a"] = values["a"] if values["a"] is not None else 0.0
+        values["b"] = values["b"] if values["b"] is not None else 0.0
+    full = {"v_exp": a.v_max, "delta_t": a.delta_t_full_scale, "a": a.c_mem / a.tau_full_scale,
+            "b": a.adapt_b_full_scale}
+    role = {"v_exp": "v_t", "delta_t": "i_exp", "a": "i_a", "b": "i_b", "tau_w": "i_tau_w"}
+    out = {}
+    for name, v in values.items():
+        if v is None:
+            continue
+        v = float(v)
+        lo, hi, unit, transfer = ranges[name]
+        if not lo <= v <= hi:
+            raise PlacementError(f"{name} = {v:g} {unit} is outside the {profile.name} chip's range {lo:g} .. "
+                                 f"{hi:g} {unit} ({transfer})")
+        if name == "tau_w":
+            cell = round(a.tau_full_scale * top / profile.bio_to_hw(v))
+        else:
+            cell = round(v / full[name] * top)
+        out[profile.cell_for(role[name])] = int(cell)
+    return out
 
 
 @dataclass(eq=False)
@@ -184,6 +258,7 @@ class CellResolver:
                 out[cell] = np.full(n, int(params[param]))
             else:
                 out[cell] = np.full(n, int(nominal_cell(q, _hardware(profile, param, params[param]), profile, None)))
+        out.update({cell: np.full(n, v) for cell, v in adex_cells(profile, params).items()})
         return out
 
 
@@ -226,6 +301,8 @@ class CalibratedResolver(CellResolver):
                 value = (target if int(params[param]) == int(nominal_cell(q, target, profile, c.targets))
                          else float(params[param]) * nominal_slope(q, profile, c.targets))
             out[profile.cell_for(_ROLE[q])] = c.cells_for(q, value)[index]
+        # A calibration has no AdEx quantities: their nominal transfer (docs/network.md).
+        out.update({cell: np.full(len(neurons), v) for cell, v in adex_cells(profile, params).items()})
         return out
 
 
@@ -268,6 +345,10 @@ class Network:
                              f"parameters: {', '.join(NEURON_DEFAULTS)}")
         pop = Population(int(size), dict(NEURON_DEFAULTS, **params), label or f"population{len(self.populations)}",
                          array)
+        try:
+            adex_modes(pop.params)
+        except ValueError as e:
+            raise ValueError(f"{pop.label}: {e}") from None
         self.populations.append(pop)
         return pop
 
@@ -417,6 +498,7 @@ class Network:
                 prog.write(host.SynapseDriverOnChip(r, a), cfg)
         prog.write_words(cell_addresses, cell_words)
         placed = set()
+        deferred = []                 # AdEx neurons: switched on after the settling wait, to start at rest
         for pop in self.populations:
             ref_ticks = int(round(p.bio_to_hw(pop.params["tau_refrac"]) / TICK_S))
             clock = 0
@@ -428,9 +510,14 @@ class Network:
             for k, n in enumerate(pl.neurons[pop]):
                 n = int(n)
                 placed.add(n)
-                prog.write(host.NeuronOnChip(n), host.NeuronConfig(
-                    enable=1, refractory=-((-ref_ticks) >> clock), refractory_clock=clock,
-                    readout=int(pop.v_neuron == k)))
+                modes = adex_modes(pop.params)
+                cfg = host.NeuronConfig(enable=1, refractory=-((-ref_ticks) >> clock), refractory_clock=clock,
+                                        readout=int(pop.v_neuron == k), **modes)
+                if modes:
+                    prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=0))
+                    deferred.append((n, cfg))
+                else:
+                    prog.write(host.NeuronOnChip(n), cfg)
                 prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=pl.labels_of[n] << LABEL_ROW_SHIFT,
                                                                   enable=1))
         for n in range(p.neurons):
@@ -439,6 +526,8 @@ class Network:
         prog.write(host.ChipOnly(), host.CrossbarConfig(loopback=0, recurrent=1, record=1))
         prog.timer_reset()
         prog.wait_until(int(round(200e-6 / TICK_S)))          # parameter cells settle
+        for n, cfg in deferred:       # on now: at rest (V = E_l, w = 0) when the run starts
+            prog.write(host.NeuronOnChip(n), cfg)
         conn.run(prog)
         self._placed = (conn, pl)
         return pl
@@ -451,7 +540,16 @@ class Network:
         if unknown:
             raise ValueError(f"unknown neuron parameter(s) {', '.join(unknown)}")
         pl = self._placement(conn)
+        modes = adex_modes(pop.params)
+        new = dict(pop.params, **params)
+        try:
+            new_modes = adex_modes(new)
+        except ValueError as e:
+            raise ValueError(f"{pop.label}: {e}") from None
         pop.params.update(params)
+        if new_modes != modes:                          # the NeuronConfig switches change: write it all
+            self.configure(conn)
+            return
         prog = conn.program()
         prog.write_words(*self._changed_cells(conn, pl, [pop]))
         prog.timer_reset()
@@ -469,7 +567,11 @@ class Network:
         value = rm.register(memory, "neuron").field("value")
         addresses, values = [], []
         for pop in populations:
-            for name, v in self.resolver.cells(p, pl.neurons[pop], pop.params).items():
+            try:
+                cells = self.resolver.cells(p, pl.neurons[pop], pop.params)
+            except PlacementError as e:
+                raise PlacementError(f"{pop.label}: {e}") from None
+            for name, v in cells.items():
                 addresses.append(table[pl.neurons[pop], p.neuron_cells.index(name)])
                 values.append(np.asarray(v, np.int64))
         if not addresses:
