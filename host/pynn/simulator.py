@@ -164,6 +164,50 @@ def lif_params(profile, p: dict) -> dict:
                 tau_refrac=p["tau_refrac"] * 1e-3)
 
 
+def adex_params(profile, p: dict) -> dict:
+    """EIF_cond_exp_isfa_ista / AdExp parameters (PyNN units) of one neuron ->
+    network-layer parameters (docs/pynn.md "EIF_cond_exp_isfa_ista").
+    v_thresh is V_T of the exponential term, v_spike the chip's spike
+    threshold V_th.  i_offset: the rest shifts to v_rest + i_offset / (g_L + a)
+    (g_L = cm / tau_m), the exact equivalent with the adaptation current
+    shifted by -a i_offset / (g_L + a); a, b scale like conductances and
+    currents (a_chip / g_L,chip = a / g_L; b through chip_amps_per_na)."""
+    lo, hi = voltage_range_mv(profile)
+    tlo, thi = tau_range_ms(profile)
+    a_ = profile.analog
+    vmap = f" (the chip's 0 .. {a_.v_max:g} V through V = {V_OFFSET:g} V + {V_SCALE:g} V/mV x v)"
+    for k in ("tau_m", "tau_syn_E", "tau_syn_I", "tau_w"):
+        _need(tlo <= p[k] <= thi, k, p[k], tlo, thi, "ms", " (a current cell of 1..1022: tau = "
+              f"{tlo:g} ms x 1022 / cell)")
+    _need(p["cm"] > 0, "cm", p["cm"], 0, np.inf, "nF")
+    g_l = p["cm"] / p["tau_m"]                                      # uS
+    a_max = a_.c_mem / a_.tau_full_scale * p["cm"] * 1e-9 / (a_.c_mem * profile.speedup) * 1e9   # nS
+    _need(0 <= p["a"] <= a_max, "a", p["a"], 0, a_max, "nS",
+          f" (cm = {p['cm']:g} nF: a / g_L on the chip as in the model, a cell of 0 .. 1022 x "
+          f"{a_.c_mem / a_.tau_full_scale / profile.cell_max:g} S)")
+    b_max = float(a_.adapt_b_full_scale / chip_amps_per_na(profile, p["cm"]))
+    _need(0 <= p["b"] <= b_max, "b", p["b"], 0, b_max, "nA",
+          f" (cm = {p['cm']:g} nF: the chip's 0 .. {a_.adapt_b_full_scale:g} A through "
+          "I_chip = c_mem x 10 x speedup x I / cm)")
+    d_lo = a_.delta_t_full_scale / profile.cell_max / V_SCALE
+    d_hi = a_.delta_t_full_scale / V_SCALE
+    _need(p["delta_T"] == 0 or d_lo <= p["delta_T"] <= d_hi, "delta_T", p["delta_T"], d_lo, d_hi, "mV",
+          f" (the chip's Delta_T up to {a_.delta_t_full_scale:g} V, {V_SCALE:g} V/mV; or 0: no exponential term)")
+    v_leak = p["v_rest"] + p["i_offset"] / (g_l + p["a"] * 1e-3)    # mV: nA / uS
+    _need(lo <= v_leak <= hi, "v_rest + i_offset / (cm / tau_m + a)" if p["i_offset"] else "v_rest", v_leak, lo,
+          hi, "mV", vmap)
+    for k in ("v_reset", "v_spike", "v_thresh"):
+        _need(lo <= p[k] <= hi, k, p[k], lo, hi, "mV", vmap)
+    _need(0 <= p["tau_refrac"] <= 1000.0, "tau_refrac", p["tau_refrac"], 0, 1000.0, "ms")
+    # delta_T = 0: no exponential term, the spike at v_thresh (the limit NEST and NEURON implement)
+    exp = {} if p["delta_T"] == 0 else dict(v_exp=float(mv_to_chip(p["v_thresh"])), delta_t=p["delta_T"] * V_SCALE)
+    return dict(v_leak=float(mv_to_chip(v_leak)), v_reset=float(mv_to_chip(p["v_reset"])),
+                v_threshold=float(mv_to_chip(p["v_spike"] if exp else p["v_thresh"])), tau_mem=p["tau_m"] * 1e-3,
+                tau_syn_exc=p["tau_syn_E"] * 1e-3, tau_syn_inh=p["tau_syn_I"] * 1e-3,
+                tau_refrac=p["tau_refrac"] * 1e-3, a=p["a"] * 1e-9 * a_.c_mem * profile.speedup / (p["cm"] * 1e-9),
+                b=float(p["b"] * chip_amps_per_na(profile, p["cm"])), tau_w=p["tau_w"] * 1e-3, **exp)
+
+
 class _Resolver:
     """The network layer's resolver (nominal or calibrated), except for
     populations of the hardware cell type whose cells are given."""
@@ -242,6 +286,8 @@ def build_and_run(st: State, t_ms: float):
                     ww = ww.astype(float)
                 else:
                     cm = np.asarray(post_pop.celltype.cm_of(post_pop))[qi][b]
+                    if hasattr(post_pop.celltype, "weight_current"):   # conductance-based cells: uS -> nA
+                        ww = post_pop.celltype.weight_current(post_pop, proj.receptor_type, ww, qi[b])
                     ww = ww * chip_amps_per_na(p, cm)        # nA -> chip amperes
                 target = entry[2] if proj.receptor_type == "excitatory" else entry[3]
                 np.add.at(target, (a, b), np.abs(ww))

@@ -3,6 +3,8 @@ map onto the chip, and `TwinNeuron`, the chip's own neuron (cell values, as
 pynn-brainscales' HXNeuron).  docs/pynn.md gives every mapping and range."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from pyNN import errors
@@ -43,16 +45,71 @@ class IF_curr_exp(cells.IF_curr_exp):
         return _values(pop, "cm").astype(float)
 
     def chip_groups(self, pop, profile, t_ms):
-        names = list(self.default_parameters)
-        arrays = {n: _values(pop, n).astype(float) for n in names}
-        keys = []
-        for i in range(pop.size):
-            p = {n: float(arrays[n][i]) for n in names}
-            try:
-                keys.append(tuple(sorted(simulator.lif_params(profile, p).items())))
-            except errors.InvalidParameterValueError as e:
-                raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: {e}") from None
-        return [(idx, dict(k)) for idx, k in _group(keys)]
+        return _neuron_groups(self, pop, profile, simulator.lif_params)
+
+
+class EIF_cond_exp_isfa_ista(cells.EIF_cond_exp_isfa_ista):
+    __doc__ = cells.EIF_cond_exp_isfa_ista.__doc__ + """
+    On the chip: its AdEx neuron with the exponential term and adaptation on
+    (docs/pynn.md "EIF_cond_exp_isfa_ista").  The neuron maps exactly:
+    v_thresh is V_T of the exponential term, v_spike the spike threshold;
+    i_offset enters as the rest v_rest + i_offset / (g_L + a), g_L = cm /
+    tau_m (exact, with the adaptation current shifted by a constant: the
+    chip's neuron starts at the model's rest with i_offset, v = that rest and
+    w = a i_offset / (g_L + a)).  The synapses are conductance-based, the
+    chip's current-based: a weight g (uS) acts as the current g x |e_rev -
+    v_rest| (the driving force at rest); a warning per run names the size of
+    the approximation.  v and spikes are recordable (not w, gsyn)."""
+    translations = _identity(cells.EIF_cond_exp_isfa_ista.default_parameters)
+    recordable = ["spikes", "v"]
+    kind = "neuron"
+
+    def cm_of(self, pop):
+        return _values(pop, "cm").astype(float)
+
+    def chip_groups(self, pop, profile, t_ms):
+        pop._warned_conductance = set()
+        return _neuron_groups(self, pop, profile, simulator.adex_params)
+
+    def weight_current(self, pop, receptor, w, index):
+        """Conductance weights (uS) onto neurons `index` -> currents (nA) at the
+        driving force at rest; warns once per run and receptor with the relative
+        change of the driving force between v_rest and v_thresh."""
+        rest = _values(pop, "v_rest").astype(float)[index]
+        e_rev = _values(pop, "e_rev_E" if receptor == "excitatory" else "e_rev_I").astype(float)[index]
+        force = e_rev - rest
+        wrong = force <= 0 if receptor == "excitatory" else force >= 0
+        if np.any(wrong):
+            k = int(np.flatnonzero(wrong)[0])
+            name = "e_rev_E" if receptor == "excitatory" else "e_rev_I"
+            raise errors.InvalidParameterValueError(
+                f"{pop.label}[{int(index[k])}]: {name} = {e_rev[k]:g} mV with v_rest = {rest[k]:g} mV: the chip's "
+                f"{receptor} synapses are current-based, the driving force at rest must be "
+                f"{'positive' if receptor == 'excitatory' else 'negative'}")
+        if receptor not in getattr(pop, "_warned_conductance", set()):
+            pop._warned_conductance = getattr(pop, "_warned_conductance", set()) | {receptor}
+            thresh = _values(pop, "v_thresh").astype(float)[index]
+            change = np.max(np.abs(thresh - rest) / np.abs(force))
+            warnings.warn(f"{pop.label}: EIF_cond_exp_isfa_ista {receptor} synapses are conductance-based, the "
+                          f"chip's current-based: a weight g (uS) acts as the current g x |e_rev - v_rest| (the "
+                          f"driving force at rest); between v_rest and v_thresh the driving force changes by up to "
+                          f"{change:.0%}")
+        return w * np.abs(force)
+
+
+def _neuron_groups(celltype, pop, profile, to_network):
+    """Network-layer parameter groups of a neuron population: neurons with
+    equal parameters share a part; a range error names the neuron."""
+    names = list(celltype.default_parameters)
+    arrays = {n: _values(pop, n).astype(float) for n in names}
+    keys = []
+    for i in range(pop.size):
+        p = {n: float(arrays[n][i]) for n in names}
+        try:
+            keys.append(tuple(sorted(to_network(profile, p).items())))
+        except errors.InvalidParameterValueError as e:
+            raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: {e}") from None
+    return [(idx, dict(k)) for idx, k in _group(keys)]
 
 
 #: The hardware cell type's parameters: the chip's per-neuron cells by the role
@@ -157,6 +214,52 @@ class SpikeSourcePoisson(cells.SpikeSourcePoisson):
                 a, b = max(pop._horizon, start[i]), min(t_ms, stop[i])
                 if b > a and rate[i] > 0:
                     new = np.sort(rng.uniform(a, b, rng.poisson(rate[i] * (b - a) * 1e-3)))
+                    pop._trains[i] = np.concatenate([pop._trains[i], new])
+            pop._horizon = t_ms
+        return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
+
+
+class SpikeSourceGamma(cells.SpikeSourceGamma):
+    __doc__ = cells.SpikeSourceGamma.__doc__ + """
+    Intervals drawn from Gamma(shape alpha, rate beta) (mean alpha / beta,
+    PyNN's definition: rate beta / alpha, CV 1 / sqrt(alpha)), the first spike
+    one interval after start, on the host (numpy, one stream per channel seeded
+    by setup(seed=...), the population and the segment), played as timed
+    events; a later run() of the same segment continues each renewal process
+    where it stopped."""
+    translations = _identity(["alpha", "beta", "start", "duration"])
+    kind = "source"
+
+    def reset_trains(self, pop):
+        pop._trains, pop._horizon = None, 0.0
+
+    def chip_groups(self, pop, profile, t_ms):
+        if getattr(pop, "_trains", None) is None:
+            pop._trains, pop._horizon = [np.zeros(0) for _ in range(pop.size)], 0.0
+            pop._rngs = [np.random.default_rng([state.seed, pop._index, state.segment_counter, i])
+                         for i in range(pop.size)]
+            pop._next = np.full(pop.size, np.nan)
+        if t_ms > pop._horizon:
+            alpha = _values(pop, "alpha").astype(float)
+            beta = _values(pop, "beta").astype(float)
+            start = _values(pop, "start").astype(float)
+            stop = start + _values(pop, "duration").astype(float)
+            if np.any(alpha <= 0):
+                raise errors.InvalidParameterValueError(f"{pop.label}: alpha = {alpha.min():g}; the shape must be > 0")
+            if np.any(beta < 0):
+                raise errors.InvalidParameterValueError(f"{pop.label}: negative beta {beta.min():g} Hz")
+            for i in range(pop.size):
+                if beta[i] == 0:
+                    continue
+                rng, scale = pop._rngs[i], 1e3 / beta[i]             # ms
+                if np.isnan(pop._next[i]):
+                    pop._next[i] = start[i] + rng.gamma(alpha[i], scale)
+                end, t, new = min(t_ms, stop[i]), float(pop._next[i]), []
+                while t < end:                  # one interval at a time: a continued run draws the same train
+                    new.append(t)
+                    t += rng.gamma(alpha[i], scale)
+                pop._next[i] = t
+                if new:
                     pop._trains[i] = np.concatenate([pop._trains[i], new])
             pop._horizon = t_ms
         return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]

@@ -18,6 +18,7 @@ RUN = [
     ("test_connection_handling", "test_issue672"),
     ("test_parameter_handling", "test_issue241"),
     ("test_recording", "test_issue259"),
+    ("test_cell_types", "test_SpikeSourceGamma"),
 ]
 
 COND = "conductance-based synapses: the chip's are current-based (docs/model.md, Neurons)"
@@ -32,7 +33,6 @@ NOT_APPLICABLE = {
     ("test__simulation_control", "test_run_until"): COND,
     ("test_cell_types", "test_EIF_cond_alpha_isfa_ista"): COND + "; alpha synapses",
     ("test_cell_types", "test_HH_cond_exp"): "Hodgkin-Huxley: no such circuit on the chip",
-    ("test_cell_types", "test_SpikeSourceGamma"): "SpikeSourceGamma: not in this front end yet (host-drawn, possible)",
     ("test_cell_types", "test_SpikeSourcePoissonRefractory"): "SpikeSourcePoissonRefractory: not in this front end "
                                                               "yet (host-drawn, possible)",
     ("test_cell_types", "test_IF_curr_delta_voltage_step"): "delta synapses: the chip's are exponential",
@@ -64,7 +64,8 @@ FILES_NOT_APPLICABLE = {
     "test_scenario1.py": COND,
     "test_scenario2.py": CURRENT,
     "test_scenario3.py": COND + "; STDP",
-    "test_scenario4.py": "EIF_cond_exp_isfa_ista: the AdEx mapping is not in this front end yet",
+    "test_scenario4.py": "TsodyksMarkramSynapse (no short-term plasticity on the chip), delays up to 7 ms, and "
+                         "200 EIF_cond_exp_isfa_ista neurons with 100 sources (one dls chip has 32 neurons)",
     "test_scenario5.py": "multicompartment neurons",
     "test_synapse_types.py": "stochastic and Tsodyks-Markram synapses",
     "test_ticket166.py": COND,
