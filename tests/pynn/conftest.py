@@ -1,7 +1,8 @@
 import pytest
 
-# PyNN's own scenarios: run through test_pynn_scenarios.py with host.pynn, not collected as they stand
-collect_ignore_glob = ["pynn_scenarios/*"]
+# PyNN's own scenarios and examples: run through test_pynn_scenarios.py / test_pynn_examples.py with
+# host.pynn, not collected as they stand
+collect_ignore_glob = ["pynn_scenarios/*", "pynn_examples/*"]
 
 
 @pytest.fixture
