@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 
 from pyNN import errors
-from pyNN.standardmodels import cells, synapses, build_translations, StandardCellType
+from pyNN.parameters import ParameterSpace
+from pyNN.standardmodels import cells, receptors, synapses, build_translations, StandardCellType
 
 from . import simulator
 from .simulator import state
@@ -110,6 +111,108 @@ def _neuron_groups(celltype, pop, profile, to_network):
         except errors.InvalidParameterValueError as e:
             raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: {e}") from None
     return [(idx, dict(k)) for idx, k in _group(keys)]
+
+
+class LIF(cells.LIF):
+    __doc__ = cells.LIF.__doc__ + """
+    A component of PointNeuron (with CurrExpPostSynapticResponse receptors):
+    the chip's neuron in its LIF mode, mapped as IF_curr_exp."""
+    translations = _identity(cells.LIF.default_parameters)
+
+
+class AdExp(cells.AdExp):
+    __doc__ = cells.AdExp.__doc__ + """
+    A component of PointNeuron (with CurrExpPostSynapticResponse receptors):
+    the chip's AdEx neuron, mapped as EIF_cond_exp_isfa_ista's neuron."""
+    translations = _identity(cells.AdExp.default_parameters)
+
+
+class CurrExpPostSynapticResponse(receptors.CurrExpPostSynapticResponse):
+    __doc__ = receptors.CurrExpPostSynapticResponse.__doc__ + """
+    The chip's synapse: a PointNeuron takes one named 'excitatory' and one
+    named 'inhibitory' (its two synaptic inputs)."""
+    translations = _identity(receptors.CurrExpPostSynapticResponse.default_parameters)
+
+
+def _getter(name):
+    """A translation by name (the flat names of PointNeuron have dots: no expression)."""
+    return lambda **p: p[name]
+
+
+#: PointNeuron's neuron components and the mapping of each (with the receptors' tau_syn).
+_COMPONENTS = {"LIF": "lif_params", "AdExp": "adex_params"}
+
+
+class PointNeuron(cells.PointNeuron):
+    __doc__ = """A neuron composed of a neuron model and named post-synaptic
+    responses (PyNN's composition API).  On the chip: LIF or AdExp with
+    CurrExpPostSynapticResponse receptors named 'excitatory' and 'inhibitory'
+    (one or both): exactly the chip's neuron and its two exponential current
+    synapses.  Parameters are flat: the neuron's names and
+    'excitatory.tau_syn', 'inhibitory.tau_syn' (pop.get, pop.set)."""
+    kind = "neuron"
+    conductance_based = False
+
+    def __init__(self, neuron, **post_synaptic_receptors):
+        kind = type(neuron).__name__
+        if not isinstance(neuron, (LIF, AdExp)):
+            raise errors.NoModelAvailableError(
+                f"PointNeuron({kind}): the chip's neuron is LIF or AdExp (host.pynn.LIF, host.pynn.AdExp)")
+        for name, psr in post_synaptic_receptors.items():
+            if name not in ("excitatory", "inhibitory") or not isinstance(psr, CurrExpPostSynapticResponse):
+                raise errors.NoModelAvailableError(
+                    f"PointNeuron receptor {name}={type(psr).__name__}: the chip has one excitatory and one "
+                    "inhibitory exponential current synapse per neuron: CurrExpPostSynapticResponse named "
+                    "'excitatory' and 'inhibitory'")
+        cells.PointNeuron.__init__(self, neuron, **post_synaptic_receptors)
+        flat = dict(neuron.parameter_space.items())
+        defaults = dict(neuron.default_parameters)
+        for name, psr in post_synaptic_receptors.items():
+            flat[f"{name}.tau_syn"] = psr.parameter_space["tau_syn"]
+            defaults[f"{name}.tau_syn"] = psr.default_parameters["tau_syn"]
+        self.default_parameters = defaults
+        self.translations = {n: {"translated_name": n, "forward_transform": _getter(n),
+                                 "reverse_transform": _getter(n), "type": "simple"} for n in defaults}
+        self.parameter_space = ParameterSpace(flat, self.get_schema(), shape=None)
+        self._map = getattr(simulator, _COMPONENTS[kind])
+
+    recordable = ["spikes", "v"]
+
+    @property
+    def native_parameters(self):
+        return self.translate(self.parameter_space)
+
+    def simple_parameters(self):
+        return list(self.default_parameters)
+
+    def scaled_parameters(self):
+        return []
+
+    def computed_parameters(self):
+        return []
+
+    def computed_parameters_include(self, parameter_names):
+        return False
+
+    def get_native_names(self, *names):
+        return list(names) if names else list(self.default_parameters)
+
+    def cm_of(self, pop):
+        return _values(pop, "cm").astype(float)
+
+    def chip_groups(self, pop, profile, t_ms):
+        names = list(self.default_parameters)
+        arrays = {n: _values(pop, n).astype(float) for n in names}
+        keys = []
+        for i in range(pop.size):
+            p = {n: float(arrays[n][i]) for n in names}
+            p["tau_syn_E"] = p.pop("excitatory.tau_syn", 5.0)     # an absent receptor: no synapses use it
+            p["tau_syn_I"] = p.pop("inhibitory.tau_syn", 5.0)
+            try:
+                keys.append(tuple(sorted(self._map(profile, p).items())))
+            except errors.InvalidParameterValueError as e:
+                raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: {e}") from None
+        return [(idx, dict(k)) for idx, k in _group(keys)]
 
 
 #: The hardware cell type's parameters: the chip's per-neuron cells by the role

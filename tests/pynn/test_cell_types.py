@@ -114,3 +114,37 @@ def test_eif_without_exponential_spikes_at_v_thresh(sim):
     v = seg.analogsignals[0].magnitude[:, 0][10:]    # from 1 ms: it starts at its rest with i_offset, -41.2 mV
     assert len(seg.spiketrains[0]) >= 3
     assert -50.4 < v.max() < -49.7, v.max()          # the ADC step is 0.12 mV, a step's rise below 0.3 mV
+
+
+def test_point_neuron_refuses_what_the_chip_lacks(sim):
+    from pyNN.standardmodels.receptors import CondExpPostSynapticResponse
+    with pytest.raises(errors.NoModelAvailableError, match="receptor AMPA=CurrExpPostSynapticResponse"):
+        sim.PointNeuron(sim.LIF(), AMPA=sim.CurrExpPostSynapticResponse())
+    with pytest.raises(errors.NoModelAvailableError, match="CurrExpPostSynapticResponse named 'excitatory'"):
+        sim.PointNeuron(sim.LIF(), excitatory=CondExpPostSynapticResponse())
+    from pyNN.standardmodels.cells import Izhikevich
+    with pytest.raises(errors.NoModelAvailableError, match="LIF or AdExp"):
+        sim.PointNeuron(Izhikevich())
+
+
+def test_composed_lif_is_if_curr_exp(sim):
+    """PointNeuron(LIF, CurrExp, CurrExp) is IF_curr_exp's model: with the same
+    parameters the chip gets the same cells and gives the same spikes."""
+    params = dict(tau_m=12.0, v_rest=-62.0, v_thresh=-55.0, tau_refrac=2.0, cm=0.5)
+    mono = sim.Population(2, sim.IF_curr_exp(tau_syn_E=2.0, tau_syn_I=4.0, **params))
+    comp = sim.Population(2, sim.PointNeuron(sim.LIF(**params), excitatory=sim.CurrExpPostSynapticResponse(tau_syn=2.0),
+                                             inhibitory=sim.CurrExpPostSynapticResponse(tau_syn=4.0)))
+    src = sim.Population(4, sim.SpikeSourcePoisson(rate=80.0))
+    for pop in (mono, comp):
+        sim.Projection(src, pop, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.2))
+        sim.Projection(src[0:1], pop, sim.AllToAllConnector(), sim.StaticSynapse(weight=-0.6),
+                       receptor_type="inhibitory")
+        pop.record("spikes")
+    comp.set(**{"inhibitory.tau_syn": 4.0})
+    assert comp.get("inhibitory.tau_syn") == 4.0 and comp.get("cm") == 0.5
+    sim.run(300.0)
+    a = [s.magnitude for s in mono.get_data().segments[0].spiketrains]
+    b = [s.magnitude for s in comp.get_data().segments[0].spiketrains]
+    assert sum(len(x) for x in a) > 10
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

@@ -36,8 +36,10 @@ NOT_APPLICABLE = {
     ("test_cell_types", "test_SpikeSourcePoissonRefractory"): "SpikeSourcePoissonRefractory: not in this front end "
                                                               "yet (host-drawn, possible)",
     ("test_cell_types", "test_IF_curr_delta_voltage_step"): "delta synapses: the chip's are exponential",
-    ("test_cell_types", "test_composed_neuron_model_homogeneous_receptors"): "PointNeuron composed models: the chip "
-                                                                            "has one neuron circuit",
+    ("test_cell_types", "test_composed_neuron_model_homogeneous_receptors"): "PointNeuron with AlphaPSR conductance "
+        "receptors and three receptor types; records the synaptic currents: the chip has one excitatory and one "
+        "inhibitory exponential current synapse (PointNeuron with CurrExpPostSynapticResponse 'excitatory', "
+        "'inhibitory')",
     ("test_connection_handling", "test_connections_attribute"): COND,
     ("test_connection_handling", "test_connection_access_weight_and_delay"): COND,
     ("test_connection_handling", "test_issue652"): COND + "; STDPMechanism (plasticity is not in this front end yet)",
