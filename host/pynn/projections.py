@@ -36,7 +36,12 @@ class Projection(common.Projection):
                                       "(plasticity through firmware rules is not there yet)")
         self.connections = []
         connector.connect(self)
-        simulator.state.projections.append(self)
+        if isinstance(self.pre, common.Assembly) or isinstance(self.post, common.Assembly):
+            # placed as one part per (pre population, post population) of the assemblies
+            simulator.state.projections.extend(_Part(self, a, b) for a in _members(self.pre)
+                                               for b in _members(self.post))
+        else:
+            simulator.state.projections.append(self)
 
     def __len__(self):
         return len(self.connections)
@@ -85,9 +90,56 @@ class Projection(common.Projection):
         return _root(self.post)
 
 
+def _members(p):
+    """(index in the assembly, population) of an Assembly's members; [(0, p)] otherwise."""
+    return list(enumerate(p.populations)) if isinstance(p, common.Assembly) else [(0, p)]
+
+
+def _split(p, index):
+    """Assembly indices -> (member, index within the member); a population: (0, index)."""
+    if not isinstance(p, common.Assembly):
+        return np.zeros(len(index), np.int64), index
+    ends = np.cumsum([q.size for q in p.populations])
+    k = np.searchsorted(ends, index, side="right")
+    return k, index - (ends - np.array([q.size for q in p.populations]))[k]
+
+
+class _Part:
+    """The connections of a projection from or to an Assembly between one of
+    its pre and one of its post populations: what the network is built from
+    (host.pynn.simulator.build_and_run takes one pre and one post population per
+    projection).  Reads the projection's connections at each run."""
+
+    def __init__(self, parent, pre, post):
+        (self._kp, self.pre), (self._kq, self.post) = pre, post
+        self.parent = parent
+        self.label = f"{parent.label} ({self.pre.label} -> {self.post.label})"
+        self.receptor_type = parent.receptor_type
+        self.synapse_type = parent.synapse_type
+
+    def _connection_arrays(self):
+        c = self.parent.connections
+        pre = np.array([x.presynaptic_index for x in c], np.int64)
+        post = np.array([x.postsynaptic_index for x in c], np.int64)
+        w = np.array([x.weight for x in c], float)
+        d = np.array([x.delay for x in c], float)
+        kp, ip = _split(self.parent.pre, pre)
+        kq, iq = _split(self.parent.post, post)
+        sel = (kp == self._kp) & (kq == self._kq)
+        return _parent_index(self.pre, ip[sel]), _parent_index(self.post, iq[sel]), w[sel], d[sel]
+
+    @property
+    def pre_population(self):
+        return _root(self.pre)
+
+    @property
+    def post_population(self):
+        return _root(self.post)
+
+
 def _root(p):
     if isinstance(p, common.Assembly):
-        raise NotImplementedError("projections from or to an Assembly: project each population")
+        raise TypeError("an Assembly has no single population: its projections are placed per member (_Part)")
     while isinstance(p, common.PopulationView):
         p = p.parent
     return p

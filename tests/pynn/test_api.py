@@ -219,3 +219,31 @@ def test_poisson_rate_and_continuation(sim):
     n = sum(len(s) for s in trains)
     expected = 50 * 40.0 * 1.0                               # 1 s after start
     assert abs(n - expected) < 4 * math.sqrt(expected)
+
+
+def test_projections_from_and_to_an_assembly(sim):
+    """An Assembly as pre and as post: each connection reaches the neuron it
+    names (the assembly's index order: its populations one after the other)."""
+    a = sim.Population(2, sim.SpikeSourceArray(spike_times=[[5.0], [25.0]]), label="a")
+    b = sim.Population(1, sim.SpikeSourceArray(spike_times=[[45.0]]), label="b")
+    p = sim.Population(2, sim.IF_curr_exp(tau_m=10.0, v_thresh=-55.0, cm=0.25), label="p")
+    q = sim.Population(3, sim.IF_curr_exp(tau_m=20.0, v_thresh=-56.0, cm=0.25), label="q")
+    pre, post = a + b, p + q[1:3]                 # 3 sources; 4 neurons: p[0], p[1], q[1], q[2]
+    # source k drives post neuron k (weights enough for a spike each); post neuron 3 from source 0 too
+    conns = [(0, 0, 3.0, 0.1), (1, 1, 3.0, 0.1), (2, 2, 3.0, 0.1), (0, 3, 3.0, 0.1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prj = sim.Projection(pre, post, sim.FromListConnector(conns), sim.StaticSynapse())
+        assert prj.size() == 4
+        for pop in (p, q):
+            pop.record("spikes")
+        sim.run(60.0)
+    sp = [s.magnitude for s in p.get_data().segments[0].spiketrains]
+    sq = [s.magnitude for s in q.get_data().segments[0].spiketrains]
+
+    def fires_after(t, at):                     # a burst within 15 ms of the input, nothing else
+        return len(t) >= 1 and at < t[0] < at + 3.0 and t[-1] < at + 15.0
+
+    assert fires_after(sp[0], 5.0) and fires_after(sp[1], 25.0)     # a[0] -> p[0], a[1] -> p[1]
+    assert len(sq[0]) == 0                                          # q[0] is not in the assembly
+    assert fires_after(sq[1], 45.0) and fires_after(sq[2], 5.0)     # b[0] -> q[1], a[0] -> q[2]
