@@ -30,7 +30,15 @@ def _get_parameters(self, *names):
 
 
 def _warn_initial(self, variable, initial_values):
-    """The chip starts every neuron at rest: other initial values of v are warned about."""
+    """The chip starts every neuron at rest: other initial values of v (and of
+    the adaptation current w) are warned about."""
+    if variable == "w":
+        w = np.asarray(initial_values.evaluate(simplify=False) if hasattr(initial_values, "evaluate")
+                       else initial_values, float)
+        if np.any(w != 0):
+            warnings.warn("initial values of w are not available on the chip: every neuron starts at its rest "
+                          "(w = 0; with i_offset the model's rest, docs/pynn.md)")
+        return
     if variable != "v" or "v_rest" not in self.celltype.default_parameters:
         return
     v = np.asarray(initial_values.evaluate(simplify=False) if hasattr(initial_values, "evaluate")

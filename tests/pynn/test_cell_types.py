@@ -148,3 +148,12 @@ def test_composed_lif_is_if_curr_exp(sim):
     assert sum(len(x) for x in a) > 10
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+def test_initial_w_is_warned_about(sim):
+    cell = sim.Population(1, sim.EIF_cond_exp_isfa_ista())
+    with pytest.warns(UserWarning, match="initial values of w are not available"):
+        cell.initialize(w=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cell.initialize(w=0.0)
