@@ -18,6 +18,14 @@ from .recording import Recorder
 class Assembly(common.Assembly):
     _simulator = simulator
 
+    @property
+    def receptor_types(self):
+        """The receptor types all members share, in the first member's order
+        (PyNN's Assembly returns them from a set, in no fixed order, and a
+        projection's default receptor is the first)."""
+        common_ = set.intersection(*[set(p.celltype.receptor_types) for p in self.populations])
+        return [r for r in self.populations[0].celltype.receptor_types if r in common_]
+
 
 def _get_parameters(self, *names):
     if isinstance(self.celltype, StandardCellType):

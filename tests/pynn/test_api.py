@@ -234,7 +234,7 @@ def test_projections_from_and_to_an_assembly(sim):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prj = sim.Projection(pre, post, sim.FromListConnector(conns), sim.StaticSynapse())
-        assert prj.size() == 4
+        assert prj.size() == 4 and prj.receptor_type == "excitatory"      # positive weights: the first receptor
         for pop in (p, q):
             pop.record("spikes")
         sim.run(60.0)
