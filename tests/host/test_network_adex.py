@@ -13,8 +13,9 @@ from host.network import Network, PlacementError
 
 def _read(conn, neuron):
     p, rm = conn.profile, conn.regmap
-    table = rm.addresses("capmem", "neuron").reshape(p.neurons, len(p.neuron_cells))
-    value = rm.register("capmem", "neuron").field("value")
+    memory = "capmem" if p.param_memory == "capmem" else "floating_gate"
+    table = rm.addresses(memory, "neuron").reshape(p.neurons, len(p.neuron_cells))
+    value = rm.register(memory, "neuron").field("value")
     prog = conn.program()
     cells = prog.read_words(table[neuron])
     cfg = prog.read(host.NeuronOnChip(neuron), host.NeuronConfig)
@@ -88,3 +89,38 @@ def test_adex_parameters_must_come_in_pairs():
         Network().population(1, label="p", v_exp=0.5)
     with pytest.raises(ValueError, match=r"adaptation \(a, b\) needs tau_w"):
         Network().population(1, b=1e-9)
+
+
+def test_calibrated_network_gives_adex_parameters_their_nominal_cells():
+    """A calibration has no AdEx quantities: under CalibratedResolver the AdEx
+    cells are the nominal ones (the same numbers as above), the LIF cells the
+    calibration's own per neuron."""
+    from host.calibration import calibrate
+    conn = host.connect("twin:dls?serial=2")
+    with conn:
+        cal = calibrate(conn, neurons=np.arange(4), cache=False, progress=False)
+        net = Network(calibration=cal)
+        pop = net.population(4, label="adex", v_exp=0.55, delta_t=0.02, a=40e-9, b=20e-9, tau_w=20e-3)
+        pl = net.configure(conn)
+        leaks = set()
+        for n in pl.neurons[pop]:
+            held, cfg = _read(conn, int(n))
+            assert (held["v_exp"], held["i_bias_exp"], held["i_bias_adapt_a"], held["i_bias_adapt_b"],
+                    held["i_bias_adapt_tau"]) == (468, 204, 10, 20, 26)
+            assert (cfg.exp_enable, cfg.adapt_enable) == (1, 1)
+            leaks.add(held["v_leak"])
+        assert len(leaks) > 1                 # the calibrated leak differs from neuron to neuron
+
+
+def test_adex_cells_on_hicann_by_their_roles():
+    """The same parameters on hicann's floating gates, through its scales: V_T
+    0.9 V -> 0.9 / 1.8 x 1022 = 511; Delta_T 0.02 V -> 204.4; a 40 nS -> 40e-9 /
+    (0.2 pF / 0.1 us = 2 uS) x 1022 = 20.4; b 20 nA -> 20.4; tau_w 20 ms biological
+    = 2 us at 10 000x -> 0.1 us x 1022 / 2 us = 51.1."""
+    net = Network()
+    pop = net.population(1, v_exp=0.9, delta_t=0.02, a=40e-9, b=20e-9, tau_w=20e-3)
+    with host.connect("twin:hicann?mismatch=0") as conn:
+        pl = net.configure(conn)
+        held, cfg = _read(conn, int(pl.neurons[pop][0]))
+    assert (held["v_exp"], held["i_rexp"], held["i_gladapt"], held["i_fire"], held["i_radapt"]) == (511, 204, 20, 20, 51)
+    assert (cfg.exp_enable, cfg.adapt_enable) == (1, 1)
