@@ -27,7 +27,8 @@ from pyNN.common.control import DEFAULT_TIMESTEP
 from . import simulator
 from .simulator import state, mv_to_chip, chip_to_mv, V_OFFSET, V_SCALE   # noqa: F401
 from .standardmodels import (IF_curr_exp, EIF_cond_exp_isfa_ista, TwinNeuron,  # noqa: F401
-                             SpikeSourceArray, SpikeSourcePoisson, SpikeSourceGamma, StaticSynapse,
+                             SpikeSourceArray, SpikeSourcePoisson, SpikeSourceGamma, SpikeSourcePoissonRefractory,
+                             StaticSynapse,
                              PointNeuron, LIF, AdExp, CurrExpPostSynapticResponse)
 from .populations import Population, PopulationView, Assembly            # noqa: F401
 from .projections import Projection                                      # noqa: F401
@@ -77,7 +78,7 @@ def get_chip_step():
 
 def list_standard_models():
     return ["EIF_cond_exp_isfa_ista", "IF_curr_exp", "PointNeuron", "SpikeSourceArray", "SpikeSourceGamma",
-            "SpikeSourcePoisson", "TwinNeuron"]
+            "SpikeSourcePoisson", "SpikeSourcePoissonRefractory", "TwinNeuron"]
 
 
 # The procedural API (pyNN.mock's): create, connect, record.

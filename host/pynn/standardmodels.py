@@ -322,15 +322,12 @@ class SpikeSourcePoisson(cells.SpikeSourcePoisson):
         return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
 
 
-class SpikeSourceGamma(cells.SpikeSourceGamma):
-    __doc__ = cells.SpikeSourceGamma.__doc__ + """
-    Intervals drawn from Gamma(shape alpha, rate beta) (mean alpha / beta,
-    PyNN's definition: rate beta / alpha, CV 1 / sqrt(alpha)), the first spike
-    one interval after start, on the host (numpy, one stream per channel seeded
-    by setup(seed=...), the population and the segment), played as timed
-    events; a later run() of the same segment continues each renewal process
-    where it stopped."""
-    translations = _identity(["alpha", "beta", "start", "duration"])
+class _RenewalSource:
+    """A renewal process per channel drawn on the host: the first spike one
+    interval after `start`, then interval after interval up to start +
+    duration; one numpy stream per channel seeded by (setup's seed, the
+    population, the segment, the channel), so a continued run() of the segment
+    extends each train exactly as one longer run would."""
     kind = "source"
 
     def reset_trains(self, pop):
@@ -343,29 +340,68 @@ class SpikeSourceGamma(cells.SpikeSourceGamma):
                          for i in range(pop.size)]
             pop._next = np.full(pop.size, np.nan)
         if t_ms > pop._horizon:
-            alpha = _values(pop, "alpha").astype(float)
-            beta = _values(pop, "beta").astype(float)
             start = _values(pop, "start").astype(float)
             stop = start + _values(pop, "duration").astype(float)
-            if np.any(alpha <= 0):
-                raise errors.InvalidParameterValueError(f"{pop.label}: alpha = {alpha.min():g}; the shape must be > 0")
-            if np.any(beta < 0):
-                raise errors.InvalidParameterValueError(f"{pop.label}: negative beta {beta.min():g} Hz")
+            draw = self.intervals(pop)                 # channel -> (rng -> one interval, ms) or None: silent
             for i in range(pop.size):
-                if beta[i] == 0:
+                if draw[i] is None:
                     continue
-                rng, scale = pop._rngs[i], 1e3 / beta[i]             # ms
+                rng = pop._rngs[i]
                 if np.isnan(pop._next[i]):
-                    pop._next[i] = start[i] + rng.gamma(alpha[i], scale)
+                    pop._next[i] = start[i] + draw[i](rng)
                 end, t, new = min(t_ms, stop[i]), float(pop._next[i]), []
                 while t < end:                  # one interval at a time: a continued run draws the same train
                     new.append(t)
-                    t += rng.gamma(alpha[i], scale)
+                    t += draw[i](rng)
                 pop._next[i] = t
                 if new:
                     pop._trains[i] = np.concatenate([pop._trains[i], new])
             pop._horizon = t_ms
         return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
+
+
+class SpikeSourceGamma(_RenewalSource, cells.SpikeSourceGamma):
+    __doc__ = cells.SpikeSourceGamma.__doc__ + """
+    Intervals drawn from Gamma(shape alpha, rate beta) (mean alpha / beta,
+    PyNN's definition: rate beta / alpha, CV 1 / sqrt(alpha)), the first spike
+    one interval after start, on the host (numpy, one stream per channel seeded
+    by setup(seed=...), the population and the segment), played as timed
+    events; a later run() of the same segment continues each renewal process
+    where it stopped."""
+    translations = _identity(["alpha", "beta", "start", "duration"])
+
+    def intervals(self, pop):
+        alpha = _values(pop, "alpha").astype(float)
+        beta = _values(pop, "beta").astype(float)
+        if np.any(alpha <= 0):
+            raise errors.InvalidParameterValueError(f"{pop.label}: alpha = {alpha.min():g}; the shape must be > 0")
+        if np.any(beta < 0):
+            raise errors.InvalidParameterValueError(f"{pop.label}: negative beta {beta.min():g} Hz")
+        return [None if b == 0 else (lambda rng, a=a, scale=1e3 / b: rng.gamma(a, scale))
+                for a, b in zip(alpha, beta)]
+
+
+class SpikeSourcePoissonRefractory(_RenewalSource, cells.SpikeSourcePoissonRefractory):
+    __doc__ = cells.SpikeSourcePoissonRefractory.__doc__ + """
+    Intervals tau_refrac + an exponential of mean 1000 / rate - tau_refrac ms
+    (mean rate `rate`: PyNN's scenario's definition, NEST's dead time), the
+    first spike one interval after start; drawn on the host like
+    SpikeSourceGamma.  rate x tau_refrac must stay below 1 (1000 ms / s)."""
+    translations = _identity(["rate", "tau_refrac", "start", "duration"])
+
+    def intervals(self, pop):
+        rate = _values(pop, "rate").astype(float)
+        dead = _values(pop, "tau_refrac").astype(float)
+        if np.any(rate < 0) or np.any(dead < 0):
+            raise errors.InvalidParameterValueError(f"{pop.label}: negative rate or tau_refrac")
+        too = rate * dead >= 1000.0
+        if np.any(too):
+            k = int(np.flatnonzero(too)[0])
+            raise errors.InvalidParameterValueError(
+                f"{pop.label}[{k}]: rate {rate[k]:g} Hz with tau_refrac {dead[k]:g} ms: the mean interval "
+                f"{1000.0 / rate[k]:g} ms is not longer than the dead time")
+        return [None if r == 0 else (lambda rng, d=d, mean=1e3 / r - d: d + rng.exponential(mean))
+                for r, d in zip(rate, dead)]
 
 
 class StaticSynapse(synapses.StaticSynapse):

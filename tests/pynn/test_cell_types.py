@@ -157,3 +157,24 @@ def test_initial_w_is_warned_about(sim):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cell.initialize(w=0.0)
+
+
+def test_poisson_refractory_rate_dead_time_and_cv(sim):
+    """Intervals d + Exp(1000 / rate - d): mean 1000 / rate ms, none shorter than
+    d, CV = (1000 / rate - d) / (1000 / rate) = 0.5 at 100 Hz and d = 5 ms."""
+    n, T = 20, 2000.0
+    src = sim.Population(n, sim.SpikeSourcePoissonRefractory(rate=100.0, tau_refrac=5.0))
+    src.record("spikes")
+    sim.run(T)
+    trains = [s.magnitude for s in src.get_data().segments[0].spiketrains]
+    count, expect = sum(len(t) for t in trains), n * T * 1e-3 * 100.0
+    assert abs(count - expect) < 4 * np.sqrt(expect * 0.25), (count, expect)
+    isi = _isis(trains)
+    assert isi.min() >= 5.0 - 1e-9
+    assert abs(isi.std() / isi.mean() - 0.5) < 0.04
+
+
+def test_poisson_refractory_needs_intervals_longer_than_the_dead_time(sim):
+    sim.Population(1, sim.SpikeSourcePoissonRefractory(rate=250.0, tau_refrac=4.0), label="s")
+    with pytest.raises(errors.InvalidParameterValueError, match=r"s\[0\]: rate 250 Hz with tau_refrac 4 ms"):
+        sim.run(10.0)

@@ -19,6 +19,7 @@ RUN = [
     ("test_parameter_handling", "test_issue241"),
     ("test_recording", "test_issue259"),
     ("test_cell_types", "test_SpikeSourceGamma"),
+    ("test_cell_types", "test_SpikeSourcePoissonRefractory"),
 ]
 
 COND = "conductance-based synapses: the chip's are current-based (docs/model.md, Neurons)"
@@ -33,8 +34,6 @@ NOT_APPLICABLE = {
     ("test__simulation_control", "test_run_until"): COND,
     ("test_cell_types", "test_EIF_cond_alpha_isfa_ista"): COND + "; alpha synapses",
     ("test_cell_types", "test_HH_cond_exp"): "Hodgkin-Huxley: no such circuit on the chip",
-    ("test_cell_types", "test_SpikeSourcePoissonRefractory"): "SpikeSourcePoissonRefractory: not in this front end "
-                                                              "yet (host-drawn, possible)",
     ("test_cell_types", "test_IF_curr_delta_voltage_step"): "delta synapses: the chip's are exponential",
     ("test_cell_types", "test_composed_neuron_model_homogeneous_receptors"): "PointNeuron with AlphaPSR conductance "
         "receptors and three receptor types; records the synaptic currents: the chip has one excitatory and one "
