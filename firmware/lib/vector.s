@@ -104,11 +104,25 @@
 # stride (P_OFFSET_STRIDE) 0 (one row of offsets for every row) or
 # 2 * VECTOR_BYTES (one per synapse).
 
-# rule_init: stride = P_OFFSET_STRIDE; branches to `bad` unless the offsets
-# lie in MB_DATA and their rows are aligned for fxvlax.  Uses tmp.
-    .macro offset_stride stride, tmp, bad
+# rule_init: halves = 2 * P_ROWS, the row halves rows 0 .. P_ROWS - 1 span (the
+# rule updates those rows only; the others, their sensors too, are left alone);
+# branches to `bad` unless 1 <= P_ROWS <= SYNAPSE_ROWS.
+    .macro row_halves halves, bad
+    lwz \halves, P_ROWS(0)
+    cmplwi \halves, 1
+    blt \bad
+    cmplwi \halves, SYNAPSE_ROWS
+    bgt \bad
+    slwi \halves, \halves, 1
+    .endm
+
+# rule_init: stride = P_OFFSET_STRIDE; branches to `bad` unless the offsets of
+# the rows updated (halves / 2 of them, from row_halves) lie in MB_DATA and their
+# rows are aligned for fxvlax.  Uses tmp.
+    .macro offset_stride stride, halves, tmp, bad
     lwz \stride, P_OFFSET_STRIDE(0)
-    li \tmp, SYNAPSE_ROWS - 1
+    srwi \tmp, \halves, 1
+    addi \tmp, \tmp, -1
     mullw \tmp, \tmp, \stride
     cmplwi \tmp, MB_DATA_SIZE - 2 * VECTOR_BYTES
     bgt \bad
