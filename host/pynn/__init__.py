@@ -30,6 +30,9 @@ from .standardmodels import (IF_curr_exp, TwinNeuron, SpikeSourceArray,  # noqa:
                              SpikeSourcePoisson, StaticSynapse)
 from .populations import Population, PopulationView, Assembly            # noqa: F401
 from .projections import Projection                                      # noqa: F401
+from .plasticity import FirmwareRule, PlasticSynapse                     # noqa: F401
+from .plasticity import (STDPMechanism, TsodyksMarkramSynapse, SpikePairRule,  # noqa: F401
+                         AdditiveWeightDependence, MultiplicativeWeightDependence)
 
 
 def setup(timestep=DEFAULT_TIMESTEP, min_delay="auto", url=None, calibration=None, seed=0, **extra_params):

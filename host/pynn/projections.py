@@ -31,10 +31,13 @@ class Projection(common.Projection):
                  source=None, receptor_type=None, space=Space(), label=None):
         common.Projection.__init__(self, presynaptic_population, postsynaptic_population, connector,
                                    synapse_type, source, receptor_type, space, label)
-        if type(self.synapse_type).__name__ != "StaticSynapse":
-            raise NotImplementedError(f"{type(self.synapse_type).__name__}: this front end has StaticSynapse only "
-                                      "(plasticity through firmware rules is not there yet)")
+        if type(self.synapse_type).__name__ not in ("StaticSynapse", "PlasticSynapse"):
+            raise errors.NoModelAvailableError(
+                f"{type(self.synapse_type).__name__}: the chip's synapses are StaticSynapse, or PlasticSynapse with a "
+                "firmware rule (docs/pynn.md, Plasticity); PyNN's STDPMechanism and TsodyksMarkramSynapse describe "
+                "rules the chip does not compute")
         self.connections = []
+        self._segment_w = None          # plastic: the weights at the start of the segment
         connector.connect(self)
         simulator.state.projections.append(self)
 
@@ -53,6 +56,20 @@ class Projection(common.Projection):
                 value = np.asarray(value, float)
                 for c in self.connections:
                     setattr(c, name, float(value[c.presynaptic_index, c.postsynaptic_index]))
+
+    def segment_weights(self, w):
+        """The weights a run of this segment starts from: those of its first run
+        (the chip replays a continued segment from its start)."""
+        if self._segment_w is None or len(self._segment_w) != len(w):
+            self._segment_w = np.array(w, float)
+        return self._segment_w
+
+    def restore_weights(self):
+        """reset(): a plastic projection's weights back to those its segment started from."""
+        if self._segment_w is not None:
+            for c, w in zip(self.connections, self._segment_w):
+                c.weight = float(w)
+            self._segment_w = None
 
     def _convergent_connect(self, presynaptic_indices, postsynaptic_index, location_selector=None,
                             **connection_parameters):
