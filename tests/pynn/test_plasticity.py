@@ -20,15 +20,20 @@ from host.pynn.plasticity import ETA_DEFAULT
 from isa.profiles import PROFILES
 
 URL = "twin:dls?mismatch=0"
-PERIOD = 100.0                       # ms between updates
-T = np.arange(20.0, 2000.0, 25.0)    # the post neuron is driven to fire 1-2 ms after each T
+PERIOD = 200.0                       # ms between updates
+# The post neuron is driven to fire 1-2 ms after each T: five pairings per period, none in the 60 ms after an
+# update starts, because an update reads the sensors row by row (hx: 400 PPU cycles a row half, 25 ms of
+# biological time for 8 rows), where the model reads them at one instant.
+T = (np.array([40.0, 65.0, 90.0, 115.0, 140.0]) + PERIOD * np.arange(10)[:, None]).ravel()
 LAG = 3.0                            # causal inputs LAG before T, acausal ones LAG after
 RULE = dict(theta=2, lambda_pos=64, lambda_neg=64)
 W_MAX, W0, TAU = 2.0, 0.4, 15.0     # nA, nA, ms
 
 
-def _network(w0=W0, lambda_pos=64, lambda_neg=64, rule=None):
-    sim.setup(timestep=0.1, url=URL)
+def _network(w0=W0, lambda_pos=64, lambda_neg=64, rule=None, url=URL):
+    sim.setup(timestep=0.1, url=url)
+    if "hx" in url:
+        sim.Population(PROFILES["hx"].columns, sim.IF_curr_exp())     # the cell on array 1: PPU 1 runs the rule
     drive = sim.Population(3, sim.SpikeSourceArray(spike_times=T))
     causal = sim.Population(4, sim.SpikeSourceArray(spike_times=T - LAG))
     acausal = sim.Population(4, sim.SpikeSourceArray(spike_times=T + LAG))
@@ -42,12 +47,12 @@ def _network(w0=W0, lambda_pos=64, lambda_neg=64, rule=None):
     return cell, pc, pa
 
 
-def _model(post, pre, w_int, t_end, reference=stdp_mult_reference, **params):
+def _model(post, pre, w_int, t_end, reference=stdp_mult_reference, chip="dls", **params):
     """The weight (of the weight field) of a synapse with presynaptic times `pre`
     and postsynaptic spikes `post`, by the documented sensor equations and the
     rule's reference (default stdp_mult with RULE), updated every PERIOD ms from the start."""
     params = params or dict(RULE, w_max=63)
-    p = PROFILES["dls"]
+    p = PROFILES[chip]
     a = p.analog
     step = p.hw_to_bio(p.step_seconds) * 1e3
     pre = (np.floor(pre / step) + 1) * step               # an input acts at the end of its step
@@ -85,8 +90,9 @@ def _model(post, pre, w_int, t_end, reference=stdp_mult_reference, **params):
     return w
 
 
-def test_causal_pairs_potentiate_and_acausal_ones_depress_as_the_sensor_model_says():
-    cell, pc, pa = _network()
+@pytest.mark.parametrize("chip", ["dls", "hx"])
+def test_causal_pairs_potentiate_and_acausal_ones_depress_as_the_sensor_model_says(chip):
+    cell, pc, pa = _network(url=f"twin:{chip}?mismatch=0")
     sim.run(2000.0)
     post = cell.get_data().segments[0].spiketrains[0].magnitude
     unit = W_MAX / 63                                    # the weight field spans 0 .. w_max (the drive's weight)
@@ -95,10 +101,10 @@ def test_causal_pairs_potentiate_and_acausal_ones_depress_as_the_sensor_model_sa
     updates = sim.simulator.state.rule_updates
     sim.end()
     assert len(post) == len(T) and np.all((post - T > 0) & (post - T < 3))   # one spike per drive, just after it
-    assert updates == [20]
+    assert updates == [10]                               # one PPU: dls's, hx's PPU 1
     w0 = round(W0 / unit)
-    want_c = _model(post, T - LAG, w0, 2000.0)
-    want_a = _model(post, T + LAG, w0, 2000.0)
+    want_c = _model(post, T - LAG, w0, 2000.0, chip=chip)
+    want_a = _model(post, T + LAG, w0, 2000.0, chip=chip)
     assert want_c > w0 + 10 and want_a < w0          # the model: strong potentiation, weak depression
     np.testing.assert_allclose(got_c, want_c, atol=1.01)
     np.testing.assert_allclose(got_a, want_a, atol=1.01)
