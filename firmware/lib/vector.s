@@ -130,6 +130,21 @@
     bne \bad
     .endm
 
+# rule_init of the correlation rules (stdp_mult, stdp_add, stdp_reward): v0 = 0,
+# r19 = the row halves updated (row_halves), r18 = the offset stride
+# (offset_stride), r14 / r15 = the causal / acausal correlation I/O spaces;
+# branches to `bad` on a bad P_ROWS or P_OFFSET_STRIDE.  Uses r4.
+    .macro corr_rule_setup bad
+    li r4, 0
+    fxvsplatb 0, r4
+    row_halves r19, \bad
+    offset_stride r18, r19, r4, \bad
+    lis r14, IO_CAUSAL@h
+    ori r14, r14, IO_CAUSAL@l
+    lis r15, IO_ACAUSAL@h
+    ori r15, r15, IO_ACAUSAL@l
+    .endm
+
 # addr = the address of row half rh's offsets.  Uses tmp.
     .macro offsets_at addr, rh, stride, tmp
     andi. \addr, \rh, 1

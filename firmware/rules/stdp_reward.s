@@ -41,14 +41,7 @@ rule_init:
     lwz r5, P_W_MIN(0)          # clamp_range needs w_min <= w_max (r4)
     cmplw r5, r4
     bgt 9f
-    li r4, 0
-    fxvsplatb 0, r4             # v0 zeros
-    row_halves r19, 9f          # r19 row halves updated (P_ROWS rows from row 0)
-    offset_stride r18, r19, r4, 9f   # r18 bytes between offset rows
-    lis r14, IO_CAUSAL@h
-    ori r14, r14, IO_CAUSAL@l
-    lis r15, IO_ACAUSAL@h
-    ori r15, r15, IO_ACAUSAL@l
+    corr_rule_setup 9f          # v0 zeros, r19 row halves, r18 offset stride, r14/r15 sensors
     li r3, 0
     blr
 9:  li r3, RC_BAD_PARAMETER

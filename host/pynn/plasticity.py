@@ -25,6 +25,7 @@ from pyNN.standardmodels.synapses import (SpikePairRule, AdditiveWeightDependenc
 
 from isa.wire import FPGA_TICK_S as TICK_S
 
+from ..calibration_fit import CELL_MAX
 from .simulator import state
 
 #: Rules a PyNN run can drive: their parameters set once at the start.  stdp_reward needs
@@ -32,9 +33,9 @@ from .simulator import state
 RUNNABLE = ("stdp_mult", "stdp_add")
 #: Rule parameters in PyNN weight units (nA, or integers of the weight field onto TwinNeuron).
 WEIGHT_PARAMS = ("w_min", "w_max")
-#: eta_corr's default, a fraction of the sensors' full scale: v_correlation_store at 200 of 1022, the
-#: hybrid-plasticity experiment's setting (tools/experiments/stdp.py).
-ETA_DEFAULT = 200 / 1022
+#: eta_corr's default, a fraction of the sensors' full scale: v_correlation_store at 200 of 1022 (CELL_MAX),
+#: the hybrid-plasticity experiment's setting (tools/experiments/stdp.py).
+ETA_DEFAULT = 200 / CELL_MAX
 #: Rule parameters the front end sets itself.
 DERIVED = ("offset_stride", "rows")
 
