@@ -146,6 +146,9 @@ def mailbox(name: str, chip: str = "dls", *, command: str = "once", period_us: i
         raise ValueError(f"unknown mailbox command {command!r}; commands: {', '.join(MAILBOX_COMMANDS)}")
     names = [p.name for p in rule.params]
     unknown = sorted(set(params) - set(names))
+    for p in rule.params:                   # parameters with a default may be left out
+        if p.name not in params and p.default is not None:
+            params[p.name] = CHIP_LIMITS[p.default][1](_profile(chip)) if isinstance(p.default, str) else p.default
     missing = [n for n in names if n not in params]
     if unknown or missing:
         raise ValueError(f"rule {name}: " + "; ".join(

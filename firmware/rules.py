@@ -21,6 +21,7 @@ class Param:
     lo: int
     hi: int | str          # an int, or a key of CHIP_LIMITS
     doc: str
+    default: int | str | None = None     # used when a mailbox leaves it out: an int or a key of CHIP_LIMITS
 
 
 #: Upper limits that depend on the chip: (the symbol docs show, value for an isa.profiles.Profile).
@@ -89,8 +90,17 @@ def _synapse_bytes(w, cal):
 
 
 # --------------------------------------------------------------------------- rules
+def _rows_only(rows, weights, new, mask):
+    """Rows 0 .. rows - 1 updated (None: all); the others keep their bytes and sensors."""
+    if rows is None:
+        return new, mask
+    keep = np.arange(np.shape(weights)[0]) >= rows
+    new = np.where(keep[:, None], (np.asarray(weights, np.int64) & 0xFF).astype(np.uint8), new)
+    return new, np.where(keep[:, None], False, mask)
+
+
 def stdp_mult_reference(causal, acausal, weights, offsets, *, theta, lambda_pos, lambda_neg, w_max,
-                        weight_bits=6):
+                        weight_bits=6, rows=None):
     """One update of firmware/rules/stdp_mult.s.
 
     causal, acausal: the column-ADC readings (uint8, any shape); weights: the
@@ -102,7 +112,7 @@ def stdp_mult_reference(causal, acausal, weights, offsets, *, theta, lambda_pos,
     inc = _fmul(_fmul(pos, lambda_pos), _wrap8(2 * _wrap8(w_max - w)))
     dec = _fmul(_fmul(_sat8(-neg), lambda_neg), _wrap8(2 * w))
     new = _clamp(_sat8(_sat8(w + inc) - dec), w_max)
-    return _synapse_bytes(new, cal), _wrap8(pos + neg) != 0
+    return _rows_only(rows, weights, _synapse_bytes(new, cal), _wrap8(pos + neg) != 0)
 
 
 def corr_read_reference(causal, acausal, *, first_row, rows, reset):
@@ -116,16 +126,17 @@ def corr_read_reference(causal, acausal, *, first_row, rows, reset):
 
 
 def stdp_add_reference(causal, acausal, weights, offsets, *, theta, eta_pos, eta_neg, w_min, w_max,
-                       weight_bits=6):
+                       weight_bits=6, rows=None):
     """One update of firmware/rules/stdp_add.s; inputs and result as for
     stdp_mult_reference."""
     pos, neg = _eligibility(causal, acausal, offsets, theta)
     w, cal = _weight_split(weights, weight_bits)
     new = _sat8(_sat8(w + _fmul(pos, eta_pos)) - _fmul(_sat8(-neg), eta_neg))
-    return _synapse_bytes(_clamp_range(new, w_min, w_max), cal), _wrap8(pos + neg) != 0
+    return _rows_only(rows, weights, _synapse_bytes(_clamp_range(new, w_min, w_max), cal), _wrap8(pos + neg) != 0)
 
 
-def stdp_reward_reference(causal, acausal, weights, offsets, *, reward, theta, eta, w_min, w_max, weight_bits=6):
+def stdp_reward_reference(causal, acausal, weights, offsets, *, reward, theta, eta, w_min, w_max, weight_bits=6,
+                          rows=None):
     """One update of firmware/rules/stdp_reward.s (the reward word's low byte
     as the firmware reads it); inputs and result as for stdp_mult_reference."""
     r = int(_wrap8(reward))
@@ -136,7 +147,7 @@ def stdp_reward_reference(causal, acausal, weights, offsets, *, reward, theta, e
     size = _sat8(abs(r))
     change = _fmul(_fmul(pos, eta), size) - _fmul(_fmul(_sat8(-neg), eta), size)
     new = _sat8(w + _wrap8(change * (1 if r > 0 else -1)))
-    return _synapse_bytes(_clamp_range(new, w_min, w_max), cal), _wrap8(pos + neg) != 0
+    return _rows_only(rows, weights, _synapse_bytes(_clamp_range(new, w_min, w_max), cal), _wrap8(pos + neg) != 0)
 
 
 def homeostasis_reference(counters, weights, *, target, tolerance, step, w_min, w_max, weight_bits=6):
@@ -152,6 +163,8 @@ def homeostasis_reference(counters, weights, *, target, tolerance, step, w_min, 
 
 _OFFSET_STRIDE = Param("offset_stride", 0, 0xFFFF, "bytes from one row's offsets to the next in MB_DATA: "
                                                    "0 (the same for every row) or 2 * VECTOR_BYTES (per synapse)")
+_ROWS = Param("rows", 1, "rows", "rows 0 .. rows - 1 are updated, the others and their sensors left alone "
+                                 "(default: all)", default="rows")
 
 RULES: dict[str, Rule] = {
     "stdp_mult": Rule(
@@ -161,7 +174,7 @@ RULES: dict[str, Rule] = {
          Param("lambda_pos", 0, 127, "potentiation rate, a fraction of 128"),
          Param("lambda_neg", 0, 127, "depression rate (lambda * alpha), a fraction of 128"),
          Param("w_max", 0, "weight_max", "largest weight the rule sets"),
-         _OFFSET_STRIDE),
+         _OFFSET_STRIDE, _ROWS),
         stdp_mult_reference),
     "corr_read": Rule(
         "corr_read",
@@ -178,7 +191,7 @@ RULES: dict[str, Rule] = {
          Param("eta_neg", 0, 127, "depression step per unit of |a|, a fraction of 128"),
          Param("w_min", 0, "weight_max", "smallest weight the rule sets"),
          Param("w_max", 0, "weight_max", "largest weight the rule sets (w_min <= w_max)"),
-         _OFFSET_STRIDE),
+         _OFFSET_STRIDE, _ROWS),
         stdp_add_reference),
     "stdp_reward": Rule(
         "stdp_reward",
@@ -189,7 +202,7 @@ RULES: dict[str, Rule] = {
          Param("eta", 0, 127, "learning rate, a fraction of 128"),
          Param("w_min", 0, "weight_max", "smallest weight the rule sets"),
          Param("w_max", 0, "weight_max", "largest weight the rule sets (w_min <= w_max)"),
-         _OFFSET_STRIDE),
+         _OFFSET_STRIDE, _ROWS),
         stdp_reward_reference),
     "homeostasis": Rule(
         "homeostasis",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .calibration_fit import CELL_MAX
 from .network import AllToAll, FromMatrix, Network
 
 INPUT_RATE = 100.0            # Hz (biological) of a pixel at full intensity
@@ -34,7 +35,7 @@ GAP = 0.02                    # s of silence between samples (membranes relax)
 NEURON = dict(v_leak=0.60, v_reset=0.55, v_threshold=0.72, tau_mem=10e-3, tau_syn_exc=2e-3, tau_syn_inh=2e-3,
               tau_refrac=2e-3, gm_exc=150, gm_inh=150)
 HEADROOM = 0.4                # the 99th percentile of a layer's counts maps to this share of the top rate
-GM_RANGE = (1, 1022)          # the synaptic gain cells that normalise a layer
+GM_RANGE = (1, CELL_MAX)      # the synaptic gain cells that normalise a layer
 
 
 # --------------------------------------------------------------------------- data and the software network

@@ -227,6 +227,9 @@ class Projection:
     post: Population
     weights: np.ndarray           # (pre.size, post.size) signed integers, 0 = none
     label: str
+    plastic: bool = False         # its rows come first in each array (a firmware rule updates rows 0 .. k-1)
+    mask: np.ndarray | None = None    # synapses, where weight 0 is one too (plastic ones may start at 0)
+    inhibitory: bool = False      # the row sign of its synapses of weight 0
 
 
 #: Population parameter -> the calibrated quantity that sets it (host.calibration_fit.QUANTITIES).
@@ -322,6 +325,7 @@ class Placement:
     weights: np.ndarray           # (arrays * rows, columns) magnitudes
     drivers: dict                 # row -> (address, inhibitory, source)
     labels_of: dict               # neuron circuit -> address
+    plastic_rows: np.ndarray = None   # per array: rows 0 .. k-1 carry the plastic projections' synapses
 
 
 class Network:
@@ -362,9 +366,16 @@ class Network:
         self.sources.append(src)
         return src
 
-    def project(self, pre, post: Population, connector: Connector, weight=None, label: str | None = None) -> Projection:
+    def project(self, pre, post: Population, connector: Connector, weight=None, label: str | None = None,
+                plastic: bool = False, mask: np.ndarray | None = None, inhibitory: bool = False) -> Projection:
         """Synapses pre -> post where the connector says; `weight` a signed
-        integer or a (pre, post) matrix (FromMatrix carries its own)."""
+        integer or a (pre, post) matrix (FromMatrix carries its own).
+        `plastic`: its rows are placed first in each synapse array, before
+        every static row, so that a firmware rule given `rows` =
+        Placement.plastic_rows[array] updates these synapses and no others.
+        `mask` (pre, post): the synapses, including weight-0 ones (which
+        then sit on an `inhibitory` or excitatory row); default: weight != 0."""
+        synapses = None if mask is None else np.asarray(mask, bool)
         mask = connector.mask(pre.size, post.size)
         if isinstance(connector, FromMatrix):
             w = np.asarray(connector.weights)
@@ -375,7 +386,11 @@ class Network:
         w = np.where(mask, w, 0)
         if not np.all(np.asarray(w) == np.round(w)):
             raise ValueError("weights are integers of the chip's weight field (signed: the sign picks the row)")
-        proj = Projection(pre, post, w.astype(np.int64), label or f"projection{len(self.projections)}")
+        if synapses is not None and (synapses.shape != w.shape or np.any(w[~synapses] != 0)):
+            raise ValueError(f"project: the mask ({synapses.shape}) must hold every weight != 0 of the {w.shape} "
+                             "projection")
+        proj = Projection(pre, post, w.astype(np.int64), label or f"projection{len(self.projections)}", plastic,
+                          synapses, bool(inhibitory))
         self.projections.append(proj)
         return proj
 
@@ -435,21 +450,26 @@ class Network:
                                  f"the chip has {EVENT_ADDRESSES} ({nxt - EVENT_ADDRESSES} too many)")
         # Rows: one per (source channel, array, sign) with synapses there.
         syn = {}                      # (pre, channel, array, sign) -> {column: magnitude}
+        plastic = {}                  # the same keys -> whether their synapses are plastic
         for proj in self.projections:
             post = neurons[proj.post]
-            for i, j in zip(*np.nonzero(proj.weights)):
+            for i, j in zip(*np.nonzero(proj.weights if proj.mask is None else proj.mask)):
                 w = int(proj.weights[i, j])
                 arr, col = divmod(int(post[j]), p.columns)
-                key = (proj.pre, int(i), arr, 1 if w < 0 else 0)
+                key = (proj.pre, int(i), arr, 1 if w < 0 or (w == 0 and proj.inhibitory) else 0)
                 cols = syn.setdefault(key, {})
                 if col in cols:
                     raise PlacementError(f"{proj.label}: {proj.pre.label}[{i}] reaches {proj.post.label}[{j}] "
                                          "through two projections of the same sign; merge them into one")
                 cols[col] = abs(w)
+                if plastic.setdefault(key, proj.plastic) != proj.plastic:
+                    raise PlacementError(f"{proj.label}: {proj.pre.label}[{i}] has plastic and static synapses of one "
+                                         f"sign in array {arr}; they would share a row, and a rule updates whole rows: "
+                                         "use separate sources for the plastic and the static synapses")
         used = np.zeros(p.synapse_arrays, int)
         rows, drivers = {}, {}
         weights = np.zeros((p.synapse_arrays * p.rows, p.columns), np.int64)
-        for key in sorted(syn, key=lambda k: (k[2], self._order(k[0]), k[1], k[3])):
+        for key in sorted(syn, key=lambda k: (k[2], not plastic[k], self._order(k[0]), k[1], k[3])):
             pre, ch, arr, inh = key
             if used[arr] >= p.rows:
                 need = sum(1 for k in syn if k[2] == arr)
@@ -466,7 +486,11 @@ class Network:
             raise PlacementError(f"{len(v)} membrane recordings ({', '.join(q.label for q, _ in v)}); the chip has "
                                  "one membrane ADC (1 too many)" if len(v) == 2 else
                                  f"{len(v)} membrane recordings; the chip has one membrane ADC ({len(v) - 1} too many)")
-        return Placement(neurons, addresses, rows, weights, drivers, labels_of)
+        plastic_rows = np.zeros(p.synapse_arrays, np.int64)
+        for key, row in rows.items():
+            if plastic[key]:
+                plastic_rows[key[2]] += 1
+        return Placement(neurons, addresses, rows, weights, drivers, labels_of, plastic_rows)
 
     def _order(self, part) -> int:
         parts = self.sources + self.populations

@@ -104,16 +104,45 @@
 # stride (P_OFFSET_STRIDE) 0 (one row of offsets for every row) or
 # 2 * VECTOR_BYTES (one per synapse).
 
-# rule_init: stride = P_OFFSET_STRIDE; branches to `bad` unless the offsets
-# lie in MB_DATA and their rows are aligned for fxvlax.  Uses tmp.
-    .macro offset_stride stride, tmp, bad
+# rule_init: halves = 2 * P_ROWS, the row halves rows 0 .. P_ROWS - 1 span (the
+# rule updates those rows only; the others, their sensors too, are left alone);
+# branches to `bad` unless 1 <= P_ROWS <= SYNAPSE_ROWS.
+    .macro row_halves halves, bad
+    lwz \halves, P_ROWS(0)
+    cmplwi \halves, 1
+    blt \bad
+    cmplwi \halves, SYNAPSE_ROWS
+    bgt \bad
+    slwi \halves, \halves, 1
+    .endm
+
+# rule_init: stride = P_OFFSET_STRIDE; branches to `bad` unless the offsets of
+# the rows updated (halves / 2 of them, from row_halves) lie in MB_DATA and their
+# rows are aligned for fxvlax.  Uses tmp.
+    .macro offset_stride stride, halves, tmp, bad
     lwz \stride, P_OFFSET_STRIDE(0)
-    li \tmp, SYNAPSE_ROWS - 1
+    srwi \tmp, \halves, 1
+    addi \tmp, \tmp, -1
     mullw \tmp, \tmp, \stride
     cmplwi \tmp, MB_DATA_SIZE - 2 * VECTOR_BYTES
     bgt \bad
     andi. \tmp, \stride, VECTOR_BYTES - 1
     bne \bad
+    .endm
+
+# rule_init of the correlation rules (stdp_mult, stdp_add, stdp_reward): v0 = 0,
+# r19 = the row halves updated (row_halves), r18 = the offset stride
+# (offset_stride), r14 / r15 = the causal / acausal correlation I/O spaces;
+# branches to `bad` on a bad P_ROWS or P_OFFSET_STRIDE.  Uses r4.
+    .macro corr_rule_setup bad
+    li r4, 0
+    fxvsplatb 0, r4
+    row_halves r19, \bad
+    offset_stride r18, r19, r4, \bad
+    lis r14, IO_CAUSAL@h
+    ori r14, r14, IO_CAUSAL@l
+    lis r15, IO_ACAUSAL@h
+    ori r15, r15, IO_ACAUSAL@l
     .endm
 
 # addr = the address of row half rh's offsets.  Uses tmp.

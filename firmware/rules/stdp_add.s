@@ -16,6 +16,8 @@
 #   P_W_MIN 0..WEIGHT_MAX, P_W_MAX 0..WEIGHT_MAX (w_min <= w_max),
 #   P_OFFSET_STRIDE  bytes from one row's offsets to the next in MB_DATA: 0 (one
 #                    row of offsets for every row) or 2 * VECTOR_BYTES (one per synapse)
+#   P_ROWS           rows 0 .. P_ROWS - 1 are updated (1..SYNAPSE_ROWS; the host's
+#                    default: all); the others and their sensors are left alone
 # Offsets: signed bytes in MB_DATA (lib/vector.s, offsets_at; zeros: no offsets).
 
     .text
@@ -29,13 +31,7 @@ rule_init:
     lwz r5, P_W_MIN(0)          # clamp_range needs w_min <= w_max (r4)
     cmplw r5, r4
     bgt 9f
-    li r4, 0
-    fxvsplatb 0, r4             # v0 zeros
-    offset_stride r18, r4, 9f   # r18 bytes between offset rows
-    lis r14, IO_CAUSAL@h
-    ori r14, r14, IO_CAUSAL@l
-    lis r15, IO_ACAUSAL@h
-    ori r15, r15, IO_ACAUSAL@l
+    corr_rule_setup 9f          # v0 zeros, r19 row halves, r18 offset stride, r14/r15 sensors
     li r3, 0
     blr
 9:  li r3, RC_BAD_PARAMETER
@@ -44,8 +40,7 @@ rule_init:
     .globl rule_update
 rule_update:
     li r16, 0                   # row half: row * 2 + half
-    li r4, ROW_HALVES
-    mtctr r4
+    mtctr r19                   # rows 0 .. P_ROWS - 1
 1:  fxvinx 6, r14, r16          # causal readings
     fxvinx 7, r15, r16          # acausal readings
     fxvinx 8, 0, r16            # synapse bytes

@@ -32,6 +32,9 @@ from .standardmodels import (IF_curr_exp, EIF_cond_exp_isfa_ista, TwinNeuron,  #
                              PointNeuron, LIF, AdExp, CurrExpPostSynapticResponse)
 from .populations import Population, PopulationView, Assembly            # noqa: F401
 from .projections import Projection                                      # noqa: F401
+from .plasticity import FirmwareRule, PlasticSynapse                     # noqa: F401
+from .plasticity import (STDPMechanism, TsodyksMarkramSynapse, SpikePairRule,  # noqa: F401
+                         AdditiveWeightDependence, MultiplicativeWeightDependence)
 
 
 def setup(timestep=DEFAULT_TIMESTEP, min_delay="auto", url=None, calibration=None, seed=0, **extra_params):

@@ -31,13 +31,24 @@ class Projection(common.Projection):
                  source=None, receptor_type=None, space=Space(), label=None):
         common.Projection.__init__(self, presynaptic_population, postsynaptic_population, connector,
                                    synapse_type, source, receptor_type, space, label)
-        if type(self.synapse_type).__name__ != "StaticSynapse":
-            raise NotImplementedError(f"{type(self.synapse_type).__name__}: this front end has StaticSynapse only "
-                                      "(plasticity through firmware rules is not there yet)")
+        if type(self.synapse_type).__name__ not in ("StaticSynapse", "PlasticSynapse"):
+            raise errors.NoModelAvailableError(
+                f"{type(self.synapse_type).__name__}: the chip's synapses are StaticSynapse, or PlasticSynapse with a "
+                "firmware rule (docs/pynn.md, Plasticity); PyNN's STDPMechanism and TsodyksMarkramSynapse describe "
+                "rules the chip does not compute")
+        assembly = isinstance(self.pre, common.Assembly) or isinstance(self.post, common.Assembly)
+        if assembly and type(self.synapse_type).__name__ == "PlasticSynapse":
+            raise NotImplementedError(f"{self.label}: plastic projections from or to an Assembly are not written "
+                                      "yet: project each population")
+        if (not assembly and type(self.synapse_type).__name__ == "PlasticSynapse"
+                and hasattr(self.post.celltype, "weight_current")):
+            raise NotImplementedError(f"{self.label}: plastic synapses onto {type(self.post.celltype).__name__} "
+                                      "(conductance weights mapped at the driving force) are not written yet: the "
+                                      "rule's bounds and the learned weights would need that map")
         self.connections = []
+        self._segment_w = None          # plastic: the weights at the start of the segment
         connector.connect(self)
-        if isinstance(self.pre, common.Assembly) or isinstance(self.post, common.Assembly):
-            # placed as one part per (pre population, post population) of the assemblies
+        if assembly:                    # placed as one part per (pre population, post population) of the assemblies
             simulator.state.projections.extend(_Part(self, a, b) for a in _members(self.pre)
                                                for b in _members(self.post))
         else:
@@ -58,6 +69,20 @@ class Projection(common.Projection):
                 value = np.asarray(value, float)
                 for c in self.connections:
                     setattr(c, name, float(value[c.presynaptic_index, c.postsynaptic_index]))
+
+    def segment_weights(self, w):
+        """The weights a run of this segment starts from: those of its first run
+        (the chip replays a continued segment from its start)."""
+        if self._segment_w is None or len(self._segment_w) != len(w):
+            self._segment_w = np.array(w, float)
+        return self._segment_w
+
+    def restore_weights(self):
+        """reset(): a plastic projection's weights back to those its segment started from."""
+        if self._segment_w is not None:
+            for c, w in zip(self.connections, self._segment_w):
+                c.weight = float(w)
+            self._segment_w = None
 
     def _convergent_connect(self, presynaptic_indices, postsynaptic_index, location_selector=None,
                             **connection_parameters):
@@ -116,6 +141,9 @@ class _Part:
         self.label = f"{parent.label} ({self.pre.label} -> {self.post.label})"
         self.receptor_type = parent.receptor_type
         self.synapse_type = parent.synapse_type
+
+    def restore_weights(self):
+        """Static synapses only (plastic ones from or to an Assembly are refused)."""
 
     def _connection_arrays(self):
         c = self.parent.connections

@@ -85,6 +85,7 @@ class State(common.control.BaseState):
         self.segment_counter = -1
         self.result = None
         self.warned_delay = False
+        self.rule_updates, self.rule_overruns = [], []
         self.reset()
 
     def reset(self):
@@ -96,6 +97,8 @@ class State(common.control.BaseState):
         for pop in self.populations:
             if hasattr(pop.celltype, "reset_trains"):
                 pop.celltype.reset_trains(pop)
+        for proj in self.projections:       # PyNN's reset: synaptic weights back to their initial values
+            proj.restore_weights()
 
     # ---------------------------------------------------------------- running
     def run(self, simtime):
@@ -256,8 +259,12 @@ def build_and_run(st: State, t_ms: float):
         where[pop] = parts
     # Signed currents (chip amperes) or integer weights per (pre part, post part).
     pair = {}
+    plastic = {}                        # pair key -> (PyNN projection, [(connection indices, rows a, columns b)])
     for proj in st.projections:
         pre_i, post_i, w, d = proj._connection_arrays()
+        rule = getattr(proj.synapse_type, "plasticity_rule", None)
+        if rule is not None:
+            w = proj.segment_weights(w)  # a replayed segment starts from its first weights
         if len(w) == 0:
             continue
         bad = (d < -1e-9) | (d > st.max_delay + 1e-9)
@@ -278,7 +285,12 @@ def build_and_run(st: State, t_ms: float):
                     continue
                 a = np.searchsorted(pi, pre_i[sel])
                 b = np.searchsorted(qi, post_i[sel])
-                key = (id(ppart), id(qpart))
+                key = (id(ppart), id(qpart)) if rule is None else (id(ppart), id(qpart), id(proj))
+                if rule is not None:
+                    if len(set(zip(a.tolist(), b.tolist()))) < len(a):
+                        raise errors.ConnectionError(f"{proj.label}: two plastic connections between one pair of "
+                                                     "neurons; the chip has one synapse per pair and row")
+                    plastic.setdefault(key, (proj, []))[1].append((np.nonzero(sel)[0], a, b))
                 entry = pair.setdefault(key, [ppart, qpart, np.zeros((ppart.size, qpart.size)),
                                               np.zeros((ppart.size, qpart.size))])
                 ww = w[sel]
@@ -291,15 +303,19 @@ def build_and_run(st: State, t_ms: float):
                     ww = ww * chip_amps_per_na(p, cm)        # nA -> chip amperes
                 target = entry[2] if proj.receptor_type == "excitatory" else entry[3]
                 np.add.at(target, (a, b), np.abs(ww))
+                if rule is not None:         # the bound the rule drives weights to must be representable
+                    wm = rule.w_max * (1.0 if post_pop.celltype.kind == "chip" else chip_amps_per_na(p, cm))
+                    entry.append((proj.receptor_type, float(np.max(wm))))
     # Gains: per post part and sign, the smallest gm cell that reaches the largest current.
     wmax = (1 << p.weight_bits) - 1
     i_max = p.analog.i_max
     dropped = 0
     gm = {}
-    for key, (ppart, qpart, exc, inh) in pair.items():
+    for key, (ppart, qpart, exc, inh, *bound) in pair.items():
         for which, m in (("gm_exc", exc), ("gm_inh", inh)):
             if "_cells" not in qpart.params:
-                gm[(id(qpart), which)] = max(gm.get((id(qpart), which), 0.0), float(m.max(initial=0)))
+                top = max([float(m.max(initial=0))] + [b for r, b in bound if (r == "excitatory") == (which == "gm_exc")])
+                gm[(id(qpart), which)] = max(gm.get((id(qpart), which), 0.0), top)
     gm_cell = {}
     for pop, parts in where.items():
         if kinds[pop] != "neuron":
@@ -318,9 +334,26 @@ def build_and_run(st: State, t_ms: float):
                         f"the chip's 0 .. {max_weight_na(p, cm.min()):g} nA for cm = {cm.min():g} nF")
                 part.params[which] = cell
                 gm_cell[(id(part), which)] = cell
-    for (ppart, qpart, exc, inh) in pair.values():
+    plastic_parts = []                  # (network projection, PyNN projection, pieces, unit, rule, post part)
+    for key, (ppart, qpart, exc, inh, *bound) in pair.items():
         chip = "_cells" in qpart.params
         for sign, m, which in ((1, exc, "gm_exc"), (-1, inh, "gm_inh")):
+            if key in plastic:
+                proj, pieces = plastic[key]
+                if (sign < 0) != (proj.receptor_type != "excitatory"):
+                    continue
+                unit = 1.0 if chip else gm_cell[(id(qpart), which)] / CELL_MAX * i_max / wmax
+                q = np.round(m / unit)
+                if chip and (np.any(q != m) or q.max(initial=0) > wmax):
+                    raise errors.ConnectionError(f"weights onto {qpart.label} (the hardware cell type) are integers of "
+                                                 f"the weight field, 0 .. {wmax}; got {m.max():g}")
+                mask = np.zeros(m.shape, bool)
+                for _, a, b in pieces:
+                    mask[a, b] = True
+                nproj = net.project(ppart, qpart, FromMatrix(sign * q.astype(np.int64)), plastic=True, mask=mask,
+                                    inhibitory=sign < 0, label=proj.label)
+                plastic_parts.append((nproj, proj, pieces, unit, proj.synapse_type.plasticity_rule, qpart))
+                continue
             if not m.any():
                 continue
             if chip:
@@ -355,10 +388,73 @@ def build_and_run(st: State, t_ms: float):
             if k in idx:
                 part.record("v", neuron=int(np.searchsorted(idx, k)))
                 v_target = (pop, ids[0])
+    learning = None
+    if plastic_parts:
+        learning = _start_rules(st, net, plastic_parts, where)
     res = net.run(st.conn, duration, seed=st.seed + st.segment_counter)
+    if learning is not None:
+        _learned_weights(st, net, plastic_parts, where, learning)
     if res.events_dropped:
         warnings.warn(f"{res.events_dropped} spike events were dropped by the chip's event FIFO")
     return RunData(where, kinds, res, t_ms, v_target, dropped)
+
+
+def _post_cm(pop, qpart, where):
+    """The capacitance (nF) of a post part's neurons, one value (a rule's bound is one integer per array)."""
+    if pop.celltype.kind == "chip":
+        return None
+    for idx, part in where[pop]:
+        if part is qpart:
+            cm = np.unique(np.asarray(pop.celltype.cm_of(pop))[idx])
+            if len(cm) > 1:
+                raise errors.InvalidParameterValueError(
+                    f"{pop.label}: plastic synapses onto neurons of different cm ({cm.min():g} .. {cm.max():g} nF); "
+                    "the rule's weight bound is one integer per synapse array: give them one cm")
+            return float(cm[0])
+
+
+def _start_rules(st, net, plastic_parts, where):
+    """Place and configure the network, then start the rules on the PPUs of the arrays with plastic rows."""
+    from .plasticity import PlasticRun
+    p = st.profile
+    pl = net.configure(st.conn)
+    rules = {}
+    for nproj, proj, pieces, unit, rule, qpart in plastic_parts:
+        cm = _post_cm(proj.post_population, qpart, where)
+        scale = 1.0 if cm is None else float(chip_amps_per_na(p, cm)) / unit      # PyNN weight -> weight field
+        bounds = (rule, int(np.floor(rule.w_max * scale + 1e-9)), int(np.ceil(rule.w_min * scale - 1e-9)))
+        if cm is None and (bounds[1] != rule.w_max or bounds[2] != rule.w_min):
+            raise errors.InvalidParameterValueError(f"{proj.label}: w_min and w_max onto the hardware cell type are "
+                                                    "integers of the weight field")
+        if bounds[1] < (1 << p.weight_bits) // 2:
+            warnings.warn(f"{proj.label}: w_max = {rule.w_max:g} is {bounds[1]} of the {p.weight_bits}-bit weight "
+                          "field, because a larger weight onto the same neurons sets the scale; the rule's 8-bit "
+                          "steps (floor(m x 2 (w_max - w) / 128)) mostly vanish that low: keep static weights onto "
+                          "plastic neurons at most w_max")
+        for arr in np.unique(pl.neurons[qpart] // p.columns):
+            old = rules.setdefault(int(arr), bounds)
+            if old[0].key() != rule.key() or old[1:] != bounds[1:]:
+                raise errors.InvalidParameterValueError(
+                    f"{proj.label}: plastic synapses on synapse array {arr} with another rule or weight bounds in the "
+                    f"chip's units (w_max {old[1]} and {bounds[1]} of the weight field): one rule runs per array; give "
+                    "the projections onto it one rule and equal cm")
+    run = PlasticRun(st.conn, pl, rules)
+    run.start(p)
+    return run
+
+
+def _learned_weights(st, net, plastic_parts, where, learning):
+    """Stop the rules, read the plastic synapses and write their weights (PyNN units) into the connections."""
+    p = st.profile
+    st.rule_updates, st.rule_overruns = learning.finish()
+    for nproj, proj, pieces, unit, rule, qpart in plastic_parts:
+        w = np.abs(net.read_weights(st.conn, nproj)).astype(float) * unit       # chip amperes (or integers)
+        cm = _post_cm(proj.post_population, qpart, where)
+        sign = 1.0 if proj.receptor_type == "excitatory" else -1.0
+        for conn_idx, a, b in pieces:
+            vals = w[a, b] if cm is None else w[a, b] / chip_amps_per_na(p, cm)
+            for k, v in zip(conn_idx, vals):
+                proj.connections[k].weight = sign * float(v)
 
 
 class RunData:

@@ -138,4 +138,4 @@ def test_update_cost_in_cycles(chip):
     c, a, w, _ = random_arrays(chip, 6)
     cycles = update_cycles("stdp_add", chip, w, c, a, corr_cycles=PROFILES[chip].ppu_cadc_read_cycles,
                            theta=2, eta_pos=10, eta_neg=10, w_min=0, w_max=63, offset_stride=0)
-    assert cycles == {"dls": 9107, "hx": 482323}[chip]
+    assert cycles == {"dls": 9106, "hx": 482322}[chip]

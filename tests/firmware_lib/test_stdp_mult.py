@@ -173,4 +173,49 @@ def test_update_cost_in_cycles(chip):
     c, a, w, _ = random_arrays(chip, 6)
     cycles = update_cycles("stdp_mult", chip, w, c, a, corr_cycles=PROFILES[chip].ppu_cadc_read_cycles,
                            theta=2, lambda_pos=40, lambda_neg=20, w_max=63, offset_stride=0)
-    assert cycles == {"dls": 9363, "hx": 484371}[chip]
+    assert cycles == {"dls": 9362, "hx": 484370}[chip]
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+@pytest.mark.parametrize("rule", ["stdp_mult", "stdp_add", "stdp_reward"])
+def test_rows_limits_the_update_to_the_first_rows(chip, rule):
+    """rows = k: rows k.. keep their bytes and their sensors (static synapses
+    sharing the array with plastic ones), rows ..k-1 are updated as the reference says."""
+    from firmware.rules import RULES
+    p = PROFILES[chip]
+    c, a = trace_readings(chip, 40)                   # strongly causal everywhere: every synapse would move
+    w = np.full((p.rows, p.columns), 20, np.uint8)
+    params = {"stdp_mult": dict(theta=2, lambda_pos=127, lambda_neg=127, w_max=63),
+              "stdp_add": dict(theta=2, eta_pos=127, eta_neg=127, w_min=0, w_max=63),
+              "stdp_reward": dict(reward=100, theta=2, eta=127, w_min=0, w_max=63)}[rule]
+    k = 5
+    o = run_rule(rule, chip, w, c, a, offset_stride=0, rows=k, **params)
+    assert o.rc == RETURN_CODES["ok"] and o.updates == 1
+    assert (o.synapses[k:] == 20).all() and not o.resets[k:].any()
+    assert (o.synapses[:k] > 20).all() and o.resets[:k].all()
+    want, want_resets = RULES[rule].reference(c, a, w, np.zeros_like(w, int), weight_bits=p.weight_bits, rows=k,
+                                              **params)
+    assert_same_bytes(o.synapses, want)
+    assert (o.resets == want_resets).all()
+    for bad in (0, p.rows + 1):                       # written raw, past the host-side check
+        mb = bytearray(firmware.mailbox(rule, chip, offset_stride=0, **params))
+        at = firmware.field("params")[0] - MAILBOX_ADDRESS + 4 * [q.name for q in RULES[rule].params].index("rows")
+        mb[at:at + 4] = bad.to_bytes(4, "big")
+        assert run_rule(rule, chip, w, c, a, mb=bytes(mb)).rc == RETURN_CODES["bad_parameter"]
+    with pytest.raises(ValueError, match=f"rows = {p.rows + 1} out of range 1..{p.rows}"):
+        firmware.mailbox(rule, chip, offset_stride=0, rows=p.rows + 1, **params)
+
+
+def test_rows_lets_per_synapse_offsets_fit_on_hx():
+    """hx: per-synapse offsets of all 256 rows do not fit MB_DATA; of 12 rows they do."""
+    p = PROFILES["hx"]
+    c, a, w, off = random_arrays("hx", 9)
+    off[12:] = 0
+    params = dict(theta=2, lambda_pos=40, lambda_neg=20, w_max=63)
+    o = run_rule("stdp_mult", "hx", w, c, a, data=offsets_data(off[:12], True), offset_stride=p.columns, rows=12,
+                 **params)
+    assert o.rc == RETURN_CODES["ok"]
+    want, _ = stdp_mult_reference(c, a, w, off, weight_bits=p.weight_bits, rows=12, **params)
+    assert_same_bytes(o.synapses, want)
+    assert run_rule("stdp_mult", "hx", w, c, a, offset_stride=p.columns, rows=13, **params).rc == \
+        RETURN_CODES["bad_parameter"]

@@ -36,6 +36,35 @@ def test_placement_neurons_rows_and_signs():
     assert len({a for (a, _, _) in pl.drivers.values()}) == 28   # every source channel its own address
 
 
+def test_plastic_rows_come_first_in_each_array_and_zero_weights_keep_their_synapse():
+    """A firmware rule given rows = plastic_rows[array] updates exactly the plastic synapses."""
+    net = Network()
+    static_src = net.poisson_source(3, rate=10.0, label="static")      # placed first by order, not by plasticity
+    plastic_src = net.poisson_source(4, rate=10.0, label="plastic")
+    pop = net.population(8, label="pop")
+    net.project(static_src, pop, AllToAll(), weight=20)
+    w = np.zeros((4, 8), np.int64)
+    w[0] = -5
+    mask = np.ones((4, 8), bool)
+    net.project(plastic_src, pop, FromMatrix(w), plastic=True, mask=mask, inhibitory=True)
+    pl = net.place(PROFILES["dls"])
+    assert pl.plastic_rows.tolist() == [4]
+    plastic_rows = sorted(r for (src, _, _, _), r in pl.rows.items() if src is plastic_src)
+    assert plastic_rows == [0, 1, 2, 3]                                 # rows 0 .. 3, weight 0 included
+    assert all(pl.drivers[r][1] == 1 for r in plastic_rows)            # the inhibitory rows the mask asked for
+    assert pl.weights[0, :8].tolist() == [5] * 8 and not pl.weights[1:4].any()
+    assert sorted(r for (src, _, _, _), r in pl.rows.items() if src is static_src) == [4, 5, 6]
+    with pytest.raises(ValueError, match="mask"):
+        net.project(plastic_src, pop, FromMatrix(w), plastic=True, mask=np.zeros((4, 8), bool))
+    net2 = Network()
+    src = net2.poisson_source(1, rate=10.0)
+    a, b = net2.population(2), net2.population(2)
+    net2.project(src, a, AllToAll(), weight=3, plastic=True)
+    net2.project(src, b, AllToAll(), weight=3)
+    with pytest.raises(PlacementError, match="plastic and static synapses of one sign in array 0"):
+        net2.place(PROFILES["dls"])
+
+
 def test_signed_projection_from_one_source_gets_both_rows():
     net = Network()
     src = net.spike_source([[0.01]], label="s")

@@ -33,3 +33,17 @@ def test_the_host_guide_example_runs_and_prints_what_the_guide_says(capsys):
     exec(compile(code, str(HOST_GUIDE), "exec"), {})
     out = capsys.readouterr().out.strip()
     assert "`" + out + "`" in " ".join(text.split()), out      # the printed line is quoted in the guide
+
+
+PYNN_GUIDE = README.parent / "docs" / "pynn.md"
+
+
+def test_the_pynn_guide_examples_run(capsys):
+    """Every example of docs/pynn.md but the calibration one (tests/host covers calibrate)."""
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", PYNN_GUIDE.read_text(), re.S) if "calibrate(" not in b]
+    assert len(blocks) >= 2
+    for code in blocks:
+        exec(compile(code, str(PYNN_GUIDE), "exec"), {})
+    out = capsys.readouterr().out
+    m = re.search(r"causal inputs: 0.40 -> ([0-9.]+) \.\. ([0-9.]+) nA", out)
+    assert m and float(m.group(1)) > 0.8, out          # pre-before-post pairs potentiate

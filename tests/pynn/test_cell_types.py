@@ -178,3 +178,15 @@ def test_poisson_refractory_needs_intervals_longer_than_the_dead_time(sim):
     sim.Population(1, sim.SpikeSourcePoissonRefractory(rate=250.0, tau_refrac=4.0), label="s")
     with pytest.raises(errors.InvalidParameterValueError, match=r"s\[0\]: rate 250 Hz with tau_refrac 4 ms"):
         sim.run(10.0)
+
+
+def test_plastic_synapses_onto_eif_or_an_assembly_are_refused(sim):
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))
+    eif = sim.Population(1, sim.EIF_cond_exp_isfa_ista())
+    lif = sim.Population(1, sim.IF_curr_exp())
+    rule = sim.FirmwareRule("stdp_mult", w_max=1.0, theta=2, lambda_pos=3, lambda_neg=3)
+    with pytest.raises(NotImplementedError, match="plastic synapses onto EIF_cond_exp_isfa_ista"):
+        sim.Projection(src, eif, sim.AllToAllConnector(), sim.PlasticSynapse(weight=0.01, plasticity_rule=rule))
+    with pytest.raises(NotImplementedError, match="plastic projections from or to an Assembly"):
+        sim.Projection(src, lif + sim.Population(1, sim.IF_curr_exp()), sim.AllToAllConnector(),
+                       sim.PlasticSynapse(weight=0.5, plasticity_rule=rule))

@@ -41,7 +41,8 @@ NOT_APPLICABLE = {
         "'inhibitory')",
     ("test_connection_handling", "test_connections_attribute"): COND,
     ("test_connection_handling", "test_connection_access_weight_and_delay"): COND,
-    ("test_connection_handling", "test_issue652"): COND + "; STDPMechanism (plasticity is not in this front end yet)",
+    ("test_connection_handling", "test_issue652"): COND + "; STDPMechanism (refused: the chip's plasticity is "
+                                                   "PlasticSynapse with a firmware rule, docs/pynn.md)",
     ("test_parameter_handling", "test_issue302"): COND,
     ("test_parameter_handling", "test_set_synaptic_parameters_fully_connected"): COND + "; TsodyksMarkramSynapse",
     ("test_parameter_handling", "test_set_synaptic_parameters_partially_connected"): COND + "; TsodyksMarkramSynapse",

@@ -96,9 +96,9 @@ def configure(chip, W, exc, correlation: bool):
     K = len(p.neuron_cells)
     n = np.arange(p.neurons)
     for name, v in CELLS.items():
-        write("capmem", "neuron", n * K + p.neuron_cells.index(name), round(v / a.v_max * 1022))
+        write("capmem", "neuron", n * K + p.neuron_cells.index(name), round(v / a.v_max * p.cell_max))
     for name, t in TAUS.items():
-        write("capmem", "neuron", n * K + p.neuron_cells.index(name), round(a.tau_full_scale / t * 1022))
+        write("capmem", "neuron", n * K + p.neuron_cells.index(name), round(a.tau_full_scale / t * p.cell_max))
     for name in ("i_bias_syn_exc_gm", "i_bias_syn_inh_gm"):
         write("capmem", "neuron", n * K + p.neuron_cells.index(name), GM)
     g = lambda name: p.global_cells.index(name)
@@ -173,10 +173,10 @@ def wire_run(repeats: int) -> list[float]:
         a = p.analog
         for name, v in CELLS.items():
             for n in range(p.neurons):
-                prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(round(v / a.v_max * 1022)))
+                prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(round(v / a.v_max * p.cell_max)))
         for name, t in TAUS.items():
             for n in range(p.neurons):
-                prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(round(a.tau_full_scale / t * 1022)))
+                prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(round(a.tau_full_scale / t * p.cell_max)))
         for n in range(p.neurons):
             prog.write(host.CapMemCellOnChip(n, "i_bias_syn_exc_gm"), host.CapMemCell(GM))
             prog.write(host.CapMemCellOnChip(n, "i_bias_syn_inh_gm"), host.CapMemCell(GM))
@@ -222,8 +222,8 @@ b2.defaultclock.dt = dt_bio * b2.second
 ms, mV, nA, pF = b2.ms, b2.mV, b2.nA, b2.pF
 C = 2.0 * pF
 a = p.analog
-tau = lambda name: a.tau_full_scale * a.i_max / (round(a.tau_full_scale / TAUS[name] * 1022) / 1022 * a.i_max)
-volt = lambda name: round(CELLS[name] / a.v_max * 1022) / 1022 * a.v_max
+tau = lambda name: a.tau_full_scale * a.i_max / (round(a.tau_full_scale / TAUS[name] * p.cell_max) / p.cell_max * a.i_max)
+volt = lambda name: round(CELLS[name] / a.v_max * p.cell_max) / p.cell_max * a.v_max
 tau_m, tau_e, tau_i = (tau(n) * p.speedup * b2.second
                        for n in ("i_bias_leak", "i_bias_syn_exc_tau", "i_bias_syn_inh_tau"))
 E_l, V_th, V_r = (volt(n) * b2.volt for n in ("v_leak", "v_threshold", "v_reset"))
@@ -237,7 +237,7 @@ G = b2.NeuronGroup(p.neurons, eqs, threshold="v >= V_th", reset="v = V_r",
 G.v = E_l
 inp = b2.SpikeGeneratorGroup(len(exc), src, ticks * FPGA_TICK_S * p.speedup * b2.second)
 rows = np.arange(len(exc))
-unit = GM / 1022 * a.i_max / 15 * b2.amp
+unit = GM / p.cell_max * a.i_max / 15 * b2.amp
 se = b2.Synapses(inp, G, "w : amp", on_pre="I_e_post += w")
 si = b2.Synapses(inp, G, "w : amp", on_pre="I_i_post += w")
 arr = rows // p.rows

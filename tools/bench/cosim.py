@@ -287,9 +287,9 @@ def configure(conn, W, exc) -> None:
     prog = conn.program()
     for n in range(p.neurons):
         for name, v in CELLS.items():
-            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(round(v / a.v_max * 1022)))
+            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(round(v / a.v_max * p.cell_max)))
         for name, t in TAUS.items():
-            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(round(a.tau_full_scale / t * 1022)))
+            prog.write(host.CapMemCellOnChip(n, name), host.CapMemCell(round(a.tau_full_scale / t * p.cell_max)))
         prog.write(host.CapMemCellOnChip(n, "i_bias_syn_exc_gm"), host.CapMemCell(GM))
         prog.write(host.CapMemCellOnChip(n, "i_bias_syn_inh_gm"), host.CapMemCell(GM))
         prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=1, refractory=20, refractory_clock=4))

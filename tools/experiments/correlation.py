@@ -70,7 +70,7 @@ class ChipResult:
 def nominal_tau(profile, bias: int) -> float:
     """The time constant the bias cell gives by the sensor's documented transfer
     (docs/model.md): tau = corr_tau_full_scale * 1022 / value."""
-    return profile.analog.corr_tau_full_scale * 1022 / bias
+    return profile.analog.corr_tau_full_scale * profile.cell_max / bias
 
 
 def configure(conn, bias: int = BIAS_DEFAULT, store: int = STORE_DEFAULT, baseline: int = BASELINE_DEFAULT):
