@@ -129,12 +129,12 @@ def adex_modes(params: dict) -> dict:
 def adex_ranges(profile) -> dict:
     """(lo, hi, unit, transfer) of each AdEx parameter on the chip: the cell
     transfers of docs/model.md "Parameter cells" over cells 0 .. cell_max
-    (tau_w: 1 .. cell_max)."""
+    (tau_w and delta_t: 1 .. cell_max; the exponential term divides by Delta_T)."""
     a = profile.analog
     tau_lo = profile.hw_to_bio(a.tau_full_scale)
     return {"v_exp": (0.0, a.v_max, "V", f"V_T = cell / {profile.cell_max} x {a.v_max:g} V"),
-            "delta_t": (0.0, a.delta_t_full_scale, "V",
-                        f"Delta_T = cell / {profile.cell_max} x {a.delta_t_full_scale:g} V"),
+            "delta_t": (a.delta_t_full_scale / profile.cell_max, a.delta_t_full_scale, "V",      # cell 0: no slope
+                        f"Delta_T = cell / {profile.cell_max} x {a.delta_t_full_scale:g} V, cell >= 1"),
             "a": (0.0, a.c_mem / a.tau_full_scale, "S",
                   f"a = cell / {profile.cell_max} x c_mem / tau_full_scale = cell / {profile.cell_max} x "
                   f"{a.c_mem / a.tau_full_scale:g} S"),

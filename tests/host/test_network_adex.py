@@ -71,7 +71,8 @@ def test_adaptation_slows_a_driven_neuron():
 
 @pytest.mark.parametrize("params, message", [
     (dict(v_exp=1.3, delta_t=0.02), r"adex: v_exp = 1.3 V is outside the dls chip's range 0 \.\. 1.2 V"),
-    (dict(v_exp=0.5, delta_t=0.2), r"delta_t = 0.2 V is outside the dls chip's range 0 \.\. 0.1 V"),
+    (dict(v_exp=0.5, delta_t=0.2), r"delta_t = 0.2 V is outside the dls chip's range 9.78474e-05 \.\. 0.1 V"),
+    (dict(v_exp=0.5, delta_t=0.0), r"delta_t = 0 V is outside the dls chip's range 9.78474e-05 \.\. 0.1 V"),
     (dict(a=5e-6, tau_w=0.1), r"a = 5e-06 S is outside the dls chip's range 0 \.\. 4e-06 S"),
     (dict(b=-1e-9, tau_w=0.1), r"b = -1e-09 A is outside the dls chip's range 0 \.\. 1e-06 A"),
     (dict(b=1e-9, tau_w=1.0), r"tau_w = 1 s is outside the dls chip's range 0.0005 \.\. 0.511 s"),
