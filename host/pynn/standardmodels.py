@@ -201,18 +201,13 @@ class PointNeuron(cells.PointNeuron):
         return _values(pop, "cm").astype(float)
 
     def chip_groups(self, pop, profile, t_ms):
-        names = list(self.default_parameters)
-        arrays = {n: _values(pop, n).astype(float) for n in names}
-        keys = []
-        for i in range(pop.size):
-            p = {n: float(arrays[n][i]) for n in names}
-            p["tau_syn_E"] = p.pop("excitatory.tau_syn", 5.0)     # an absent receptor: no synapses use it
-            p["tau_syn_I"] = p.pop("inhibitory.tau_syn", 5.0)
-            try:
-                keys.append(tuple(sorted(self._map(profile, p).items())))
-            except errors.InvalidParameterValueError as e:
-                raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: {e}") from None
-        return [(idx, dict(k)) for idx, k in _group(keys)]
+        return _neuron_groups(self, pop, profile, self._network_params)
+
+    def _network_params(self, profile, p):
+        p = dict(p)
+        p["tau_syn_E"] = p.pop("excitatory.tau_syn", 5.0)     # an absent receptor: no synapse uses it
+        p["tau_syn_I"] = p.pop("inhibitory.tau_syn", 5.0)
+        return self._map(profile, p)
 
 
 #: The hardware cell type's parameters: the chip's per-neuron cells by the role
