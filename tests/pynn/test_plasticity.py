@@ -204,3 +204,23 @@ def test_pynn_stdp_mechanism_is_refused_with_the_reason():
     with pytest.raises(errors.NoModelAvailableError, match="no short-term plasticity"):
         sim.TsodyksMarkramSynapse(U=0.5)
     sim.end()
+
+
+def test_weights_over_time_through_pyNN_callbacks():
+    """PyNN's run(t, callbacks=[...]) (simple_STDP's WeightRecorder): each chunk replays
+    the segment, so the trajectory ends where one run of the whole time ends."""
+    cell, pc, pa = _network()
+    seen = []
+
+    def recorder(t):
+        seen.append(float(np.mean(pc.get("weight", format="array"))))
+        return t + 400.0
+
+    sim.run(2000.0, callbacks=[recorder])
+    chunked = np.asarray(pc.get("weight", format="array")).ravel()
+    sim.end()
+    cell, pc, pa = _network()
+    sim.run(2000.0)
+    np.testing.assert_array_equal(chunked, np.asarray(pc.get("weight", format="array")).ravel())
+    sim.end()
+    assert len(seen) == 6 and seen[0] == W0 and np.all(np.diff(seen) >= 0) and seen[-1] > seen[1] > W0
