@@ -248,8 +248,8 @@ class PlasticRun:
 
     def finish(self):
         """Stop the rule after its current update; (updates, overruns) per PPU."""
-        updates, overruns = self.runner.updates(), self.runner.overruns()
         self.runner.stop(timeout_hw_seconds=max(10e-3, 3 * self.period_us * 1e-6))
+        updates, overruns = self.runner.updates(), self.runner.overruns()
         if any(overruns):
             warnings.warn(f"the plasticity rule overran its period {sum(overruns)} time(s) (an update took longer "
                           f"than {self.period_us} us of chip time): choose a longer period")

@@ -101,7 +101,7 @@ def test_causal_pairs_potentiate_and_acausal_ones_depress_as_the_sensor_model_sa
     updates = sim.simulator.state.rule_updates
     sim.end()
     assert len(post) == len(T) and np.all((post - T > 0) & (post - T < 3))   # one spike per drive, just after it
-    assert updates == [10]                               # one PPU: dls's, hx's PPU 1
+    assert updates == [11]           # one PPU (dls; hx: PPU 1): at the start, then every period to the end
     w0 = round(W0 / unit)
     want_c = _model(post, T - LAG, w0, 2000.0, chip=chip)
     want_a = _model(post, T + LAG, w0, 2000.0, chip=chip)
