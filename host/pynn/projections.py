@@ -40,11 +40,6 @@ class Projection(common.Projection):
         if assembly and type(self.synapse_type).__name__ == "PlasticSynapse":
             raise NotImplementedError(f"{self.label}: plastic projections from or to an Assembly are not written "
                                       "yet: project each population")
-        if (not assembly and type(self.synapse_type).__name__ == "PlasticSynapse"
-                and hasattr(self.post.celltype, "weight_current")):
-            raise NotImplementedError(f"{self.label}: plastic synapses onto {type(self.post.celltype).__name__} "
-                                      "(conductance weights mapped at the driving force) are not written yet: the "
-                                      "rule's bounds and the learned weights would need that map")
         self.connections = []
         self._segment_w = None          # plastic: the weights at the start of the segment
         connector.connect(self)
@@ -97,11 +92,7 @@ class Projection(common.Projection):
 
     def _connection_arrays(self):
         """(pre index, post index, weight, delay) in the parent populations' indices."""
-        c = self.connections
-        pre = np.array([x.presynaptic_index for x in c], np.int64)
-        post = np.array([x.postsynaptic_index for x in c], np.int64)
-        w = np.array([x.weight for x in c], float)
-        d = np.array([x.delay for x in c], float)
+        pre, post, w, d = _columns(self.connections)
         pre = _parent_index(self.pre, pre)
         post = _parent_index(self.post, post)
         return pre, post, w, d
@@ -113,6 +104,13 @@ class Projection(common.Projection):
     @property
     def post_population(self):
         return _root(self.post)
+
+
+def _columns(connections):
+    """(pre index, post index, weight, delay) arrays of connections, in their projection's indices."""
+    c = connections
+    return (np.array([x.presynaptic_index for x in c], np.int64), np.array([x.postsynaptic_index for x in c], np.int64),
+            np.array([x.weight for x in c], float), np.array([x.delay for x in c], float))
 
 
 def _members(p):
@@ -146,11 +144,7 @@ class _Part:
         """Static synapses only (plastic ones from or to an Assembly are refused)."""
 
     def _connection_arrays(self):
-        c = self.parent.connections
-        pre = np.array([x.presynaptic_index for x in c], np.int64)
-        post = np.array([x.postsynaptic_index for x in c], np.int64)
-        w = np.array([x.weight for x in c], float)
-        d = np.array([x.delay for x in c], float)
+        pre, post, w, d = _columns(self.parent.connections)
         kp, ip = _split(self.parent.pre, pre)
         kq, iq = _split(self.parent.post, post)
         sel = (kp == self._kp) & (kq == self._kq)

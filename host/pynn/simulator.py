@@ -304,8 +304,8 @@ def build_and_run(st: State, t_ms: float):
                 target = entry[2] if proj.receptor_type == "excitatory" else entry[3]
                 np.add.at(target, (a, b), np.abs(ww))
                 if rule is not None:         # the bound the rule drives weights to must be representable
-                    wm = rule.w_max * (1.0 if post_pop.celltype.kind == "chip" else chip_amps_per_na(p, cm))
-                    entry.append((proj.receptor_type, float(np.max(wm))))
+                    amps = _weight_scale(p, post_pop, qpart, where, proj.receptor_type)
+                    entry.append((proj.receptor_type, rule.w_max * (1.0 if amps is None else amps)))
     # Gains: per post part and sign, the smallest gm cell that reaches the largest current.
     wmax = (1 << p.weight_bits) - 1
     i_max = p.analog.i_max
@@ -399,18 +399,22 @@ def build_and_run(st: State, t_ms: float):
     return RunData(where, kinds, res, t_ms, v_target, dropped)
 
 
-def _post_cm(pop, qpart, where):
-    """The capacitance (nF) of a post part's neurons, one value (a rule's bound is one integer per array)."""
+def _weight_scale(p, pop, qpart, where, receptor):
+    """Chip amperes per PyNN weight unit (nA, or uS onto conductance-based cells at their driving
+    force) onto a post part's neurons: one value, because a rule's bounds are one integer per array;
+    None onto the hardware cell type (integer weights)."""
     if pop.celltype.kind == "chip":
         return None
-    for idx, part in where[pop]:
-        if part is qpart:
-            cm = np.unique(np.asarray(pop.celltype.cm_of(pop))[idx])
-            if len(cm) > 1:
-                raise errors.InvalidParameterValueError(
-                    f"{pop.label}: plastic synapses onto neurons of different cm ({cm.min():g} .. {cm.max():g} nF); "
-                    "the rule's weight bound is one integer per synapse array: give them one cm")
-            return float(cm[0])
+    idx = next(idx for idx, part in where[pop] if part is qpart)
+    scale = chip_amps_per_na(p, np.asarray(pop.celltype.cm_of(pop), float)[idx])
+    if hasattr(pop.celltype, "weight_current"):                 # uS -> nA at the driving force at rest
+        scale = scale * pop.celltype.weight_current(pop, receptor, np.ones(len(idx)), idx)
+    if np.ptp(scale) > 1e-9 * np.max(scale):
+        raise errors.InvalidParameterValueError(
+            f"{pop.label}: plastic synapses onto neurons whose weights map to different currents (cm, or v_rest and "
+            "e_rev of a conductance-based cell, differ); the rule's weight bounds are one integer per synapse array: "
+            "give those neurons one value")
+    return float(scale[0])
 
 
 def _start_rules(st, net, plastic_parts, where):
@@ -420,10 +424,10 @@ def _start_rules(st, net, plastic_parts, where):
     pl = net.configure(st.conn)
     rules = {}
     for nproj, proj, pieces, unit, rule, qpart in plastic_parts:
-        cm = _post_cm(proj.post_population, qpart, where)
-        scale = 1.0 if cm is None else float(chip_amps_per_na(p, cm)) / unit      # PyNN weight -> weight field
+        amps = _weight_scale(p, proj.post_population, qpart, where, proj.receptor_type)
+        scale = 1.0 if amps is None else amps / unit                             # PyNN weight -> weight field
         bounds = (rule, int(np.floor(rule.w_max * scale + 1e-9)), int(np.ceil(rule.w_min * scale - 1e-9)))
-        if cm is None and (bounds[1] != rule.w_max or bounds[2] != rule.w_min):
+        if amps is None and (bounds[1] != rule.w_max or bounds[2] != rule.w_min):
             raise errors.InvalidParameterValueError(f"{proj.label}: w_min and w_max onto the hardware cell type are "
                                                     "integers of the weight field")
         if bounds[1] < (1 << p.weight_bits) // 2:
@@ -449,10 +453,12 @@ def _learned_weights(st, net, plastic_parts, where, learning):
     st.rule_updates, st.rule_overruns = learning.finish()
     for nproj, proj, pieces, unit, rule, qpart in plastic_parts:
         w = np.abs(net.read_weights(st.conn, nproj)).astype(float) * unit       # chip amperes (or integers)
-        cm = _post_cm(proj.post_population, qpart, where)
-        sign = 1.0 if proj.receptor_type == "excitatory" else -1.0
+        post = proj.post_population
+        amps = _weight_scale(p, post, qpart, where, proj.receptor_type)
+        # PyNN's signs: inhibitory weights negative onto current-based cells, conductances positive
+        sign = -1.0 if proj.receptor_type != "excitatory" and not post.celltype.conductance_based else 1.0
         for conn_idx, a, b in pieces:
-            vals = w[a, b] if cm is None else w[a, b] / chip_amps_per_na(p, cm)
+            vals = w[a, b] if amps is None else w[a, b] / amps
             for k, v in zip(conn_idx, vals):
                 proj.connections[k].weight = sign * float(v)
 

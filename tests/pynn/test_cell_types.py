@@ -180,13 +180,26 @@ def test_poisson_refractory_needs_intervals_longer_than_the_dead_time(sim):
         sim.run(10.0)
 
 
-def test_plastic_synapses_onto_eif_or_an_assembly_are_refused(sim):
-    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))
-    eif = sim.Population(1, sim.EIF_cond_exp_isfa_ista())
-    lif = sim.Population(1, sim.IF_curr_exp())
+def test_plastic_synapses_onto_eif_learn_in_microsiemens(sim):
+    """The rule's bounds and the learned weights go through the same driving-force map as the
+    static weights: uS in, uS out; an Assembly target is refused with the reason."""
+    times = np.arange(40.0, 1000.0, 25.0)
+    drive = sim.Population(3, sim.SpikeSourceArray(spike_times=times))
+    early = sim.Population(4, sim.SpikeSourceArray(spike_times=times - 3.0))
+    still = sim.Population(4, sim.SpikeSourceArray(spike_times=times - 3.0))
+    eif = sim.Population(1, sim.EIF_cond_exp_isfa_ista(tau_refrac=10.0, a=0.0, b=0.0))
+    other = sim.Population(1, sim.EIF_cond_exp_isfa_ista(tau_refrac=10.0, a=0.0, b=0.0))
+    sim.Projection(drive, eif, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.03))
+    rule = sim.FirmwareRule("stdp_mult", period=200.0, w_max=0.03, theta=2, lambda_pos=64, lambda_neg=64)
+    learn = sim.Projection(early, eif, sim.AllToAllConnector(), sim.PlasticSynapse(weight=0.006, plasticity_rule=rule))
+    keep = sim.Projection(still, other, sim.AllToAllConnector(), sim.PlasticSynapse(weight=0.006, plasticity_rule=rule))
+    eif.record("spikes")
+    sim.run(1000.0)
+    assert eif.get_spike_counts()[eif[0]] >= len(times)
+    w = np.asarray(learn.get("weight", format="array"))
+    assert (w > 0.012).all() and (w <= 0.03 + 1e-12).all()          # grew toward w_max, within it
+    np.testing.assert_allclose(keep.get("weight", format="array"), 0.006, atol=0.03 / 63)   # no post spikes: kept
     rule = sim.FirmwareRule("stdp_mult", w_max=1.0, theta=2, lambda_pos=3, lambda_neg=3)
-    with pytest.raises(NotImplementedError, match="plastic synapses onto EIF_cond_exp_isfa_ista"):
-        sim.Projection(src, eif, sim.AllToAllConnector(), sim.PlasticSynapse(weight=0.01, plasticity_rule=rule))
     with pytest.raises(NotImplementedError, match="plastic projections from or to an Assembly"):
-        sim.Projection(src, lif + sim.Population(1, sim.IF_curr_exp()), sim.AllToAllConnector(),
+        sim.Projection(early, eif + other, sim.AllToAllConnector(),
                        sim.PlasticSynapse(weight=0.5, plasticity_rule=rule))
