@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from isa.regmap import EVENT_ADDRESSES, LABEL_ROW_SHIFT
+from isa.regmap import EVENT_ADDRESSES, LABEL_ROW_SHIFT, register_map
 from isa.wire import FPGA_TICK_S
 
 from .calibration_fit import ROLE as _ROLE
@@ -176,6 +176,12 @@ def adex_cells(profile, params: dict) -> dict[str, int]:
     return out
 
 
+#: Membrane samples a run records at most, through the membrane ADC (its period) or the column ADCs
+#: (the reads' spacing): longer runs are sampled coarser.  The cost of a column sample is a piece
+#: of chip advance (under 1 ms of wall time on dls, docs/performance.md), so this bounds a run's.
+SAMPLES_PER_RUN = 4000
+
+
 @dataclass(eq=False)
 class Population:
     """n neurons with the same parameters (NEURON_DEFAULTS names them)."""
@@ -185,17 +191,26 @@ class Population:
     array: int | None = None      # synapse array (neuron block) to place it on; None: the next free neurons
     recording: set = field(default_factory=set)
     v_neuron: int | None = None
+    column_neurons: np.ndarray | None = None
 
-    def record(self, what: str, neuron: int = 0) -> "Population":
-        """'spikes', or 'v' (the membrane of one neuron through the membrane ADC)."""
+    def record(self, what: str, neuron: int = 0, neurons=None) -> "Population":
+        """'spikes'; 'v': the membrane of one neuron through the membrane ADC
+        (10 bit, one per chip); 'v_column': the membranes of `neurons` (default
+        all) through their column ADCs (8 bit, every neuron; dls and hx),
+        sampled every `column_period` of Network.run."""
         if what == "spikes":
             self.recording.add("spikes")
         elif what == "v":
             if not 0 <= neuron < self.size:
                 raise ValueError(f"{self.label}: neuron {neuron} outside 0..{self.size - 1}")
             self.v_neuron = neuron
+        elif what == "v_column":
+            idx = np.arange(self.size) if neurons is None else np.unique(np.asarray(neurons, np.int64))
+            if idx.size and (idx.min() < 0 or idx.max() >= self.size):
+                raise ValueError(f"{self.label}: neurons outside 0..{self.size - 1}")
+            self.column_neurons = idx
         else:
-            raise ValueError(f"cannot record {what!r}: 'spikes' or 'v'")
+            raise ValueError(f"cannot record {what!r}: 'spikes', 'v' or 'v_column'")
         return self
 
 
@@ -682,8 +697,12 @@ class Network:
         """See `run_trials`: many Poisson trials counted with the spike counters."""
         return run_trials(self, conn, rates, duration, gap, seed)
 
-    def run(self, conn, duration: float, seed: int = 0) -> "NetworkResult":
-        """Play every source for `duration` biological seconds and record."""
+    def run(self, conn, duration: float, seed: int = 0, column_period: float = 1e-4) -> "NetworkResult":
+        """Play every source for `duration` biological seconds and record;
+        membranes recorded with 'v_column' are read through the column ADC
+        every `column_period` biological seconds, at most SAMPLES_PER_RUN times
+        (register reads timed in the program: every sample costs a word per
+        neuron on the link and a piece of chip advance)."""
         import host
         p = conn.profile
         pl = self._placement(conn)
@@ -704,15 +723,34 @@ class Network:
         prog.timer_reset()
         if v:
             pop, k = v[0]
-            period = max(1, end // 4000)
+            period = max(1, end // SAMPLES_PER_RUN)
             prog.write(host.ChipOnly(), host.MADCConfig(enable=1, source=0, neuron=int(pl.neurons[pop][k]),
                                                         period=period))
-        prog.spikes(labels[order], ticks[order])
+        ticks, labels = ticks[order], labels[order]
+        columns = [(pop, pl.neurons[pop][pop.column_neurons]) for pop in self.populations
+                   if pop.column_neurons is not None and len(pop.column_neurons)]
+        samples = []
+        if columns:
+            if not p.correlation:
+                raise PlacementError(f"membranes through the column ADC: the {p.name} chip has none (dls and hx "
+                                     "have one per column); record v of one neuron through the membrane ADC")
+            step = max(int(round(p.bio_to_hw(column_period) / TICK_S)), 1, -(-end // SAMPLES_PER_RUN))
+            addresses = conn.regmap.addresses("correlation", "membrane", np.concatenate([n for _, n in columns]))
+            at = 0
+            for s in range(0, end, step):                # spikes before each sample, then the reads at its time
+                upto = int(np.searchsorted(ticks, s, side="left"))
+                if upto > at:
+                    prog.spikes(labels[at:upto], ticks[at:upto])
+                    at = upto
+                prog.wait_until(s)
+                samples.append((s, prog.read_words(addresses)))
+            ticks, labels = ticks[at:], labels[at:]
+        prog.spikes(labels, ticks)
         prog.wait_until(end)
         if v:
             prog.write(host.ChipOnly(), host.MADCConfig(enable=0))
         res = conn.run(prog)
-        return NetworkResult(self, pl, p, res, duration)
+        return NetworkResult(self, pl, p, res, duration, columns, samples)
 
 
 def _poisson_ticks(rates, duration_hw: float, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -775,8 +813,11 @@ def run_trials(net: "Network", conn, rates: dict, duration: float, gap: float = 
 class NetworkResult:
     """Recorded spikes and membrane of a run, in biological time."""
 
-    def __init__(self, net: Network, pl: Placement, profile, raw, duration: float):
+    def __init__(self, net: Network, pl: Placement, profile, raw, duration: float, columns=(), samples=()):
         self.net, self.placement, self.profile, self.raw, self.duration = net, pl, profile, raw, duration
+        self._columns = [pop for pop, _ in columns]
+        self._column_sizes = [len(n) for _, n in columns]
+        self._samples = samples
         self._addr = raw.spikes["label"].astype(np.int64) >> LABEL_ROW_SHIFT
         self._t = raw.spikes["time"].astype(np.int64) * TICK_S * profile.speedup
         self.events_dropped = raw.events_dropped
@@ -793,6 +834,18 @@ class NetworkResult:
 
     def rates(self, pop: Population) -> np.ndarray:
         return self.counts(pop) / self.duration
+
+    def column_membranes(self, pop: Population) -> tuple[np.ndarray, np.ndarray]:
+        """(times in biological s, volts (samples, neurons)) of the membranes recorded
+        with 'v_column', in the order of pop.column_neurons; the nominal 8-bit
+        transfer (profile.analog.cadc_volts), no per-column offset correction."""
+        k = self._columns.index(pop)
+        lo = sum(self._column_sizes[:k])
+        field = register_map(self.profile.name).register("correlation", "membrane").field("value")
+        codes = np.array([field.extract(tk.values.astype(np.int64)[lo:lo + self._column_sizes[k]])
+                          for _, tk in self._samples])
+        t = np.array([s for s, _ in self._samples], np.int64) * TICK_S * self.profile.speedup
+        return t, self.profile.analog.cadc_volts(codes)
 
     def membrane(self) -> tuple[np.ndarray, np.ndarray]:
         """(times in biological s, volts) of the recorded membrane."""

@@ -1,5 +1,6 @@
-"""Recorder of the PyNN front end: spikes of any neuron, v of one neuron per
-run (the chip has one membrane ADC), from the last run of the segment."""
+"""Recorder of the PyNN front end: spikes of any neuron; v of one neuron
+through the membrane ADC, of several through their column ADCs (dls, hx);
+from the last run of the segment."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,14 +14,14 @@ class Recorder(recording.Recorder):
     _simulator = simulator
 
     def _record(self, variable, new_ids, sampling_interval=None):
-        if variable.name == "v":
-            n = sum(len(ids) for rec in self._simulator.state.recorders
-                    for var, ids in rec.recorded.items() if var.name == "v")
+        st = self._simulator.state
+        if variable.name == "v" and not st.profile.correlation:
+            n = sum(len(ids) for rec in st.recorders for var, ids in rec.recorded.items() if var.name == "v")
             if n > 1:
                 self.recorded[variable] -= set(new_ids)
                 raise simulator.MembraneRecordingError(
-                    f"v of {n} neurons asked for; the chip has one membrane ADC: record v of one neuron at a time "
-                    "(e.g. pop[3:4].record('v'))")
+                    f"v of {n} neurons asked for; the {st.profile.name} chip has one membrane ADC and no column "
+                    "ADCs: record v of one neuron at a time (e.g. pop[3:4].record('v'))")
         if sampling_interval is not None:
             self.sampling_interval = sampling_interval
 
@@ -44,13 +45,11 @@ class Recorder(recording.Recorder):
         t0 = float(self._recording_start_time.magnitude)
         n = int(round((st.t - t0) / dt)) + 1
         grid = t0 + dt * np.arange(n)
-        if res is None or res.membrane is None or not len(ids):
+        traces = res.membranes.get(self.population, {}) if res is not None else {}
+        if not len(ids) or not all(i in traces for i in ids):
             return np.zeros((0, len(ids))), None
-        tm, vm = res.membrane
-        if res.v_target[0] is not self.population:
-            return np.zeros((0, len(ids))), None
-        v = np.interp(grid, tm, vm) if len(tm) else np.full(n, np.nan)
-        return v[:, None], None
+        v = [np.interp(grid, *traces[i]) if len(traces[i][0]) else np.full(n, np.nan) for i in ids]
+        return np.column_stack(v), None
 
     def _local_count(self, variable, filter_ids=None):
         ids = sorted(self.filter_recorded(variable, filter_ids))

@@ -370,33 +370,38 @@ def build_and_run(st: State, t_ms: float):
                 net.project(ppart, qpart, FromMatrix(sign * q.astype(np.int64)))
     if dropped:
         warnings.warn(f"{dropped} synapse(s) weaker than half the chip's weight step were left out")
-    # Recording of v: at most one neuron.
+    # Recording of v: one neuron through the membrane ADC, several through their column ADCs.
     vrec = []
     for rec in st.recorders:
         for var, ids in rec.recorded.items():
             if var.name == "v" and ids:
-                vrec.append((rec.population, sorted(ids)))
-    n_v = sum(len(ids) for _, ids in vrec)
-    if n_v > 1:
-        raise MembraneRecordingError(f"v of {n_v} neurons; the chip has one membrane ADC: record 'v' of one neuron "
-                                    "per run")
-    v_target = None
-    if vrec:
-        pop, ids = vrec[0]
-        k = int(pop.id_to_index(ids[0]))
+                vrec.append((rec.population, sorted(ids), float(rec.sampling_interval)))
+    n_v = sum(len(ids) for _, ids, _ in vrec)
+    if n_v > 1 and not p.correlation:
+        raise MembraneRecordingError(f"v of {n_v} neurons; the {p.name} chip has one membrane ADC and no column "
+                                     "ADCs: record 'v' of one neuron per run")
+    v_parts = []                        # (PyNN population, ids, network part, positions in the part)
+    for pop, ids, _ in vrec:
+        k = np.asarray([pop.id_to_index(i) for i in ids], np.int64)
         for idx, part in where[pop]:
-            if k in idx:
-                part.record("v", neuron=int(np.searchsorted(idx, k)))
-                v_target = (pop, ids[0])
+            inside = np.isin(k, idx)
+            if inside.any():
+                pos = np.searchsorted(idx, k[inside])
+                v_parts.append((pop, [ids[j] for j in np.flatnonzero(inside)], part, pos))
+                if n_v == 1:
+                    part.record("v", neuron=int(pos[0]))
+                else:
+                    part.record("v_column", neurons=pos)
+    column_period = min((dt for _, _, dt in vrec), default=st.dt) * 1e-3
     learning = None
     if plastic_parts:
         learning = _start_rules(st, net, plastic_parts, where)
-    res = net.run(st.conn, duration, seed=st.seed + st.segment_counter)
+    res = net.run(st.conn, duration, seed=st.seed + st.segment_counter, column_period=column_period)
     if learning is not None:
         _learned_weights(st, net, plastic_parts, where, learning)
     if res.events_dropped:
         warnings.warn(f"{res.events_dropped} spike events were dropped by the chip's event FIFO")
-    return RunData(where, kinds, res, t_ms, v_target, dropped)
+    return RunData(where, kinds, res, t_ms, v_parts, dropped, n_v == 1)
 
 
 def _weight_scale(p, pop, qpart, where, receptor):
@@ -466,9 +471,8 @@ def _learned_weights(st, net, plastic_parts, where, learning):
 class RunData:
     """Spikes (ms, per PyNN population index) and the membrane of one run."""
 
-    def __init__(self, where, kinds, res, t_ms, v_target, dropped):
+    def __init__(self, where, kinds, res, t_ms, v_parts, dropped, one_membrane):
         self.t = t_ms
-        self.v_target = v_target
         self.dropped_synapses = dropped
         self.events_dropped = res.events_dropped
         self.spikes = {}
@@ -488,7 +492,15 @@ class RunData:
             i = np.concatenate(index).astype(np.int64) if index else np.zeros(0, np.int64)
             order = np.argsort(t, kind="stable")
             self.spikes[pop] = (t[order], i[order])
-        self.membrane = None
-        if v_target is not None:
-            t, v = res.membrane()
-            self.membrane = (t * 1e3, chip_to_mv(v))
+        #: PyNN population -> {id: (times ms, v mV)}: the membrane ADC's samples of one neuron, or the
+        #: column ADCs' of several
+        self.membranes = {}
+        for pop, ids, part, pos in v_parts:
+            if one_membrane:
+                t, v = res.membrane()
+                traces = [(t * 1e3, chip_to_mv(v))]
+            else:
+                t, v = res.column_membranes(part)
+                order = np.searchsorted(part.column_neurons, pos)
+                traces = [(t * 1e3, chip_to_mv(v[:, j])) for j in order]
+            self.membranes.setdefault(pop, {}).update(zip(ids, traces))

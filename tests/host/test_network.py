@@ -301,3 +301,29 @@ def test_placement_leaves_out_neurons_the_calibration_cannot_use():
     with host.connect("twin:dls?serial=5") as other:
         with pytest.raises(ValueError, match="calibration is of dls serial 4.*serial 5"):
             Network(calibration=cal).configure(other)
+
+
+def test_membranes_of_several_neurons_through_the_column_adcs():
+    """'v_column': every recorded neuron's membrane at each sample; against the membrane ADC on
+    the same neuron (subthreshold input, an ideal chip) within the column ADC's 8-bit step."""
+    with host.connect("twin:dls?mismatch=0") as conn:
+        net = Network()
+        stim = net.poisson_source(8, rate=40.0, seed=3)
+        pop = net.population(6, v_threshold=1.1)                 # no spikes: the membrane moves smoothly
+        net.project(stim, pop, AllToAll(), weight=20)
+        pop.record("v_column", neurons=[0, 2, 5])
+        pop.record("v", neuron=2)
+        res = net.run(conn, 0.5, column_period=1e-3)
+        t, v = res.column_membranes(pop)
+        tm, vm = res.membrane()
+    a = PROFILES["dls"].analog
+    assert v.shape == (500, 3) and np.allclose(np.diff(t), 1e-3)
+    assert v[5:].std(axis=0).min() > 0.005                        # the input moves every membrane
+    diff = v[5:, 1] - np.interp(t[5:], tm, vm)
+    assert np.abs(diff).max() <= a.cadc_lsb + 3 * a.madc_lsb, np.abs(diff).max()
+    with host.connect("twin:hicann") as conn:
+        net = Network()
+        pop = net.population(2)
+        pop.record("v_column")
+        with pytest.raises(PlacementError, match="the hicann chip has none"):
+            net.run(conn, 0.01)

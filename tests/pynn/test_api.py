@@ -126,18 +126,31 @@ def test_membrane_of_one_neuron(sim):
     assert abs(float(np.median(sig.magnitude[50:])) + 70.0) < 0.5
 
 
-def test_v_of_two_neurons_names_the_membrane_adc(sim):
+def test_v_of_several_neurons_through_their_column_adcs(sim):
+    """More than one membrane: the column ADCs (8 bit, 1.2 V / 256 = 0.47 mV of the model);
+    at rest each reads its own v_rest, across populations."""
+    rest = [-70.0, -65.0, -60.0]
+    cells = sim.Population(3, sim.IF_curr_exp(v_rest=rest, v_reset=-75.0, v_thresh=-50.0))
+    other = sim.Population(1, sim.IF_curr_exp(v_rest=-55.0, v_thresh=-50.0))
+    cells.record("v", sampling_interval=1.0)
+    other.record("v", sampling_interval=1.0)
+    sim.run(50.0)
+    v = cells.get_data().segments[0].analogsignals[0]
+    w = other.get_data().segments[0].analogsignals[0]
+    assert v.shape == (51, 3) and w.shape == (51, 1) and float(v.sampling_period) == 1.0
+    lsb = 1.2 / 256 / sim.V_SCALE                       # mV of the model per column-ADC code
+    settled = np.asarray(v)[5:]                          # cells settle over the first ms (docs/model.md)
+    np.testing.assert_allclose(settled, np.broadcast_to(rest, settled.shape), atol=lsb / 2 + 0.13)
+    np.testing.assert_allclose(np.asarray(w)[5:], -55.0, atol=lsb / 2 + 0.13)
+
+
+def test_v_of_two_neurons_on_a_chip_without_column_adcs_names_the_membrane_adc():
+    import host.pynn as sim
+    sim.setup(url="twin:hicann")
     cells = sim.Population(3, sim.IF_curr_exp())
-    with pytest.raises(errors.RecordingError, match="one membrane ADC"):
+    with pytest.raises(errors.RecordingError, match="one membrane ADC and no column ADCs"):
         cells.record("v")
-
-
-def test_v_in_two_populations_refused(sim):
-    a = sim.Population(1, sim.IF_curr_exp())
-    b = sim.Population(1, sim.IF_curr_exp())
-    a.record("v")
-    with pytest.raises(errors.RecordingError, match="one membrane ADC"):
-        b.record("v")
+    sim.end()
 
 
 @pytest.mark.parametrize("param, value, message", [

@@ -1,7 +1,7 @@
 """PyNN's example scripts (examples/ of PyNN 0.13.0, vendored unmodified in
-tests/pynn/pynn_examples/) run with host.pynn as their backend: the script's
-`get_simulator` imports `pyNN.<name>` for the backend named on its command
-line, and the test makes that module host.pynn (on a user's command line: change
+tests/pynn/pynn_examples/) run with host.pynn as their backend: the script imports
+`pyNN.<name>` for the backend named on its command line (`get_simulator` or
+`get_script_args`), and the test makes that module host.pynn (on a user's command line: change
 the import to `import host.pynn as sim`).  Each runs with --plot-figure in a
 temporary directory; the others are listed in NOT_RUN with their reason, and a
 test checks that every example of PyNN 0.13.0 is run or listed."""
@@ -18,7 +18,6 @@ BACKEND = "bss_twin"               # the name on the script's command line: pyNN
 
 COND = "IF_cond_exp / IF_cond_alpha: conductance-based synapses (the chip's are current-based)"
 ALPHA = "IF_curr_alpha: the chip's synaptic currents are exponential"
-ONE_ADC = "records v of several neurons: the chip has one membrane ADC"
 CURRENT = "current sources: the chip has no current injection"
 #: Every example script of PyNN 0.13.0 (examples/*.py) that is not run, with the reason.
 NOT_RUN = {
@@ -27,13 +26,13 @@ NOT_RUN = {
     "StepCurrentSource.py": CURRENT,
     "VAbenchmarks.py": "4000 neurons (one chip has 32 on dls, 512 on hx); COBA: " + COND,
     "brunel.py": ALPHA + "; 12 500 neurons",
-    "cell_type_demonstration.py": "HH_cond_exp, IF_cond_exp_gsfa_grr, Izhikevich; records w, u; " + ONE_ADC,
+    "cell_type_demonstration.py": "HH_cond_exp, IF_cond_exp_gsfa_grr, Izhikevich; records w, u",
     "connections.py": COND + "; 180 neurons on dls (32)",
     "current_injection.py": CURRENT,
     "distrib_example.py": "MPI (mpi4py): one chip, one process",
     "gif_neuron.py": "GIF_cond_exp: no such circuit",
     "inhomogeneous_network.py": COND,
-    "monolith_vs_composed.py": "PointNeuron composed models; records the synaptic currents; " + ONE_ADC,
+    "monolith_vs_composed.py": "PointNeuron composed models; records the synaptic currents",
     "multi_synapse.py": "PointNeuron with four alpha conductance receptors (the chip has two exponential current ones)",
     "multiquantal_synapses.py": "MultiQuantalSynapse: no stochastic synapses",
     "nineml_brunel.py": "NineML models (the neuron backend)",
@@ -42,8 +41,7 @@ NOT_RUN = {
     "parameter_changes.py": CURRENT,
     "random_distributions.py": "no backend: plots pyNN.random's distributions (with NEURON's native RNG)",
     "random_numbers.py": "NativeRNG (a backend's own generator); " + COND,
-    "simpleRandomNetwork.py": ONE_ADC + " (sample(3).record('v'))",
-    "simpleRandomNetwork_csa.py": "the csa package (Connection Set Algebra); " + ONE_ADC,
+    "simpleRandomNetwork_csa.py": "the csa package (Connection Set Algebra)",
     "simple_STDP.py": COND + "; STDPMechanism",
     "small_network.py": COND + "; gsyn recording",
     "specific_network.py": ALPHA,
@@ -51,10 +49,10 @@ NOT_RUN = {
     "stochastic_deterministic_comparison.py": "TsodyksMarkramSynapse, stochastic synapses",
     "stochastic_synapses.py": "stochastic synapses",
     "stochastic_tsodyksmarkram.py": "TsodyksMarkramSynapse, stochastic synapses",
-    "synaptic_input.py": ALPHA + "; " + COND + "; Izhikevich, IF_curr_delta; " + ONE_ADC,
+    "synaptic_input.py": ALPHA + "; " + COND + "; Izhikevich, IF_curr_delta",
     "tsodyksmarkram.py": "TsodyksMarkramSynapse: no short-term plasticity on the chip",
 }
-RUN = ["update_spike_source_array.py", "varying_poisson.py"]
+RUN = ["simpleRandomNetwork.py", "update_spike_source_array.py", "varying_poisson.py"]
 
 
 @pytest.fixture
@@ -92,6 +90,20 @@ def test_varying_poisson(run_example):
     counts, expected = np.asarray(out["spike_counts"]), np.asarray(out["expected_spike_counts"])
     assert counts[0] == 0
     assert np.all(np.abs(counts[1:] - expected[1:]) < 4 * np.sqrt(expected[1:])), (counts, expected)
+
+
+def test_simple_random_network(run_example):
+    """10 sources (one shared Poisson train at 100 Hz), 20 IF_curr_exp neurons, v of 3 of them (the
+    column ADCs), saved with neo's pickle IO."""
+    import neo
+    out, _ = run_example("simpleRandomNetwork.py")
+    counts = out["spike_counts"]
+    assert len(counts) == 20 and sum(counts.values()) > 0
+    saved = sorted(pathlib.Path("Results").rglob("simpleRandomNetwork_output*.pkl"))
+    seg = neo.io.PickleIO(str(saved[0])).read_block().segments[0]
+    v = seg.filter(name="v")[0]
+    assert v.shape == (40001, 3) and float(v.sampling_period) == 0.025     # the script's timestep
+    assert np.all((np.asarray(v) > -80.0) & (np.asarray(v) < -45.0))      # between reset and threshold
 
 
 def test_every_example_is_run_or_listed():

@@ -23,14 +23,14 @@ RUN = [
 ]
 
 COND = "conductance-based synapses: the chip's are current-based (docs/model.md, Neurons)"
-ONE_ADC = "records v of several neurons: the chip has one membrane ADC"
 NOISE = ("requires repeated runs to give v equal to 10 decimals: the chip's membrane ADC and parameter cells "
          "add read and temporal noise (docs/model.md), so repeats agree to about 0.3 mV")
 CURRENT = "current sources (DCSource, StepCurrentSource): the chip has no current injection; a constant i_offset is supported"
 NOT_APPLICABLE = {
     ("test__simulation_control", "test_reset"): NOISE,
     ("test__simulation_control", "test_reset_with_clear"): NOISE,
-    ("test__simulation_control", "test_reset_with_spikes"): ONE_ADC,
+    ("test__simulation_control", "test_reset_with_spikes"): "delays of 0.5 ms with min_delay 0.1 ms: the chip has no "
+                                                            "programmable delays; and it " + NOISE,
     ("test__simulation_control", "test_run_until"): COND,
     ("test_cell_types", "test_EIF_cond_alpha_isfa_ista"): COND + "; alpha synapses",
     ("test_cell_types", "test_HH_cond_exp"): "Hodgkin-Huxley: no such circuit on the chip",
@@ -49,10 +49,10 @@ NOT_APPLICABLE = {
     ("test_parameter_handling", "test_set_synaptic_parameters_multiply_connected"): COND + "; TsodyksMarkramSynapse",
     ("test_parameter_handling", "test_issue505"): COND + "; TsodyksMarkramSynapse",
     ("test_recording", "test_reset_recording"): COND,
-    ("test_recording", "test_record_vm_and_gsyn_from_assembly"): COND + "; gsyn; " + ONE_ADC,
+    ("test_recording", "test_record_vm_and_gsyn_from_assembly"): COND + "; gsyn",
     ("test_recording", "test_sampling_interval"): COND,
     ("test_recording", "test_mix_procedural_and_oo"): COND,
-    ("test_recording", "test_record_with_filename"): CURRENT + "; " + ONE_ADC,
+    ("test_recording", "test_record_with_filename"): CURRENT,
     ("test_recording", "test_issue499"): CURRENT,
 }
 
