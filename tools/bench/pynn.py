@@ -20,6 +20,10 @@ ms on `twin:dls`, with PlasticSynapse against the same network with StaticSynaps
 (the reference): what the offsets, the rule on the PPU (co-simulated with the
 analog core) and the read-back cost.
 
+Part 3, membranes: the static network with v of one excitatory neuron (the membrane
+ADC: the reference) against v of 10 through the column ADCs, sampled every 1 ms and
+every 0.25 ms (at most 4000 samples a run, host.network.SAMPLES_PER_RUN).
+
 Medians of the repeats, the setups interleaved; wall clock.  Timings are never
 asserted.
 """
@@ -33,11 +37,11 @@ import warnings
 import numpy as np
 
 
-def _static(sim, url, duration, phases):
+def _static(sim, url, duration, phases, v_neurons=1, interval=None):
     from tools.experiments.pynn import network
     t0 = time.perf_counter()
     sim.setup(timestep=0.1, **({"url": url} if url else {}))
-    exc, inh = network(sim, duration)
+    exc, inh = network(sim, duration, v_neurons=v_neurons, v_interval=interval)
     sim.end()
     phases.setdefault("total", []).append(time.perf_counter() - t0)
     return sum(len(t) for t in exc.spiketrains) / len(exc.spiketrains) / duration * 1e3
@@ -119,6 +123,17 @@ def main(argv=None) -> int:
           f"{learned.min():.2f} .. {learned.max():.2f} nA")
     print(f"  the same, StaticSynapse        {b * per:6.2f} s per s of network  (the reference)")
     print(f"  plastic / static               {a / b:6.2f}")
+    times = {k: [] for k in ("one", "1", "0.25")}
+    for _ in range(repeats):
+        for key, n, dt in (("one", 1, None), ("1", 10, 1.0), ("0.25", 10, 0.25)):
+            ph = {}
+            _static(twin, "twin:hx", duration, ph, v_neurons=n, interval=dt)
+            times[key].append(ph["total"][0])
+    ref = statistics.median(times["one"])
+    print(f"  v of 1 neuron (membrane ADC)   {ref * per:6.2f} s per s of network  (the reference)")
+    for key in ("1", "0.25"):
+        m = statistics.median(times[key])
+        print(f"  v of 10 (column ADCs, {key:>4} ms) {m * per:6.2f} s per s of network  {m / ref:6.2f}")
     return 0
 
 

@@ -28,8 +28,9 @@ CELL = dict(tau_m=10.0, cm=0.25, v_rest=-65.0, v_reset=-65.0, v_thresh=-50.0, ta
 
 
 def network(sim, duration: float, g: float = 6.0, w_exc: float = 0.12, w_ext: float = 0.12, rate: float = 40.0,
-            seed: int = 1):
-    """Build and run the network with the PyNN module `sim` (set up by the caller)."""
+            seed: int = 1, v_neurons: int = 1, v_interval: float | None = None):
+    """Build and run the network with the PyNN module `sim` (set up by the caller);
+    v of the first `v_neurons` excitatory neurons (every `v_interval` ms, default the timestep)."""
     rng = sim.NumpyRNG(seed=seed)
     ext = sim.Population(N_EXT, sim.SpikeSourcePoisson(rate=rate), label="ext")
     exc = sim.Population(N_EXC, sim.IF_curr_exp(**CELL), label="exc")
@@ -42,7 +43,7 @@ def network(sim, duration: float, g: float = 6.0, w_exc: float = 0.12, w_ext: fl
         sim.Projection(inh, post, conn, sim.StaticSynapse(weight=-g * w_exc), receptor_type="inhibitory")
     exc.record("spikes")
     inh.record("spikes")
-    exc[0:1].record("v")
+    exc[0:v_neurons].record("v", sampling_interval=v_interval)
     sim.run(duration)
     return exc.get_data().segments[-1], inh.get_data().segments[-1]
 
