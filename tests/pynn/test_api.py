@@ -260,3 +260,24 @@ def test_projections_from_and_to_an_assembly(sim):
     assert fires_after(sp[0], 5.0) and fires_after(sp[1], 25.0)     # a[0] -> p[0], a[1] -> p[1]
     assert len(sq[0]) == 0                                          # q[0] is not in the assembly
     assert fires_after(sq[1], 45.0) and fires_after(sq[2], 5.0)     # b[0] -> q[1], a[0] -> q[2]
+
+
+def test_recording_several_membranes_leaves_an_ideal_chips_spikes_alone():
+    """The column-ADC reads split the run into pieces of chip advance: on an ideal chip the
+    spikes are the same as with one membrane recorded (docs/pynn.md, Recording)."""
+    import host.pynn as sim
+    trains = []
+    for n in (1, 4):
+        sim.setup(timestep=0.1, url="twin:dls?mismatch=0")
+        stim = sim.Population(8, sim.SpikeSourcePoisson(rate=80.0))
+        cells = sim.Population(8, sim.IF_curr_exp(tau_m=10.0))
+        sim.Projection(stim, cells, sim.FixedProbabilityConnector(0.5, rng=sim.NumpyRNG(seed=2)),
+                       sim.StaticSynapse(weight=0.6))
+        cells.record("spikes")
+        cells[0:n].record("v", sampling_interval=0.5)
+        sim.run(300.0)
+        trains.append([np.asarray(t) for t in cells.get_data().segments[0].spiketrains])
+        sim.end()
+    assert sum(len(t) for t in trains[0]) > 20
+    for a, b in zip(*trains):
+        np.testing.assert_array_equal(a, b)
