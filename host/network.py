@@ -537,7 +537,7 @@ class Network:
                 prog.write(host.SynapseDriverOnChip(r, a), cfg)
         prog.write_words(cell_addresses, cell_words)
         placed = set()
-        deferred = []                 # AdEx neurons: switched on after the settling wait, to start at rest
+        deferred = []                 # neurons switched on after the settling wait: they start the run at rest
         for pop in self.populations:
             ref_ticks = int(round(p.bio_to_hw(pop.params["tau_refrac"]) / TICK_S))
             clock = 0
@@ -552,11 +552,8 @@ class Network:
                 modes = adex_modes(pop.params)
                 cfg = host.NeuronConfig(enable=1, refractory=-((-ref_ticks) >> clock), refractory_clock=clock,
                                         readout=int(pop.v_neuron == k), **modes)
-                if modes:
-                    prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=0))
-                    deferred.append((n, cfg))
-                else:
-                    prog.write(host.NeuronOnChip(n), cfg)
+                prog.write(host.NeuronOnChip(n), host.NeuronConfig(enable=0))
+                deferred.append((n, cfg))
                 prog.write(host.NeuronOnChip(n), host.NeuronLabel(label=pl.labels_of[n] << LABEL_ROW_SHIFT,
                                                                   enable=1))
         for n in range(p.neurons):

@@ -58,7 +58,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("url", nargs="?", default="twin:hx", help="chip (default twin:hx)")
     ap.add_argument("--duration", type=float, default=1000.0, help="biological ms (default 1000)")
-    ap.add_argument("--png", default="pynn.png")
+    ap.add_argument("--png", default="pynn.png", help="the raster and membrane figure (default pynn.png; '' to skip)")
     ap.add_argument("--reference", action="store_true", help="run the same network on pyNN.brian2 as well")
     ap.add_argument("--uncalibrated", action="store_true",
                     help="skip the calibration (host.calibration, cached per chip; about 9 s on hx the first "
@@ -92,8 +92,9 @@ def main(argv=None) -> int:
         print(f"{label}: exc {re:.1f} Hz, inh {ri:.1f} Hz, CV of ISIs exc {_cv(te):.2f} inh {_cv(ti):.2f}")
     print(f"{N_EXC}+{N_INH} IF_curr_exp neurons, {N_EXT} Poisson sources, {args.duration:g} ms on {name} "
           f"in {wall:.1f} s wall clock")
-    _plot(args.png, runs, args.duration)
-    print(f"wrote {args.png}")
+    if args.png:
+        _plot(args.png, runs, args.duration)
+        print(f"wrote {args.png}")
     return 0
 
 
