@@ -31,7 +31,7 @@ from .simulator import state
 #: Rules a PyNN run can drive: their parameters set once at the start.  stdp_reward needs
 #: the host to write the reward while the network runs, homeostasis counts spikes.
 RUNNABLE = ("stdp_mult", "stdp_add")
-#: Rule parameters in PyNN weight units (nA, or integers of the weight field onto TwinNeuron).
+#: Rule parameters in PyNN weight units (nA, uS onto conductance-based cells, integers onto TwinNeuron).
 WEIGHT_PARAMS = ("w_min", "w_max")
 #: eta_corr's default, a fraction of the sensors' full scale: v_correlation_store at 200 of 1022 (CELL_MAX),
 #: the hybrid-plasticity experiment's setting (tools/experiments/stdp.py).
@@ -50,7 +50,8 @@ class FirmwareRule:
              sensors it used (firmware/rules/<name>.s)
     w_max, w_min
              weight bounds in the projection's weight unit (nA onto
-             IF_curr_exp, integers of the weight field onto TwinNeuron)
+             IF_curr_exp, uS onto EIF_cond_exp_isfa_ista, integers of the
+             weight field onto TwinNeuron)
     tau_corr ms: the sensors' time constant (one for the chip: the global
              i_bias_correlation cell)
     eta_corr V: the sensors' trace step per spike pair (the global
