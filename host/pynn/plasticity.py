@@ -225,7 +225,11 @@ class PlasticRun:
         params = dict(first.params, rows=rows, offset_stride=stride, w_max=[self.rules[a][1] for a in self.arrays])
         if "w_min" in [q.name for q in firmware.RULES[first.name].params]:
             params["w_min"] = [self.rules[a][2] for a in self.arrays]
-        self.period_us = max(1, int(round(p.bio_to_hw(first.period * 1e-3) * 1e6)))
+        self.period_us = int(round(p.bio_to_hw(first.period * 1e-3) * 1e6))
+        lo, hi = p.hw_to_bio(1e-6) * 1e3, p.hw_to_bio(((1 << 31) - 1) * 1e-6) * 1e3
+        if not 1 <= self.period_us < 1 << 31:        # the mailbox's period word, whole us of chip time
+            raise errors.InvalidParameterValueError(f"FirmwareRule: period = {first.period:g} ms is outside the "
+                                                    f"chip's {lo:g} .. {hi:g} ms (1 us .. 2**31 us of chip time)")
         self.runner = firmware.RuleOnChip(self.conn, first.name, ppus=self.arrays)
         self.runner.start("periodic", period_us=self.period_us, data=data, **params)
 
