@@ -23,7 +23,25 @@ class Connection(common.Connection):
         return tuple(getattr(self, name) for name in attribute_names)
 
 
-class Projection(common.Projection):
+class _SegmentWeights:
+    """Plastic weights per segment: a run starts from the weights of the segment's first
+    run (the chip replays a continued segment from its start), reset() restores them.
+    Needs `connections`, the connections whose weights the chip learns."""
+    _segment_w = None
+
+    def segment_weights(self, w):
+        if self._segment_w is None or len(self._segment_w) != len(w):
+            self._segment_w = np.array(w, float)
+        return self._segment_w
+
+    def restore_weights(self):
+        if self._segment_w is not None:
+            for c, w in zip(self.connections, self._segment_w):
+                c.weight = float(w)
+            self._segment_w = None
+
+
+class Projection(_SegmentWeights, common.Projection):
     __doc__ = common.Projection.__doc__
     _simulator = simulator
 
@@ -37,11 +55,7 @@ class Projection(common.Projection):
                 "firmware rule (docs/pynn.md, Plasticity); PyNN's STDPMechanism and TsodyksMarkramSynapse describe "
                 "rules the chip does not compute")
         assembly = isinstance(self.pre, common.Assembly) or isinstance(self.post, common.Assembly)
-        if assembly and type(self.synapse_type).__name__ == "PlasticSynapse":
-            raise NotImplementedError(f"{self.label}: plastic projections from or to an Assembly are not written "
-                                      "yet: project each population")
         self.connections = []
-        self._segment_w = None          # plastic: the weights at the start of the segment
         connector.connect(self)
         if assembly:                    # placed as one part per (pre population, post population) of the assemblies
             simulator.state.projections.extend(_Part(self, a, b) for a in _members(self.pre)
@@ -64,20 +78,6 @@ class Projection(common.Projection):
                 value = np.asarray(value, float)
                 for c in self.connections:
                     setattr(c, name, float(value[c.presynaptic_index, c.postsynaptic_index]))
-
-    def segment_weights(self, w):
-        """The weights a run of this segment starts from: those of its first run
-        (the chip replays a continued segment from its start)."""
-        if self._segment_w is None or len(self._segment_w) != len(w):
-            self._segment_w = np.array(w, float)
-        return self._segment_w
-
-    def restore_weights(self):
-        """reset(): a plastic projection's weights back to those its segment started from."""
-        if self._segment_w is not None:
-            for c, w in zip(self.connections, self._segment_w):
-                c.weight = float(w)
-            self._segment_w = None
 
     def _convergent_connect(self, presynaptic_indices, postsynaptic_index, location_selector=None,
                             **connection_parameters):
@@ -127,7 +127,7 @@ def _split(p, index):
     return k, index - (ends - np.array([q.size for q in p.populations]))[k]
 
 
-class _Part:
+class _Part(_SegmentWeights):
     """The connections of a projection from or to an Assembly between one of
     its pre and one of its post populations: what the network is built from
     (host.pynn.simulator.build_and_run takes one pre and one post population per
@@ -139,15 +139,14 @@ class _Part:
         self.label = f"{parent.label} ({self.pre.label} -> {self.post.label})"
         self.receptor_type = parent.receptor_type
         self.synapse_type = parent.synapse_type
-
-    def restore_weights(self):
-        """Static synapses only (plastic ones from or to an Assembly are refused)."""
+        self.connections = []           # this part's connections of the parent, set by _connection_arrays
 
     def _connection_arrays(self):
         pre, post, w, d = _columns(self.parent.connections)
         kp, ip = _split(self.parent.pre, pre)
         kq, iq = _split(self.parent.post, post)
         sel = (kp == self._kp) & (kq == self._kq)
+        self.connections = [self.parent.connections[i] for i in np.flatnonzero(sel)]
         return _parent_index(self.pre, ip[sel]), _parent_index(self.post, iq[sel]), w[sel], d[sel]
 
     @property
