@@ -23,10 +23,12 @@ class Connection(common.Connection):
         return tuple(getattr(self, name) for name in attribute_names)
 
 
-class _SegmentWeights:
-    """Plastic weights per segment: a run starts from the weights of the segment's first
-    run (the chip replays a continued segment from its start), reset() restores them.
-    Needs `connections`, the connections whose weights the chip learns."""
+class _Placed:
+    """What the network build reads of a projection, or of one part of a projection
+    from or to an Assembly: its root populations and, when plastic, its weights per
+    segment (a run starts from the weights of the segment's first run, because the
+    chip replays a continued segment from its start; reset() restores them).  Needs
+    `pre`, `post` and `connections`."""
     _segment_w = None
 
     def segment_weights(self, w):
@@ -40,8 +42,16 @@ class _SegmentWeights:
                 c.weight = float(w)
             self._segment_w = None
 
+    @property
+    def pre_population(self):
+        return _root(self.pre)
 
-class Projection(_SegmentWeights, common.Projection):
+    @property
+    def post_population(self):
+        return _root(self.post)
+
+
+class Projection(_Placed, common.Projection):
     __doc__ = common.Projection.__doc__
     _simulator = simulator
 
@@ -97,14 +107,6 @@ class Projection(_SegmentWeights, common.Projection):
         post = _parent_index(self.post, post)
         return pre, post, w, d
 
-    @property
-    def pre_population(self):
-        return _root(self.pre)
-
-    @property
-    def post_population(self):
-        return _root(self.post)
-
 
 def _columns(connections):
     """(pre index, post index, weight, delay) arrays of connections, in their projection's indices."""
@@ -127,7 +129,7 @@ def _split(p, index):
     return k, index - (ends - np.array([q.size for q in p.populations]))[k]
 
 
-class _Part(_SegmentWeights):
+class _Part(_Placed):
     """The connections of a projection from or to an Assembly between one of
     its pre and one of its post populations: what the network is built from
     (host.pynn.simulator.build_and_run takes one pre and one post population per
@@ -148,14 +150,6 @@ class _Part(_SegmentWeights):
         sel = (kp == self._kp) & (kq == self._kq)
         self.connections = [self.parent.connections[i] for i in np.flatnonzero(sel)]
         return _parent_index(self.pre, ip[sel]), _parent_index(self.post, iq[sel]), w[sel], d[sel]
-
-    @property
-    def pre_population(self):
-        return _root(self.pre)
-
-    @property
-    def post_population(self):
-        return _root(self.post)
 
 
 def _root(p):
