@@ -453,34 +453,44 @@ class ChipHost:
     def _check(self) -> None:
         sigint = getattr(self._local, "sigint", None)
         if sigint is not None and sigint.pending:
-            sigint.pending = False
-            raise KeyboardInterrupt
+            sigint.deliver()
         why = self._cancel_reason()
         if why is not None:
             raise ProgramCancelled(why)
 
 
 class _DeferredSigint:
-    """Ctrl-C while the chip's clock moves (main thread, default handler
-    only): taken as KeyboardInterrupt at the chip loop's next return to
-    Python, where the chip is consistent, instead of wherever Python was."""
+    """Ctrl-C while the chip's clock moves (main thread, a Python-level
+    handler: the default one, or one a library installed, as brian2 does):
+    taken at the chip loop's next return to Python, where the chip is
+    consistent, instead of wherever Python was; there the handler that was
+    installed runs (the default raises KeyboardInterrupt)."""
 
     def __enter__(self) -> "_DeferredSigint":
         self.pending = False
         self._previous = None
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._on_signal)
+        if threading.current_thread() is threading.main_thread():
+            current = signal.getsignal(signal.SIGINT)
+            if callable(current):                # not SIG_IGN / SIG_DFL / a handler set outside Python
+                self._previous = signal.signal(signal.SIGINT, self._on_signal)
         return self
 
     def _on_signal(self, signum, frame) -> None:
         self.pending = True
 
+    def deliver(self) -> None:
+        """The deferred Ctrl-C, now: the handler that was installed (the default
+        raises KeyboardInterrupt)."""
+        self.pending = False
+        if self._previous is None or self._previous is signal.default_int_handler:
+            raise KeyboardInterrupt
+        self._previous(signal.SIGINT, None)
+
     def __exit__(self, kind, exc, tb) -> bool:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         if self.pending and kind is None:
-            raise KeyboardInterrupt
+            self.deliver()
         return False
 
 

@@ -149,15 +149,26 @@ def _bus_loop() -> bytes:
     return assemble(f"lis r4, {ea >> 16}\nori r4, r4, {ea & 0xFFFF}\n1: lwz r5, 0(r4)\nb 1b\n").image()
 
 
+@pytest.mark.parametrize("handler", ["default", "library"])
 @pytest.mark.parametrize("image", ["hostile", "bus_loop", "spin"])
-def test_ctrl_c_interrupts_a_run_of_the_in_process_twin(image):
+def test_ctrl_c_interrupts_a_run_of_the_in_process_twin(image, handler, request):
     """SIGINT while the chip runs firmware that never sleeps (for hours of wall
     time at these limits): KeyboardInterrupt soon after, and the twin serves
-    the connection afterwards.  A second SIGINT 20 s later is the hang guard."""
+    the connection afterwards.  A second SIGINT 20 s later is the hang guard.
+    `library`: a SIGINT handler of a library in front of the default one (as
+    importing brian2 installs): the interrupt is still taken where the chip is
+    consistent, and reaches that handler."""
     import os
     import signal
     import threading
     import time
+    seen = []
+    if handler == "library":
+        def library_handler(signum, frame):
+            seen.append(signum)
+            signal.default_int_handler(signum, frame)
+        previous = signal.signal(signal.SIGINT, library_handler)
+        request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     data = {"hostile": HOSTILE.read_bytes(), "bus_loop": _bus_loop(), "spin": assemble("1: b 1b").image()}[image]
     sent = []
     kill = lambda: (sent.append(time.monotonic()), os.kill(os.getpid(), signal.SIGINT))
@@ -188,6 +199,7 @@ def test_ctrl_c_interrupts_a_run_of_the_in_process_twin(image):
                 t.cancel()
                 t.join()
         assert len(sent) == 1 and caught - sent[0] < 10.0
+        assert seen == ([signal.SIGINT] if handler == "library" else [])
         s = ppu.status()
         assert s.running and not s.sleeping and s.cycles > 0
         ppu.load(assemble("li r5, 7\nwait\n").image())
@@ -218,3 +230,31 @@ def test_ppu_run_stops_on_sigint():
                 proc.kill()
                 proc.communicate()
     assert proc.returncode == 130, err
+
+
+def test_ctrl_c_is_deferred_also_in_front_of_a_library_handler():
+    """Importing brian2 (pyNN.brian2, the comparison backend) installs its own SIGINT
+    handler: Ctrl-C while the chip's clock moves must still wait for a consistent
+    point (it used to be taken wherever Python was, which could leave a PPU unclocked),
+    and then reach that handler."""
+    import os
+    import signal
+    from twin.session import _DeferredSigint
+    seen = []
+
+    def library_handler(signum, frame):
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, library_handler)
+    held = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _DeferredSigint() as d:
+                os.kill(os.getpid(), signal.SIGINT)
+                held.append((d.pending, list(seen)))         # reached only while the interrupt is held
+        assert held == [(True, [])]
+        assert seen == [signal.SIGINT]                       # then the library's handler ran
+        assert signal.getsignal(signal.SIGINT) is library_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
