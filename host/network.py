@@ -156,8 +156,6 @@ def adex_cells(profile, params: dict) -> dict[str, int]:
     if "adapt_enable" in modes:
         values["a"] = values["a"] if values["a"] is not None else 0.0
         values["b"] = values["b"] if values["b"] is not None else 0.0
-    full = {"v_exp": a.v_max, "delta_t": a.delta_t_full_scale, "a": a.c_mem / a.tau_full_scale,
-            "b": a.adapt_b_full_scale}
     role = {"v_exp": "v_t", "delta_t": "i_exp", "a": "i_a", "b": "i_b", "tau_w": "i_tau_w"}
     out = {}
     for name, v in values.items():
@@ -170,8 +168,8 @@ def adex_cells(profile, params: dict) -> dict[str, int]:
                                  f"{hi:g} {unit} ({transfer})")
         if name == "tau_w":
             cell = round(a.tau_full_scale * top / profile.bio_to_hw(v))
-        else:
-            cell = round(v / full[name] * top)
+        else:                                   # proportional to the cell: hi is the full scale
+            cell = round(v / hi * top)
         out[profile.cell_for(role[name])] = int(cell)
     return out
 

@@ -255,12 +255,38 @@ def _times(seq):
     return np.asarray(seq.value if hasattr(seq, "value") else seq, float)
 
 
-class SpikeSourceArray(cells.SpikeSourceArray):
+class _PlayedSource:
+    """A spike source drawn or given on the host and played into the chip as
+    timed events.  The trains of a segment grow run by run: `extend` appends
+    the spikes of [horizon, t_ms) to pop._trains; what was played stays, so a
+    continued run() replays the same input (the chip replays the segment)."""
+    kind = "source"
+
+    def reset_trains(self, pop):
+        pop._trains, pop._horizon = None, 0.0
+
+    def check(self, pop):
+        """Raise on parameters the source cannot play (before anything is drawn)."""
+
+    def begin(self, pop):
+        """The segment's first run: set up what `extend` keeps."""
+
+    def chip_groups(self, pop, profile, t_ms):
+        self.check(pop)
+        if getattr(pop, "_trains", None) is None:
+            pop._trains, pop._horizon = [np.zeros(0) for _ in range(pop.size)], 0.0
+            self.begin(pop)
+        if t_ms > pop._horizon:
+            self.extend(pop, t_ms)
+            pop._horizon = t_ms
+        return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
+
+
+class SpikeSourceArray(_PlayedSource, cells.SpikeSourceArray):
     __doc__ = cells.SpikeSourceArray.__doc__ + """
     spike_times set between runs of a segment take effect from the current
     time on (the spikes already played stay), as on PyNN's software backends."""
     translations = _identity(["spike_times"])
-    kind = "source"
 
     def check(self, pop):
         for i, seq in enumerate(_values(pop, "spike_times")):
@@ -270,89 +296,62 @@ class SpikeSourceArray(cells.SpikeSourceArray):
             if np.any(np.diff(t) < 0):
                 raise errors.InvalidParameterValueError(f"{pop.label}[{i}]: spike times not in increasing order")
 
-    def reset_trains(self, pop):
-        pop._trains, pop._horizon = None, 0.0
-
-    def chip_groups(self, pop, profile, t_ms):
-        self.check(pop)
-        if getattr(pop, "_trains", None) is None:
-            pop._trains, pop._horizon = [np.zeros(0) for _ in range(pop.size)], 0.0
-        if t_ms > pop._horizon:
-            for i, seq in enumerate(_values(pop, "spike_times")):
-                t = _times(seq)
-                new = t[(t >= pop._horizon) & (t < t_ms)]
-                pop._trains[i] = np.concatenate([pop._trains[i], new])
-            pop._horizon = t_ms
-        return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
+    def extend(self, pop, t_ms):
+        for i, seq in enumerate(_values(pop, "spike_times")):
+            t = _times(seq)
+            pop._trains[i] = np.concatenate([pop._trains[i], t[(t >= pop._horizon) & (t < t_ms)]])
 
 
-class SpikeSourcePoisson(cells.SpikeSourcePoisson):
+class SpikeSourcePoisson(_PlayedSource, cells.SpikeSourcePoisson):
     __doc__ = cells.SpikeSourcePoisson.__doc__ + """
     Drawn on the host (numpy, seeded by setup(seed=...), the population and the
     segment) and played into the chip as timed events; a later run() of the
     same segment keeps the spikes drawn so far and draws the new interval."""
     translations = _identity(["rate", "start", "duration"])
-    kind = "source"
 
-    def reset_trains(self, pop):
-        pop._trains, pop._horizon = None, 0.0
-
-    def chip_groups(self, pop, profile, t_ms):
-        if getattr(pop, "_trains", None) is None:
-            pop._trains, pop._horizon = [np.zeros(0) for _ in range(pop.size)], 0.0
-        if t_ms > pop._horizon:
-            rate = _values(pop, "rate").astype(float)
-            start = _values(pop, "start").astype(float)
-            stop = start + _values(pop, "duration").astype(float)
-            if np.any(rate < 0):
-                raise errors.InvalidParameterValueError(f"{pop.label}: negative rate {rate.min():g} Hz")
-            rng = np.random.default_rng([state.seed, pop._index, state.segment_counter,
-                                         int(round(pop._horizon * 1000))])
-            for i in range(pop.size):
-                a, b = max(pop._horizon, start[i]), min(t_ms, stop[i])
-                if b > a and rate[i] > 0:
-                    new = np.sort(rng.uniform(a, b, rng.poisson(rate[i] * (b - a) * 1e-3)))
-                    pop._trains[i] = np.concatenate([pop._trains[i], new])
-            pop._horizon = t_ms
-        return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
+    def extend(self, pop, t_ms):
+        rate = _values(pop, "rate").astype(float)
+        start = _values(pop, "start").astype(float)
+        stop = start + _values(pop, "duration").astype(float)
+        if np.any(rate < 0):
+            raise errors.InvalidParameterValueError(f"{pop.label}: negative rate {rate.min():g} Hz")
+        rng = np.random.default_rng([state.seed, pop._index, state.segment_counter, int(round(pop._horizon * 1000))])
+        for i in range(pop.size):
+            a, b = max(pop._horizon, start[i]), min(t_ms, stop[i])
+            if b > a and rate[i] > 0:
+                new = np.sort(rng.uniform(a, b, rng.poisson(rate[i] * (b - a) * 1e-3)))
+                pop._trains[i] = np.concatenate([pop._trains[i], new])
 
 
-class _RenewalSource:
+class _RenewalSource(_PlayedSource):
     """A renewal process per channel drawn on the host: the first spike one
     interval after `start`, then interval after interval up to start +
     duration; one numpy stream per channel seeded by (setup's seed, the
     population, the segment, the channel), so a continued run() of the segment
     extends each train exactly as one longer run would."""
-    kind = "source"
 
-    def reset_trains(self, pop):
-        pop._trains, pop._horizon = None, 0.0
+    def begin(self, pop):
+        pop._rngs = [np.random.default_rng([state.seed, pop._index, state.segment_counter, i])
+                     for i in range(pop.size)]
+        pop._next = np.full(pop.size, np.nan)
 
-    def chip_groups(self, pop, profile, t_ms):
-        if getattr(pop, "_trains", None) is None:
-            pop._trains, pop._horizon = [np.zeros(0) for _ in range(pop.size)], 0.0
-            pop._rngs = [np.random.default_rng([state.seed, pop._index, state.segment_counter, i])
-                         for i in range(pop.size)]
-            pop._next = np.full(pop.size, np.nan)
-        if t_ms > pop._horizon:
-            start = _values(pop, "start").astype(float)
-            stop = start + _values(pop, "duration").astype(float)
-            draw = self.intervals(pop)                 # channel -> (rng -> one interval, ms) or None: silent
-            for i in range(pop.size):
-                if draw[i] is None:
-                    continue
-                rng = pop._rngs[i]
-                if np.isnan(pop._next[i]):
-                    pop._next[i] = start[i] + draw[i](rng)
-                end, t, new = min(t_ms, stop[i]), float(pop._next[i]), []
-                while t < end:                  # one interval at a time: a continued run draws the same train
-                    new.append(t)
-                    t += draw[i](rng)
-                pop._next[i] = t
-                if new:
-                    pop._trains[i] = np.concatenate([pop._trains[i], new])
-            pop._horizon = t_ms
-        return [(np.arange(pop.size), [t[t < t_ms] for t in pop._trains])]
+    def extend(self, pop, t_ms):
+        start = _values(pop, "start").astype(float)
+        stop = start + _values(pop, "duration").astype(float)
+        draw = self.intervals(pop)                 # channel -> (rng -> one interval, ms) or None: silent
+        for i in range(pop.size):
+            if draw[i] is None:
+                continue
+            rng = pop._rngs[i]
+            if np.isnan(pop._next[i]):
+                pop._next[i] = start[i] + draw[i](rng)
+            end, t, new = min(t_ms, stop[i]), float(pop._next[i]), []
+            while t < end:                  # one interval at a time: a continued run draws the same train
+                new.append(t)
+                t += draw[i](rng)
+            pop._next[i] = t
+            if new:
+                pop._trains[i] = np.concatenate([pop._trains[i], new])
 
 
 class SpikeSourceGamma(_RenewalSource, cells.SpikeSourceGamma):
