@@ -669,6 +669,10 @@ class Network:
     def read_weights(self, conn, proj: Projection) -> np.ndarray:
         """The projection's signed weights as the chip holds them (excitatory
         minus inhibitory synapse of each pair)."""
+        return self.read_weights_of(conn, [proj])[0]
+
+    def read_weights_of(self, conn, projs: list[Projection]) -> list[np.ndarray]:
+        """read_weights of several projections from one read of the synapse memory."""
         import host
         pl = self._placement(conn)
         p, rm = conn.profile, conn.regmap
@@ -678,14 +682,18 @@ class Network:
         conn.run(prog)
         w, _ = host.synapse_values(rm, tw.values.reshape(p.synapse_arrays * p.rows, -1),
                                    tl.values.reshape(p.synapse_arrays * p.rows, -1))
-        out = np.zeros(proj.weights.shape, np.int64)
-        post = pl.neurons[proj.post]
-        for i in range(proj.weights.shape[0]):
-            for j in range(proj.weights.shape[1]):
-                arr, col = divmod(int(post[j]), p.columns)
-                exc, inh = (pl.rows.get((proj.pre, i, arr, sign)) for sign in (0, 1))
-                out[i, j] = (int(w[exc, col]) if exc is not None else 0) - (int(w[inh, col]) if inh is not None else 0)
-        return out
+        outs = []
+        for proj in projs:
+            out = np.zeros(proj.weights.shape, np.int64)
+            post = pl.neurons[proj.post]
+            for i in range(proj.weights.shape[0]):
+                for j in range(proj.weights.shape[1]):
+                    arr, col = divmod(int(post[j]), p.columns)
+                    exc, inh = (pl.rows.get((proj.pre, i, arr, sign)) for sign in (0, 1))
+                    out[i, j] = ((int(w[exc, col]) if exc is not None else 0)
+                                 - (int(w[inh, col]) if inh is not None else 0))
+            outs.append(out)
+        return outs
 
     # ---------------------------------------------------------------- running
     def run_trials(self, conn, rates: dict, duration: float, gap: float = 0.02, seed: int = 0) -> dict:

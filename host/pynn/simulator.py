@@ -456,8 +456,9 @@ def _learned_weights(st, net, plastic_parts, where, learning):
     """Stop the rules, read the plastic synapses and write their weights (PyNN units) into the connections."""
     p = st.profile
     st.rule_updates, st.rule_overruns = learning.finish()
-    for nproj, proj, pieces, unit, rule, qpart in plastic_parts:
-        w = np.abs(net.read_weights(st.conn, nproj)).astype(float) * unit       # chip amperes (or integers)
+    held = net.read_weights_of(st.conn, [part[0] for part in plastic_parts])    # one read of the synapses
+    for (nproj, proj, pieces, unit, rule, qpart), w in zip(plastic_parts, held):
+        w = np.abs(w).astype(float) * unit                                       # chip amperes (or integers)
         post = proj.post_population
         amps = _weight_scale(p, post, qpart, where, proj.receptor_type)
         # PyNN's signs: inhibitory weights negative onto current-based cells, conductances positive
