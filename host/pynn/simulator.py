@@ -146,13 +146,16 @@ def max_weight_na(profile, cm):
     return a.i_max / (a.c_mem * V_SCALE * 1e3 * profile.speedup) * np.asarray(cm, float)
 
 
+def _tau_note(profile, tlo: float) -> str:
+    return f" (a current cell of 1..{profile.cell_max}: tau = {tlo:g} ms x {profile.cell_max} / cell)"
+
+
 def lif_params(profile, p: dict) -> dict:
     """IF_curr_exp parameters (PyNN units) of one neuron -> network-layer parameters."""
     lo, hi = voltage_range_mv(profile)
     tlo, thi = tau_range_ms(profile)
     for k in ("tau_m", "tau_syn_E", "tau_syn_I"):
-        _need(tlo <= p[k] <= thi, k, p[k], tlo, thi, "ms", " (a current cell of 1..1022: tau = "
-              f"{tlo:g} ms x 1022 / cell)")
+        _need(tlo <= p[k] <= thi, k, p[k], tlo, thi, "ms", _tau_note(profile, tlo))
     _need(p["cm"] > 0, "cm", p["cm"], 0, np.inf, "nF")
     v_leak = p["v_rest"] + p["i_offset"] * p["tau_m"] / p["cm"]   # a constant current shifts the rest exactly
     _need(lo <= v_leak <= hi, "v_rest + i_offset * tau_m / cm" if p["i_offset"] else "v_rest", v_leak, lo, hi, "mV",
@@ -180,11 +183,10 @@ def adex_params(profile, p: dict) -> dict:
     a_ = profile.analog
     vmap = f" (the chip's 0 .. {a_.v_max:g} V through V = {V_OFFSET:g} V + {V_SCALE:g} V/mV x v)"
     for k in ("tau_m", "tau_syn_E", "tau_syn_I", "tau_w"):
-        _need(tlo <= p[k] <= thi, k, p[k], tlo, thi, "ms", " (a current cell of 1..1022: tau = "
-              f"{tlo:g} ms x 1022 / cell)")
+        _need(tlo <= p[k] <= thi, k, p[k], tlo, thi, "ms", _tau_note(profile, tlo))
     _need(p["cm"] > 0, "cm", p["cm"], 0, np.inf, "nF")
     g_l = p["cm"] / p["tau_m"]                                      # uS
-    a_max = a_.c_mem / a_.tau_full_scale * p["cm"] * 1e-9 / (a_.c_mem * profile.speedup) * 1e9   # nS
+    a_max = p["cm"] / (a_.tau_full_scale * profile.speedup)         # nS: the chip's c_mem / tau_full_scale, a / g_L kept
     _need(0 <= p["a"] <= a_max, "a", p["a"], 0, a_max, "nS",
           f" (cm = {p['cm']:g} nF: a / g_L on the chip as in the model, a cell of 0 .. 1022 x "
           f"{a_.c_mem / a_.tau_full_scale / profile.cell_max:g} S)")
