@@ -59,7 +59,8 @@ class FirmwareRule:
     the rule's own parameters (theta, lambda_pos, lambda_neg / eta_pos, eta_neg):
              integers as firmware.RULES[name] states them."""
 
-    def __init__(self, name: str = "stdp_mult", *, period: float = 1000.0, w_max: float = 1.0, w_min: float = 0.0, tau_corr: float = 15.0, eta_corr: float | None = None,
+    def __init__(self, name: str = "stdp_mult", *, period: float = 1000.0, w_max: float = 1.0, w_min: float = 0.0,
+                 tau_corr: float = 15.0, eta_corr: float | None = None,
                  **params: int):
         import firmware
         if name not in firmware.RULES:

@@ -186,7 +186,7 @@ def adex_params(profile, p: dict) -> dict:
         _need(tlo <= p[k] <= thi, k, p[k], tlo, thi, "ms", _tau_note(profile, tlo))
     _need(p["cm"] > 0, "cm", p["cm"], 0, np.inf, "nF")
     g_l = p["cm"] / p["tau_m"]                                      # uS
-    a_max = p["cm"] / (a_.tau_full_scale * profile.speedup)         # nS: the chip's c_mem / tau_full_scale, a / g_L kept
+    a_max = p["cm"] / (a_.tau_full_scale * profile.speedup)         # nS: c_mem / tau_full_scale, a / g_L kept
     _need(0 <= p["a"] <= a_max, "a", p["a"], 0, a_max, "nS",
           f" (cm = {p['cm']:g} nF: a / g_L on the chip as in the model, a cell of 0 .. 1022 x "
           f"{a_.c_mem / a_.tau_full_scale / profile.cell_max:g} S)")
@@ -316,7 +316,8 @@ def build_and_run(st: State, t_ms: float):
     for key, (ppart, qpart, exc, inh, *bound) in pair.items():
         for which, m in (("gm_exc", exc), ("gm_inh", inh)):
             if "_cells" not in qpart.params:
-                top = max([float(m.max(initial=0))] + [b for r, b in bound if (r == "excitatory") == (which == "gm_exc")])
+                bounds = [b for r, b in bound if (r == "excitatory") == (which == "gm_exc")]
+                top = max([float(m.max(initial=0))] + bounds)
                 gm[(id(qpart), which)] = max(gm.get((id(qpart), which), 0.0), top)
     gm_cell = {}
     for pop, parts in where.items():
